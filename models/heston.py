@@ -1,0 +1,370 @@
+"""The Heston stochastic-volatility model with P/Q premia, QE and Euler paths, VIX.
+
+Q (risk-neutral) dynamics, time in years:
+
+    dS/S = (r - q) dt + sqrt(v) dW_S,     dv = kappa (theta - v) dt + sigma sqrt(v) dW_v,
+    d<W_S, W_v> = rho dt.
+
+P (physical) dynamics add the premia: drift r - q + premia.equity, and the variance risk
+premium lambda = premia.variance gives kappa_P = kappa - lambda, theta_P = kappa theta /
+kappa_P (so kappa theta, hence the Feller ratio's numerator, is the same under both).
+Paths are simulated under either measure; every price uses the Q parameters.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpy.typing import ArrayLike
+
+from models._random import path_keys, step_uniforms
+from models.pricing.fourier import cos_price
+from models.pricing.vix import (
+    VIX_TAU,
+    CIRLaw,
+    vix_affine_coefficients,
+    vix_call_affine,
+    vix_future_affine,
+)
+
+__all__ = ["SCHEMES", "Heston", "Paths", "Premia"]
+
+SCHEMES = ("qe", "euler")
+PSI_C = 1.5  # Andersen's switching level between the quadratic and exponential branches
+
+
+@dataclass(frozen=True)
+class Premia:
+    """Risk premia turning Q into P. ``equity``: P drift minus r, per year.
+    ``variance``: lambda in kappa_P = kappa_Q - lambda (lambda > 0 lowers mean reversion and
+    raises the P long-run variance above theta_Q... or below it when negative)."""
+
+    equity: float = 0.0
+    variance: float = 0.0
+
+
+class Paths(NamedTuple):
+    """Simulated states at the recorded times, each shaped (n_records + 1, n_paths).
+
+    ``spot`` is the index level, ``var`` the instantaneous variance (per year, floored at 0).
+    Row 0 holds the initial state.
+    """
+
+    spot: jax.Array
+    var: jax.Array
+
+
+class _Dyn(NamedTuple):
+    kappa: float
+    theta: float
+    sigma: float
+    rho: float
+    mu: float  # drift of ln S plus v/2: r - q (+ equity premium under P)
+
+
+@dataclass(frozen=True)
+class Heston:
+    """Heston parameters under Q plus the premia that define P.
+
+    kappa: mean-reversion speed (1/year); theta: long-run variance; sigma: vol of variance;
+    rho: spot/variance correlation; v0: initial variance (0.04 = 20% vol).
+    """
+
+    kappa: float
+    theta: float
+    sigma: float
+    rho: float
+    v0: float
+    premia: Premia = field(default_factory=Premia)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "kappa": self.kappa > 0,
+            "theta": self.theta > 0,
+            "sigma": self.sigma > 0,
+            "rho": -1.0 <= self.rho <= 1.0,
+            "v0": self.v0 >= 0,
+        }
+        for name, ok in checks.items():
+            if not (ok and math.isfinite(getattr(self, name))):
+                raise ValueError(f"Heston: invalid {name}={getattr(self, name)!r}")
+        if self.kappa - self.premia.variance <= 0:
+            raise ValueError(
+                f"Heston: premia.variance={self.premia.variance} must be below kappa={self.kappa}"
+            )
+
+    # ----------------------------------------------------------------- parameters
+    @property
+    def feller_ratio(self) -> float:
+        """2 kappa theta / sigma^2 (the same under P and Q); below 1 the variance hits 0."""
+        return 2.0 * self.kappa * self.theta / self.sigma**2
+
+    def p_parameters(self) -> tuple[float, float]:
+        """(kappa_P, theta_P)."""
+        kappa_p = self.kappa - self.premia.variance
+        return kappa_p, self.kappa * self.theta / kappa_p
+
+    def _dynamics(self, measure: str, rate: float, div_yield: float) -> _Dyn:
+        if measure == "Q":
+            return _Dyn(self.kappa, self.theta, self.sigma, self.rho, rate - div_yield)
+        if measure == "P":
+            kp, tp = self.p_parameters()
+            return _Dyn(kp, tp, self.sigma, self.rho, rate - div_yield + self.premia.equity)
+        raise ValueError(f"measure must be 'P' or 'Q', got {measure!r}")
+
+    # ----------------------------------------------------------------- pricing (Q)
+    def char_fn(self, u: np.ndarray, maturity: float) -> np.ndarray:
+        """E^Q[exp(i u ln(S_T/F_T))], the 'little trap' form (no branch-cut jumps)."""
+        k, th, s, r, v0 = self.kappa, self.theta, self.sigma, self.rho, self.v0
+        u = np.asarray(u, dtype=np.complex128)
+        iu = 1j * u
+        beta = k - r * s * iu
+        d = np.sqrt(beta * beta + s * s * (iu + u * u))
+        g = (beta - d) / (beta + d)
+        e = np.exp(-d * maturity)
+        big_d = (beta - d) / (s * s) * (1.0 - e) / (1.0 - g * e)
+        big_c = k * th / (s * s) * ((beta - d) * maturity - 2.0 * np.log((1.0 - g * e) / (1.0 - g)))
+        return np.exp(big_c + big_d * v0)
+
+    def spx_option(
+        self,
+        strike: ArrayLike,
+        maturity: float,
+        spot: float,
+        rate: float = 0.0,
+        div_yield: float = 0.0,
+        kind: str = "call",
+        *,
+        L: float = 16.0,
+        N: int = 512,
+    ) -> np.ndarray:
+        """European SPX option prices per unit of index (COS method, float64)."""
+        return cos_price(self.char_fn, spot, strike, maturity, rate, div_yield, kind, L=L, N=N)
+
+    def vix(self, var: ArrayLike) -> ArrayLike:
+        """Model 30-day VIX in vol points from the instantaneous variance (Q parameters).
+
+        Works on NumPy and JAX arrays alike; negative variances count as 0.
+        """
+        a, b = vix_affine_coefficients(self.kappa, self.theta, VIX_TAU)
+        if isinstance(var, jax.Array):
+            return 100.0 * jnp.sqrt(a * jnp.maximum(var, 0.0) + b)
+        return 100.0 * np.sqrt(a * np.maximum(np.asarray(var, dtype=np.float64), 0.0) + b)
+
+    def _vix_law(self, maturity: float, v0: float | None) -> tuple[CIRLaw, float, float]:
+        if maturity <= 0:
+            raise ValueError(f"maturity must be positive, got {maturity}")
+        law = CIRLaw(self.kappa, self.theta, self.sigma, self.v0 if v0 is None else v0, maturity)
+        a, b = vix_affine_coefficients(self.kappa, self.theta, VIX_TAU)
+        return law, a, b
+
+    def vix_future(self, maturity: float, *, v0: float | None = None) -> float:
+        """VIX future E^Q[VIX_T] in vol points, from v0 (default: the model's)."""
+        return vix_future_affine(*self._vix_law(maturity, v0))
+
+    def vix_option(
+        self,
+        strike: ArrayLike,
+        maturity: float,
+        kind: str = "call",
+        rate: float = 0.0,
+        *,
+        v0: float | None = None,
+    ) -> np.ndarray:
+        """European VIX option prices in vol points (x100 per contract)."""
+        law, a, b = self._vix_law(maturity, v0)
+        return vix_call_affine(law, a, b, strike, rate, kind)
+
+    # ----------------------------------------------------------------- paths
+    def simulate(
+        self,
+        key: jax.Array,
+        n_paths: int,
+        n_steps: int,
+        dt: float,
+        spot: float = 100.0,
+        rate: float = 0.0,
+        div_yield: float = 0.0,
+        *,
+        measure: str = "Q",
+        scheme: str = "qe",
+        dtype: str = "float32",
+        record_every: int = 1,
+        first_path: int = 0,
+    ) -> Paths:
+        """Simulate paths ``first_path .. first_path + n_paths - 1``.
+
+        The key of path i is fold_in(key, i) and its step-t numbers come from that key
+        alone, so any split of the paths into calls gives the same numbers. ``record_every``
+        keeps every k-th step (n_steps must be a multiple). Pure and jit-compiled.
+        """
+        keys = path_keys(key, first_path, n_paths)
+        return self.simulate_keys(
+            keys, n_steps, dt, spot, rate, div_yield,
+            measure=measure, scheme=scheme, dtype=dtype, record_every=record_every,
+        )  # fmt: skip
+
+    def simulate_keys(
+        self,
+        keys: jax.Array,
+        n_steps: int,
+        dt: float,
+        spot: float = 100.0,
+        rate: float = 0.0,
+        div_yield: float = 0.0,
+        *,
+        measure: str = "Q",
+        scheme: str = "qe",
+        dtype: str = "float32",
+        record_every: int = 1,
+    ) -> Paths:
+        """Like :meth:`simulate` for explicit raw path keys, uint32[n_paths, 2]."""
+        if scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+        if n_steps < 1 or record_every < 1 or n_steps % record_every:
+            raise ValueError(
+                f"n_steps={n_steps} must be a positive multiple of record_every={record_every}"
+            )
+        dtype = jnp.dtype(dtype)
+        if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+            raise ValueError("float64 paths need jax_enable_x64 set before any array is created")
+        dyn = self._dynamics(measure, rate, div_yield)
+        coef = _coefficients(dyn, dt, dtype)
+        init = jnp.asarray([math.log(spot), self.v0], dtype=dtype)
+        return _simulate(keys, init, coef, n_steps // record_every, record_every, scheme, dtype)
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+class _StepCoef(NamedTuple):
+    """Per-step constants of both schemes (a pytree of scalars in the path dtype)."""
+
+    e: jax.Array  # exp(-kappa dt)
+    c1: jax.Array  # conditional variance of v' is c1 v + c2
+    c2: jax.Array
+    theta: jax.Array
+    k0: jax.Array  # Andersen's K0..K3 with gamma1 = gamma2 = 1/2 (K4 = K3)
+    k1: jax.Array
+    k2: jax.Array
+    k3: jax.Array
+    big_a: jax.Array  # K2 + K4/2, the martingale-correction exponent
+    mu_dt: jax.Array
+    k_dt: jax.Array
+    kth_dt: jax.Array
+    sigma: jax.Array
+    rho: jax.Array
+    rho_bar: jax.Array
+    dt: jax.Array
+
+
+def _coefficients(d: _Dyn, dt: float, dtype) -> _StepCoef:
+    """Per-step constants, computed in float64 before casting to the path dtype."""
+    k, th, s, r = d.kappa, d.theta, d.sigma, d.rho
+    e = math.exp(-k * dt)
+    one_e = -math.expm1(-k * dt)
+    k2_ = 0.5 * dt * (k * r / s - 0.5)
+    k3 = 0.5 * dt * (1.0 - r * r)
+    k2 = k2_ + r / s
+    values = _StepCoef(
+        e=e,
+        c1=s * s * e * one_e / k,
+        c2=th * s * s * one_e * one_e / (2.0 * k),
+        theta=th,
+        k0=-r * k * th * dt / s,
+        k1=k2_ - r / s,
+        k2=k2,
+        k3=k3,
+        big_a=k2 + 0.5 * k3,
+        mu_dt=d.mu * dt,
+        k_dt=k * dt,
+        kth_dt=k * th * dt,
+        sigma=s,
+        rho=r,
+        rho_bar=math.sqrt(max(1.0 - r * r, 0.0)),
+        dt=dt,
+    )
+    return _StepCoef(*(jnp.asarray(v, dtype) for v in values))
+
+
+def _qe_step(x, v, u1, u2, c: _StepCoef):
+    """One step of Andersen's QE scheme with martingale correction (log-spot x)."""
+    m = c.theta + (v - c.theta) * c.e
+    s2 = v * c.c1 + c.c2
+    psi = s2 / (m * m)
+    # Quadratic branch: v' = a (b + Z)^2.
+    inv = 2.0 / jnp.minimum(psi, PSI_C)
+    b2 = inv - 1.0 + jnp.sqrt(inv) * jnp.sqrt(inv - 1.0)
+    a_q = m / (1.0 + b2)
+    z_v = jax.scipy.special.ndtri(u1)
+    v_quad = a_q * (jnp.sqrt(b2) + z_v) ** 2
+    # Exponential branch: mass p at 0, exponential tail with rate beta.
+    psi_e = jnp.maximum(psi, PSI_C)
+    p = (psi_e - 1.0) / (psi_e + 1.0)
+    beta = (1.0 - p) / m
+    v_exp = jnp.where(u1 <= p, 0.0, jnp.log((1.0 - p) / (1.0 - u1)) / beta)
+    quad = psi <= PSI_C
+    v_new = jnp.where(quad, v_quad, v_exp)
+    # Martingale correction: E[exp(x' - x) | x, v] = exp(mu dt), when it exists.
+    big_a = c.big_a
+    ok_q = big_a * a_q < 0.5
+    ok_e = big_a < beta
+    corr_q = -big_a * b2 * a_q / (1.0 - 2.0 * big_a * a_q) + 0.5 * jnp.log(
+        jnp.where(ok_q, 1.0 - 2.0 * big_a * a_q, 1.0)
+    )
+    corr_e = -jnp.log(p + beta * (1.0 - p) / jnp.where(ok_e, beta - big_a, 1.0))
+    corr = jnp.where(quad, corr_q, corr_e) - 0.5 * c.k3 * v
+    drift = jnp.where(jnp.where(quad, ok_q, ok_e), corr, c.k0 + c.k1 * v)
+    z_s = jax.scipy.special.ndtri(u2)
+    x_new = x + c.mu_dt + drift + c.k2 * v_new + jnp.sqrt(c.k3 * (v + v_new)) * z_s
+    return x_new, v_new
+
+
+def _euler_step(x, v, u1, u2, c: _StepCoef):
+    """One full-truncation Euler step (v may go negative; v+ drives both equations)."""
+    z1 = jax.scipy.special.ndtri(u1)
+    z2 = jax.scipy.special.ndtri(u2)
+    vp = jnp.maximum(v, 0.0)
+    sq = jnp.sqrt(vp * c.dt)
+    v_new = v + c.kth_dt - c.k_dt * vp + c.sigma * sq * z1
+    x_new = x + c.mu_dt - 0.5 * vp * c.dt + sq * (c.rho * z1 + c.rho_bar * z2)
+    return x_new, v_new
+
+
+@partial(jax.jit, static_argnames=("n_records", "record_every", "scheme", "dtype"))
+def _simulate(keys, init, coef, n_records, record_every, scheme, dtype):
+    step_fn = _qe_step if scheme == "qe" else _euler_step
+    n = keys.shape[0]
+    x0 = jnp.full((n,), init[0], dtype)
+    v0 = jnp.full((n,), init[1], dtype)
+
+    def one_step(t, carry):
+        x, v = carry
+        u1, u2 = step_uniforms(keys, t, dtype)
+        return step_fn(x, v, u1, u2, coef)
+
+    def one_record(carry, r):
+        x, v = jax.lax.fori_loop(r * record_every, (r + 1) * record_every, one_step, carry)
+        return (x, v), (x, v)
+
+    _, (xs, vs) = jax.lax.scan(one_record, (x0, v0), jnp.arange(n_records, dtype=jnp.uint32))
+    spot = jnp.exp(jnp.concatenate([x0[None], xs]))
+    var = jnp.maximum(jnp.concatenate([v0[None], vs]), 0.0)
+    return Paths(spot, var)
+
+
+def feller_warning(model: Heston) -> None:
+    """Warn (not fail) when the Feller condition does not hold; QE handles it."""
+    if model.feller_ratio < 1.0:
+        warnings.warn(
+            f"Feller condition 2*kappa*theta >= sigma^2 fails (ratio {model.feller_ratio:.3f}): "
+            "variance reaches 0; the QE scheme handles this, Euler is biased",
+            stacklevel=2,
+        )

@@ -1,0 +1,132 @@
+"""``python -m simulator [overrides]``: run one study (``-m`` sweeps with the launcher).
+
+Exit codes: 0 success (the dataset path is printed on stdout), 2 invalid configuration
+(one message naming the key; nothing written), 1 any other failure (no partial results).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from simulator.spec import RunSpec, SpecError, build_spec, check_output_target
+
+log = logging.getLogger("simulator")
+
+EXIT_CONFIG = 2
+_task_started = False
+
+
+def resolve(cfg: DictConfig) -> tuple[dict, str]:
+    """Plain resolved config and its YAML text; interpolation errors become SpecErrors."""
+    try:
+        container = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or "config"
+        raise SpecError(str(key), None, f"cannot be resolved ({exc.msg})") from None
+    return container, OmegaConf.to_yaml(OmegaConf.create(container))
+
+
+def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = True) -> Path:
+    """Simulate ``spec`` and write its dataset atomically to ``target``."""
+    import jax
+
+    jax.config.update("jax_enable_x64", spec.sim.dtype == "float64")
+    from simulator import dataset, engine
+
+    if spec.model.feller_ratio < 1.0 and spec.sim.scheme == "euler":
+        log.warning(
+            "Feller ratio 2*kappa*theta/sigma^2 = %.2f < 1: the variance hits zero and "
+            "full-truncation Euler is biased; prefer sim.scheme=qe",
+            spec.model.feller_ratio,
+        )
+    result = engine.run(spec, progress=progress)
+    attrs = dataset.provenance(spec, config_yaml, result.devices, result.seconds)
+    ds = dataset.build_dataset(spec, result.per_path, result.daily, attrs)
+    path = dataset.write_atomic(ds, target, spec.output.format)
+    rate = spec.sim.paths * spec.sim.n_steps / max(result.seconds, 1e-9)
+    log.info("done in %.2f s (%.3g path-steps/s)", result.seconds, rate)
+    _log_summary(result.per_path)
+    return path
+
+
+def _log_summary(per_path: dict) -> None:
+    import numpy as np
+
+    for name, arr in per_path.items():
+        se = arr.std(ddof=1) / np.sqrt(arr.size) if arr.size > 1 else float("nan")
+        q = np.quantile(arr, [0.05, 0.5, 0.95])
+        log.info(
+            "%-17s mean %12.5g +- %-10.3g  p5 %11.5g  p50 %11.5g  p95 %11.5g",
+            name, arr.mean(), se, *q,
+        )  # fmt: skip
+
+
+def _remove_if_empty(run_dir: Path) -> None:
+    """Drop the empty run directory Hydra made for a job that wrote nothing, and its empty
+    parents below the working directory (``outputs/DATE/TIME``)."""
+    cwd = Path.cwd().resolve()
+    d = run_dir.resolve()
+    while d != cwd and cwd in d.parents:
+        try:
+            d.rmdir()  # only succeeds when empty
+        except OSError:
+            return
+        d = d.parent
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def _app(cfg: DictConfig) -> None:
+    global _task_started
+    _task_started = True
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        container, config_yaml = resolve(cfg)
+        spec = build_spec(container)
+        target = check_output_target(spec.output, run_dir)
+    except SpecError as exc:
+        _remove_if_empty(run_dir)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    try:
+        path = run_study(spec, config_yaml, target)
+    except KeyboardInterrupt:
+        _remove_if_empty(run_dir)
+        print("interrupted: no results written", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:
+        _remove_if_empty(run_dir)
+        # A plain exception with the message: JAX errors do not always pickle (launchers).
+        raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
+    _remove_if_empty(run_dir)  # output.dir elsewhere: leave no empty Hydra directory
+    print(path)
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=os.environ.get("ALVH_LOG_LEVEL", "INFO"),
+        format="[%(asctime)s][%(name)s] %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # no TPU/GPU probes
+    try:
+        _app()
+    except SystemExit as exc:
+        # Hydra reports composition errors (unknown group option, unknown key, bad
+        # override syntax) itself and exits with 1 before our task starts: those are
+        # configuration errors too.
+        if exc.code not in (0, None) and not _task_started:
+            sys.exit(EXIT_CONFIG)
+        raise
+
+
+if __name__ == "__main__":
+    main()

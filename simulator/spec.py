@@ -1,0 +1,365 @@
+"""Resolved configuration -> validated, frozen, typed specs.
+
+Every configuration error is raised here, as :class:`SpecError`, before any work starts.
+A SpecError names the key, the offending value and what is allowed; the CLI prints that
+one line and exits with code 2. Nothing in this module imports JAX or touches the disk
+except :func:`check_output_target`, which only looks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DAYS_PER_YEAR",
+    "HedgeSpec",
+    "MarketSpec",
+    "ModelSpec",
+    "OutputSpec",
+    "RunSpec",
+    "SimSpec",
+    "SpecError",
+    "StrategySpec",
+    "build_spec",
+    "check_output_target",
+]
+
+DAYS_PER_YEAR = 252
+"""Trading days per year: the time unit of the engine (``time`` coordinates are in years)."""
+
+MODELS = ("heston",)
+DTYPES = ("float32", "float64")
+MEASURES = ("P", "Q")
+SCHEMES = ("qe", "euler")
+FORMATS = ("netcdf", "zarr")
+MAX_SEED = 2**32 - 1
+MEMORY_FRACTION = 0.5  # refuse runs whose estimate exceeds this share of physical memory
+
+
+class SpecError(ValueError):
+    """An invalid configuration value: ``key``, ``value`` and what is ``allowed``."""
+
+    def __init__(self, key: str, value: Any, allowed: str) -> None:
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"invalid configuration: {key}={value!r}: {allowed}")
+
+
+# ----------------------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Heston-family parameters under Q plus the P premia (see models.Heston)."""
+
+    name: str
+    kappa: float
+    theta: float
+    sigma: float
+    rho: float
+    v0: float
+    premia_equity: float
+    premia_variance: float
+
+    @property
+    def feller_ratio(self) -> float:
+        return 2.0 * self.kappa * self.theta / self.sigma**2
+
+
+@dataclass(frozen=True)
+class MarketSpec:
+    spot: float
+    rate: float
+    div_yield: float
+    start_date: dt.date
+
+
+@dataclass(frozen=True)
+class SimSpec:
+    paths: int
+    horizon_days: int
+    steps_per_day: int
+    seed: int
+    chunk_paths: int
+    dtype: str
+    measure: str
+    scheme: str
+
+    @property
+    def n_steps(self) -> int:
+        return self.horizon_days * self.steps_per_day
+
+    @property
+    def dt(self) -> float:
+        """Step length in years."""
+        return 1.0 / (DAYS_PER_YEAR * self.steps_per_day)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    dir: str | None
+    save_paths: bool
+    report: bool
+    format: str
+    overwrite: bool
+
+    @property
+    def filename(self) -> str:
+        return "results.nc" if self.format == "netcdf" else "results.zarr"
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    name: str
+
+
+@dataclass(frozen=True)
+class HedgeSpec:
+    name: str
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    model: ModelSpec
+    market: MarketSpec
+    sim: SimSpec
+    output: OutputSpec
+    strategy: StrategySpec
+    hedge: HedgeSpec
+
+
+# ----------------------------------------------------------------------------- readers
+
+
+class _Group:
+    """Reads one config group, remembering which keys were consumed."""
+
+    def __init__(self, cfg: Mapping[str, Any], name: str) -> None:
+        if name not in cfg or not isinstance(cfg[name], Mapping):
+            raise SpecError(name, cfg.get(name), "a config group (mapping) is required")
+        self.name, self.data, self.used = name, cfg[name], set()
+
+    def raw(self, key: str) -> Any:
+        full = f"{self.name}.{key}"
+        node: Any = self.data
+        for part in key.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                raise SpecError(full, None, "this key is required")
+            node = node[part]
+        self.used.add(key.split(".")[0])
+        return node
+
+    def number(
+        self, key: str, check: Callable[[float], bool] = lambda x: True, allowed: str = ""
+    ) -> float:
+        v = self.raw(key)
+        full = f"{self.name}.{key}"
+        what = f"a finite number{' ' + allowed if allowed else ''}"
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise SpecError(full, v, f"must be {what}")
+        x = float(v)
+        if not math.isfinite(x) or not check(x):
+            raise SpecError(full, v, f"must be {what}")
+        return x
+
+    def integer(self, key: str, lo: int, hi: int | None = None) -> int:
+        v = self.raw(key)
+        full = f"{self.name}.{key}"
+        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        allowed = f"must be an integer {rng}"
+        if isinstance(v, bool):
+            raise SpecError(full, v, allowed)
+        if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+            v = int(v)  # 1e5 from the command line
+        if not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+            raise SpecError(full, v, allowed)
+        return v
+
+    def choice(self, key: str, options: tuple[str, ...]) -> str:
+        v = self.raw(key)
+        if v not in options:
+            raise SpecError(f"{self.name}.{key}", v, f"must be one of {', '.join(options)}")
+        return str(v)
+
+    def flag(self, key: str) -> bool:
+        v = self.raw(key)
+        if not isinstance(v, bool):
+            raise SpecError(f"{self.name}.{key}", v, "must be true or false")
+        return v
+
+    def done(self) -> None:
+        """Reject keys this group does not know (typos must not pass silently)."""
+        for k in self.data:
+            if k not in self.used:
+                raise SpecError(f"{self.name}.{k}", self.data[k], "unknown key")
+
+
+def _model(cfg: Mapping[str, Any]) -> ModelSpec:
+    g = _Group(cfg, "model")
+    name = g.choice("name", MODELS)
+    kappa = g.number("kappa", lambda x: 0 < x <= 100, "in (0, 100]")
+    theta = g.number("theta", lambda x: 0 < x <= 4, "in (0, 4]")
+    sigma = g.number("sigma", lambda x: 0 < x <= 10, "in (0, 10]")
+    rho = g.number("rho", lambda x: -1 <= x <= 1, "in [-1, 1]")
+    v0 = g.number("v0", lambda x: 0 <= x <= 4, "in [0, 4]")
+    premia = g.raw("premia")
+    if not isinstance(premia, Mapping):
+        raise SpecError("model.premia", premia, "must be a mapping with equity and variance")
+    unknown = set(premia) - {"equity", "variance"}
+    if unknown:
+        k = sorted(unknown)[0]
+        raise SpecError(f"model.premia.{k}", premia[k], "unknown key (allowed: equity, variance)")
+    eq = g.number("premia.equity", lambda x: -1 <= x <= 1, "in [-1, 1] per year")
+    lam = g.number("premia.variance", lambda x: True)
+    if not lam < kappa:
+        raise SpecError(
+            "model.premia.variance", lam, f"must be below model.kappa={kappa} so kappa_P > 0"
+        )
+    g.done()
+    return ModelSpec(name, kappa, theta, sigma, rho, v0, eq, lam)
+
+
+def _market(cfg: Mapping[str, Any]) -> MarketSpec:
+    g = _Group(cfg, "market")
+    spot = g.number("spot", lambda x: x > 0, "> 0")
+    rate = g.number("rate", lambda x: -0.2 <= x <= 1, "in [-0.2, 1] per year")
+    q = g.number("div_yield", lambda x: -0.2 <= x <= 1, "in [-0.2, 1] per year")
+    raw = g.raw("start_date")
+    if isinstance(raw, dt.datetime):
+        raw = raw.date()
+    if isinstance(raw, dt.date):
+        start = raw
+    else:
+        try:
+            start = dt.date.fromisoformat(str(raw))
+        except ValueError:
+            raise SpecError("market.start_date", raw, "must be an ISO date YYYY-MM-DD") from None
+    if not dt.date(1900, 1, 1) <= start <= dt.date(2200, 12, 31):
+        raise SpecError("market.start_date", raw, "must lie between 1900-01-01 and 2200-12-31")
+    g.done()
+    return MarketSpec(spot, rate, q, start)
+
+
+def _sim(cfg: Mapping[str, Any]) -> SimSpec:
+    g = _Group(cfg, "sim")
+    spec = SimSpec(
+        paths=g.integer("paths", 1, 2**31),
+        horizon_days=g.integer("horizon_days", 1, 252 * 50),
+        steps_per_day=g.integer("steps_per_day", 1, 1000),
+        seed=g.integer("seed", 0, MAX_SEED),
+        chunk_paths=g.integer("chunk_paths", 1, 2**24),
+        dtype=g.choice("dtype", DTYPES),
+        measure=g.choice("measure", MEASURES),
+        scheme=g.choice("scheme", SCHEMES),
+    )
+    g.done()
+    return spec
+
+
+def _output(cfg: Mapping[str, Any]) -> OutputSpec:
+    g = _Group(cfg, "output")
+    d = g.raw("dir")
+    if d is not None and (not isinstance(d, str) or not d.strip()):
+        raise SpecError("output.dir", d, "must be null or a non-empty path")
+    spec = OutputSpec(
+        dir=d,
+        save_paths=g.flag("save_paths"),
+        report=g.flag("report"),
+        format=g.choice("format", FORMATS),
+        overwrite=g.flag("overwrite"),
+    )
+    if spec.report:
+        raise SpecError("output.report", True, "the HTML report is not available yet: use false")
+    if spec.format == "zarr":
+        try:
+            import zarr  # noqa: F401
+        except ImportError:
+            raise SpecError(
+                "output.format", "zarr", "zarr needs the zarr package (pip install .[zarr])"
+            ) from None
+    g.done()
+    return spec
+
+
+def _named(cfg: Mapping[str, Any], group: str, options: tuple[str, ...], cls):
+    g = _Group(cfg, group)
+    spec = cls(g.choice("name", options))
+    g.done()
+    return spec
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 8 * 2**30
+
+
+def estimate_memory(sim: SimSpec, output: OutputSpec) -> dict[str, int]:
+    """Bytes needed by one chunk on the device and by saved paths on the host."""
+    width = 4 if sim.dtype == "float32" else 8
+    days = sim.horizon_days + 1
+    # spot and var per recorded day, plus the scan's stacked copies and the VIX view.
+    chunk = min(sim.chunk_paths, sim.paths) * days * width * 6
+    saved = sim.paths * days * 4 * 2 * 2 if output.save_paths else 0  # spx, vix; + write copy
+    return {"chunk": chunk, "saved_paths": saved}
+
+
+def _check_memory(sim: SimSpec, output: OutputSpec) -> None:
+    limit = MEMORY_FRACTION * _physical_memory()
+    est = estimate_memory(sim, output)
+    gib = 2**30
+    if est["chunk"] > limit:
+        raise SpecError(
+            "sim.chunk_paths",
+            sim.chunk_paths,
+            f"one chunk needs about {est['chunk'] / gib:.1f} GiB, more than "
+            f"{limit / gib:.1f} GiB allowed on this machine: lower sim.chunk_paths",
+        )
+    if est["saved_paths"] > limit:
+        raise SpecError(
+            "output.save_paths",
+            True,
+            f"saving daily paths needs about {est['saved_paths'] / gib:.1f} GiB, more than "
+            f"{limit / gib:.1f} GiB allowed: set output.save_paths=false or lower sim.paths",
+        )
+
+
+def build_spec(cfg: Mapping[str, Any]) -> RunSpec:
+    """Validate a resolved config (a plain mapping, e.g. OmegaConf.to_container)."""
+    known = {"model", "market", "sim", "output", "strategy", "hedge"}
+    for k in cfg:
+        if k not in known:
+            raise SpecError(
+                k, cfg[k], f"unknown top-level key (allowed: {', '.join(sorted(known))})"
+            )
+    spec = RunSpec(
+        model=_model(cfg),
+        market=_market(cfg),
+        sim=_sim(cfg),
+        output=_output(cfg),
+        strategy=_named(cfg, "strategy", ("none",), StrategySpec),
+        hedge=_named(cfg, "hedge", ("none",), HedgeSpec),
+    )
+    _check_memory(spec.sim, spec.output)
+    return spec
+
+
+def check_output_target(output: OutputSpec, run_dir: str | Path) -> Path:
+    """The results path; refuses to replace an existing one unless output.overwrite."""
+    target = Path(output.dir if output.dir is not None else run_dir) / output.filename
+    if target.exists() and not output.overwrite:
+        raise SpecError(
+            "output.dir",
+            str(target.parent),
+            f"{target.name} already exists there: choose another output.dir "
+            "or set output.overwrite=true",
+        )
+    if target.parent.exists() and not target.parent.is_dir():
+        raise SpecError("output.dir", str(target.parent), "exists and is not a directory")
+    return target
