@@ -1,0 +1,154 @@
+"""The command line end to end: reference prices, invariance, dataset layout, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+from models import Heston
+from tests.cli import files_under, run_cli
+
+REF_CALLS = {90: 15.0921499734, 100: 8.3357914938, 110: 3.5706575450}
+
+
+def _ok(proc) -> str:
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def test_q_measure_calls_from_cli_match_references(tmp_path):
+    """experiment=heston_q_check: float64, daily QE steps, fixed seed, 200k paths."""
+    out = _ok(run_cli("experiment=heston_q_check", f"output.dir={tmp_path}", cwd=tmp_path))
+    ds = xr.load_dataset(out)
+    assert ds.attrs["dtype"] == "float64" and ds.attrs["measure"] == "Q"
+    assert ds.spx_final.dtype == np.float64
+    s_t = ds.spx_final.values
+    disc = math.exp(-0.02 * 1.0)
+    for strike, ref in REF_CALLS.items():
+        pay = disc * np.maximum(s_t - strike, 0.0)
+        se = pay.std(ddof=1) / math.sqrt(pay.size)
+        assert abs(pay.mean() - ref) < 3 * se, (strike, pay.mean(), ref, se)
+    # The discounted forward is a martingale under Q: E[S_T] = S0 e^{rT}.
+    se = s_t.std(ddof=1) / math.sqrt(s_t.size)
+    assert abs(s_t.mean() - 100 * math.exp(0.02)) < 3 * se
+
+
+def test_results_identical_across_chunk_sizes_and_devices(tmp_path):
+    common = (
+        "sim.paths=3000",
+        "sim.horizon_days=21",
+        "sim.steps_per_day=2",
+        "output.save_paths=true",
+    )
+    runs = {
+        "chunk700": run_cli(
+            *common, "sim.chunk_paths=700", f"output.dir={tmp_path}/a", cwd=tmp_path
+        ),
+        "chunk4096": run_cli(
+            *common, "sim.chunk_paths=4096", f"output.dir={tmp_path}/b", cwd=tmp_path
+        ),
+        "2devices": run_cli(
+            *common, "sim.chunk_paths=1000", f"output.dir={tmp_path}/c", cwd=tmp_path, devices=2
+        ),
+    }
+    ds = {name: xr.load_dataset(_ok(p)) for name, p in runs.items()}
+    assert ds["2devices"].attrs["jax_devices"].count("cpu") == 2
+    ref = ds["chunk700"]
+    assert set(ref.data_vars) >= {"spx_final", "vix_final", "spx", "vix"}
+    for name, other in ds.items():
+        for var in ref.data_vars:
+            assert np.array_equal(ref[var].values, other[var].values), (name, var)
+
+
+def test_dataset_layout_and_provenance(tmp_path):
+    out = _ok(
+        run_cli(
+            "sim.paths=500",
+            "sim.horizon_days=10",
+            "output.save_paths=true",
+            "sim.seed=11",
+            f"output.dir={tmp_path}",
+            cwd=tmp_path,
+        )
+    )
+    ds = xr.load_dataset(out)
+    assert dict(ds.sizes) == {"path": 500, "time": 11}
+    assert ds.time.values[0] == 0.0
+    np.testing.assert_allclose(np.diff(ds.time.values), 1 / 252)
+    assert ds.spx.dims == ("path", "time") and ds.vix.dims == ("path", "time")
+    cfg = yaml.safe_load(ds.attrs["config"])
+    assert cfg["sim"]["seed"] == 11 and ds.attrs["seed"] == 11
+    m = cfg["model"]
+    model = Heston(m["kappa"], m["theta"], m["sigma"], m["rho"], m["v0"])
+    np.testing.assert_allclose(ds.vix.values[:, 0], model.vix(m["v0"]), rtol=1e-6)
+    np.testing.assert_allclose(ds.spx.values[:, 0], cfg["market"]["spot"], rtol=1e-6)
+    np.testing.assert_allclose(ds.spx.values[:, -1], ds.spx_final.values, rtol=1e-6)
+    for key in ("engine_version", "git_commit", "jax_backend", "jax_devices", "created_utc"):
+        assert ds.attrs[key], key
+    assert ds.attrs["complete"] == 1 and ds.attrs["wall_time_s"] > 0
+    assert files_under(tmp_path) == [tmp_path / "results.nc"]  # no temp files, no Hydra dirs
+
+
+def test_default_run_writes_into_hydra_run_dir_and_never_overwrites(tmp_path):
+    out = _ok(run_cli("sim.paths=200", "sim.horizon_days=5", cwd=tmp_path))
+    assert out.startswith(str(tmp_path / "outputs")) or "outputs" in out
+    target = tmp_path / "fixed"
+    first = _ok(
+        run_cli("sim.paths=200", "sim.horizon_days=5", f"output.dir={target}", cwd=tmp_path)
+    )
+    before = (target / "results.nc").read_bytes()
+    again = run_cli("sim.paths=300", "sim.horizon_days=5", f"output.dir={target}", cwd=tmp_path)
+    assert again.returncode == 2 and "output.dir" in again.stderr
+    assert (target / "results.nc").read_bytes() == before
+    forced = run_cli(
+        "sim.paths=300",
+        "sim.horizon_days=5",
+        f"output.dir={target}",
+        "output.overwrite=true",
+        cwd=tmp_path,
+    )
+    assert _ok(forced) == first
+    assert xr.load_dataset(first).sizes["path"] == 300
+
+
+BAD_INPUTS = [
+    ("model.rho=1.5", "model.rho"),
+    ("model.sigma=-0.1", "model.sigma"),
+    ("model.kappa=nan", "model.kappa"),
+    ("model.v0=inf", "model.v0"),
+    ("model.premia.variance=3.0", "model.premia.variance"),
+    ("model=foo", "model"),
+    ("sim.paths=-5", "sim.paths"),
+    ("sim.paths=abc", "sim.paths"),
+    ("sim.paths=2.5", "sim.paths"),
+    ("sim.horizon_days=0", "sim.horizon_days"),
+    ("sim.chunk_paths=0", "sim.chunk_paths"),
+    ("sim.dtype=float16", "sim.dtype"),
+    ("sim.measure=R", "sim.measure"),
+    ("sim.scheme=milstein", "sim.scheme"),
+    ("sim.seed=-1", "sim.seed"),
+    ("market.spot=0", "market.spot"),
+    ("market.start_date=2026-13-45", "market.start_date"),
+    ("output.format=csv", "output.format"),
+    ("output.save_paths=maybe", "output.save_paths"),
+    ("model.gamma=1", "model.gamma"),
+    ("+sim.extra=1", "sim.extra"),
+    ("sim.paths=16000000 sim.chunk_paths=16000000 sim.horizon_days=252", "sim.chunk_paths"),
+    ("sim.paths=100000000 sim.horizon_days=252 output.save_paths=true", "output.save_paths"),
+]
+
+
+@pytest.mark.parametrize(("override", "key"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_exits_2_names_key_writes_nothing(tmp_path, override, key):
+    proc = run_cli(
+        "sim.paths=100", "sim.horizon_days=5", *override.split(), cwd=tmp_path, timeout=120
+    )
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert key in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout.strip() == ""
+    assert list(tmp_path.iterdir()) == []
