@@ -1,0 +1,116 @@
+"""Config composition and validation in-process, and atomic writes."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from simulator.dataset import write_atomic
+from simulator.spec import SpecError, build_spec, check_output_target
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
+
+
+def _compose(*overrides: str) -> dict:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def test_default_config_is_valid_and_frozen():
+    spec = build_spec(_compose())
+    assert spec.model.name == "heston" and spec.sim.measure == "P"
+    assert spec.market.start_date == dt.date(2026, 1, 2)
+    assert spec.sim.n_steps == 252 and spec.sim.dt == pytest.approx(1 / 252)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.sim.paths = 5  # type: ignore[misc]
+
+
+def test_experiment_group_works_without_plus():
+    spec = build_spec(_compose("experiment=heston_q_check"))
+    assert spec.sim.measure == "Q" and spec.sim.dtype == "float64" and spec.market.spot == 100.0
+    assert spec.model.premia_variance == 0.0
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "key"),
+    [
+        (("model", "rho"), -1.01, "model.rho"),
+        (("model", "theta"), 0.0, "model.theta"),
+        (("model", "kappa"), True, "model.kappa"),
+        (("model", "premia", "equity"), "high", "model.premia.equity"),
+        (("sim", "steps_per_day"), 0, "sim.steps_per_day"),
+        (("sim", "seed"), 2**32, "sim.seed"),
+        (("market", "rate"), float("inf"), "market.rate"),
+        (("market", "start_date"), "tomorrow", "market.start_date"),
+        (("output", "dir"), "", "output.dir"),
+        (("output", "report"), True, "output.report"),
+        (("strategy", "name"), "butterfly", "strategy.name"),
+        (("hedge", "name"), "alvh", "hedge.name"),
+    ],
+)
+def test_spec_errors_name_key_value_and_allowed(path, value, key):
+    cfg = _compose()
+    node = cfg
+    for p in path[:-1]:
+        node = node[p]
+    node[path[-1]] = value
+    with pytest.raises(SpecError) as err:
+        build_spec(cfg)
+    assert err.value.key == key
+    msg = str(err.value)
+    assert msg.startswith(f"invalid configuration: {key}=") and ": " in msg.split("=", 1)[1]
+
+
+def test_unknown_nested_and_top_level_keys_are_rejected():
+    cfg = _compose()
+    cfg["model"]["premia"]["jump"] = 0.1
+    with pytest.raises(SpecError, match=r"model\.premia\.jump"):
+        build_spec(cfg)
+    cfg = _compose()
+    cfg["simm"] = {"paths": 1}
+    with pytest.raises(SpecError, match="simm"):
+        build_spec(cfg)
+
+
+def test_integral_floats_accepted_for_counts():
+    cfg = _compose()
+    cfg["sim"]["paths"] = 1e5
+    assert build_spec(cfg).sim.paths == 100_000
+
+
+def test_feller_violation_is_allowed():
+    cfg = _compose("model.sigma=1.0")
+    spec = build_spec(cfg)
+    assert spec.model.feller_ratio < 1
+
+
+def test_existing_results_are_not_overwritten(tmp_path):
+    spec = build_spec(_compose(f"output.dir={tmp_path}"))
+    assert check_output_target(spec.output, "unused") == tmp_path / "results.nc"
+    (tmp_path / "results.nc").write_text("precious")
+    with pytest.raises(SpecError, match="output.dir"):
+        check_output_target(spec.output, "unused")
+    forced = build_spec(_compose(f"output.dir={tmp_path}", "output.overwrite=true"))
+    assert check_output_target(forced.output, "unused") == tmp_path / "results.nc"
+
+
+def test_atomic_write_leaves_nothing_when_serialisation_fails(tmp_path):
+    ok = xr.Dataset({"x": ("path", np.arange(3.0))})
+    target = write_atomic(ok, tmp_path / "results.nc", "netcdf")
+    assert xr.load_dataset(target).x.values.tolist() == [0.0, 1.0, 2.0]
+    bad = xr.Dataset({"x": ("path", np.arange(3.0))}, attrs={"nested": {"not": "allowed"}})
+    with pytest.raises(Exception):  # noqa: B017 - any serialisation error will do
+        write_atomic(bad, tmp_path / "other.nc", "netcdf")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.nc"]
+    # A failed replacement keeps the previous complete file.
+    with pytest.raises(Exception):  # noqa: B017
+        write_atomic(bad, target, "netcdf")
+    assert xr.load_dataset(target).x.values.tolist() == [0.0, 1.0, 2.0]
