@@ -96,7 +96,7 @@ def test_existing_results_are_not_overwritten(tmp_path):
     spec = build_spec(_compose(f"output.dir={tmp_path}"))
     assert check_output_target(spec.output, "unused") == tmp_path / "results.nc"
     (tmp_path / "results.nc").write_text("precious")
-    with pytest.raises(SpecError, match="output.dir"):
+    with pytest.raises(SpecError, match=r"output\.dir"):
         check_output_target(spec.output, "unused")
     forced = build_spec(_compose(f"output.dir={tmp_path}", "output.overwrite=true"))
     assert check_output_target(forced.output, "unused") == tmp_path / "results.nc"
