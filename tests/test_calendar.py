@@ -1,0 +1,300 @@
+"""Trading calendar: NYSE holidays, SPX/VIX expiries, event file, simulation schedule.
+
+Reference dates are the exchanges' published calendars (NYSE holiday lists, Cboe VIX
+settlement dates); each one is also re-derived by hand from the rule in the comments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulator import calendar as cal
+
+D = dt.date
+
+# ----------------------------------------------------------------------------- NYSE
+
+OFFICIAL_HOLIDAYS = {
+    2021: ["01-01", "01-18", "02-15", "04-02", "05-31", "07-05", "09-06", "11-25", "12-24"],
+    # 2022: Jan 1 is a Saturday -> no holiday; Juneteenth Sun -> Mon; Christmas Sun -> Mon
+    2022: ["01-17", "02-21", "04-15", "05-30", "06-20", "07-04", "09-05", "11-24", "12-26"],
+    2024: [
+        "01-01", "01-15", "02-19", "03-29", "05-27", "06-19", "07-04", "09-02", "11-28", "12-25",
+    ],
+    2025: [
+        "01-01", "01-09", "01-20", "02-17", "04-18", "05-26", "06-19", "07-04", "09-01",
+        "11-27", "12-25",
+    ],
+    2026: [
+        "01-01", "01-19", "02-16", "04-03", "05-25", "06-19", "07-03", "09-07", "11-26", "12-25",
+    ],
+    # 2027: Juneteenth Sat -> Fri Jun 18, Jul 4 Sun -> Mon Jul 5, Christmas Sat -> Fri Dec 24
+    2027: [
+        "01-01", "01-18", "02-15", "03-26", "05-31", "06-18", "07-05", "09-06", "11-25", "12-24",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("year", sorted(OFFICIAL_HOLIDAYS))
+def test_nyse_holidays_match_official_lists(year):
+    expected = {D.fromisoformat(f"{year}-{md}") for md in OFFICIAL_HOLIDAYS[year]}
+    assert cal.nyse_holidays(year) == expected
+    assert not any(cal.is_trading_day(d) for d in expected)
+
+
+def test_new_year_on_saturday_gives_no_friday_holiday():
+    assert cal.is_trading_day(D(2021, 12, 31))  # Jan 1 2022 was a Saturday
+    assert cal.is_trading_day(D(2027, 12, 31))  # Jan 1 2028 is a Saturday
+    assert D(2023, 1, 2) in cal.nyse_holidays(2023)  # Jan 1 2023 was a Sunday
+
+
+def test_special_closures_and_rule_start_years():
+    for d in [D(2001, 9, 11), D(2001, 9, 14), D(2004, 6, 11), D(2007, 1, 2), D(2012, 10, 29),
+              D(2012, 10, 30), D(2018, 12, 5), D(2025, 1, 9)]:  # fmt: skip
+        assert not cal.is_trading_day(d), d
+    assert cal.is_trading_day(D(2021, 6, 18))  # before Juneteenth became a holiday (2022)
+    assert cal.is_trading_day(D(1997, 1, 20))  # MLK Day observed by the NYSE from 1998
+    assert not cal.is_trading_day(D(1998, 1, 19))
+
+
+@pytest.mark.parametrize(
+    "easter",
+    ["2000-04-23", "2019-04-21", "2024-03-31", "2025-04-20", "2026-04-05", "2038-04-25",
+     "2285-03-22"],
+)  # fmt: skip
+def test_easter(easter):
+    d = D.fromisoformat(easter)
+    assert cal.easter_sunday(d.year) == d
+
+
+@pytest.mark.parametrize("year", range(2015, 2028))
+def test_about_252_trading_days_a_year(year):
+    n = len(cal.trading_days_in_range(D(year, 1, 1), D(year, 12, 31)))
+    assert 250 <= n <= 254
+
+
+def test_trading_day_arithmetic_is_consistent():
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        d = D(2010, 1, 1) + dt.timedelta(days=int(rng.integers(0, 7000)))
+        n = int(rng.integers(-300, 300))
+        d0 = cal.next_trading_day(d)
+        t = cal.add_trading_days(d0, n)
+        assert cal.is_trading_day(t)
+        assert cal.trading_days_between(d0, t) == n
+        if n > 0:
+            assert cal.trading_days(d0, n + 1)[-1] == t
+            assert cal.add_trading_days(d, n) == cal.trading_days(d + dt.timedelta(1), n)[-1]
+    assert cal.add_trading_days(D(2026, 1, 3), 0) == D(2026, 1, 5)  # Saturday rolls forward
+    assert cal.add_trading_days(D(2026, 1, 3), 1) == D(2026, 1, 5)
+    assert cal.add_trading_days(D(2026, 1, 3), -1) == D(2026, 1, 2)
+    assert cal.trading_days(D(2025, 12, 24), 3) == [D(2025, 12, 24), D(2025, 12, 26),
+                                                      D(2025, 12, 29)]  # fmt: skip
+    assert cal.previous_trading_day(D(2026, 4, 5)) == D(2026, 4, 2)  # Easter, Good Friday
+    with pytest.raises(ValueError):
+        cal.trading_days(D(2026, 1, 1), -1)
+
+
+# ----------------------------------------------------------------------------- SPX expiries
+
+
+def test_spx_monthlies_2025_with_good_friday_shift():
+    got = [cal.spx_monthly_expiry(2025, m) for m in range(1, 13)]
+    expected = ["01-17", "02-21", "03-21", "04-17", "05-16", "06-20", "07-18", "08-15",
+                "09-19", "10-17", "11-21", "12-19"]  # fmt: skip
+    assert got == [D.fromisoformat(f"2025-{md}") for md in expected]  # Apr 18 = Good Friday
+
+
+@pytest.mark.parametrize(
+    ("year", "month", "expiry"),
+    [(2014, 4, "2014-04-17"), (2022, 4, "2022-04-14"), (2026, 6, "2026-06-18"),
+     (2024, 3, "2024-03-15"), (2026, 1, "2026-01-16")],
+)  # fmt: skip
+def test_spx_monthly_holiday_shifts(year, month, expiry):
+    # Good Friday = third Friday in Apr 2014/2022; Juneteenth is Friday 2026-06-19.
+    assert cal.spx_monthly_expiry(year, month) == D.fromisoformat(expiry)
+
+
+def test_spx_weeklies():
+    assert cal.spx_weekly_expiries(D(2025, 4, 14), D(2025, 4, 30)) == [D(2025, 4, 17),
+                                                                       D(2025, 4, 25)]  # fmt: skip
+    year = cal.spx_weekly_expiries(D(2025, 1, 1), D(2025, 12, 31))
+    assert len(year) == 52 and all(cal.is_trading_day(d) for d in year)
+    assert Counter(d.weekday() for d in year) == {4: 50, 3: 2}  # Apr 18, Jul 4 -> Thursday
+    monthlies = {cal.spx_monthly_expiry(2025, m) for m in range(1, 13)}
+    assert monthlies <= set(year)
+    assert cal.spx_weekly_expiries(D(2025, 4, 18), D(2025, 4, 20)) == []  # moved to Apr 17
+
+
+# ----------------------------------------------------------------------------- VIX expiries
+
+# Each checked from the rule: third Friday of the next month minus 30 days.
+VIX_KNOWN = {
+    (2018, 2): "2018-02-14",  # Mar 16 2018 - 30
+    (2018, 3): "2018-03-21",  # Apr 20 2018 - 30
+    (2019, 4): "2019-04-17",  # May 17 2019 - 30
+    (2020, 3): "2020-03-18",  # Apr 17 2020 - 30 (Good Friday 2020 was Apr 10)
+    (2022, 4): "2022-04-20",  # May 20 2022 - 30 (not 04-13)
+    (2022, 6): "2022-06-15",  # Jul 15 2022 - 30
+    (2024, 3): "2024-03-20",  # Apr 19 2024 - 30
+    (2018, 12): "2018-12-19",  # Jan 18 2019 - 30, across the year end
+    # Holiday Friday: 30 days before the preceding Thursday -> a Tuesday (Cboe rule).
+    (2014, 3): "2014-03-18",  # Good Friday Apr 18 2014; settled Tue 2014-03-18
+    (2022, 3): "2022-03-15",  # Good Friday Apr 15 2022
+    (2025, 3): "2025-03-18",  # Good Friday Apr 18 2025
+    # Holiday Wednesday: the preceding trading day.
+    (2024, 6): "2024-06-18",  # Jul 19 2024 - 30 = Wed Jun 19, Juneteenth
+}
+
+
+@pytest.mark.parametrize(("ym", "expiry"), sorted(VIX_KNOWN.items()))
+def test_vix_expiry_known_dates(ym, expiry):
+    assert cal.vix_expiry(*ym) == D.fromisoformat(expiry)
+
+
+def test_vix_expiry_rule_consequences():
+    # Juneteenth on Friday 2026-06-19 (a third Friday): 30 days before Thu Jun 18.
+    assert cal.vix_expiry(2026, 5) == D(2026, 5, 19)
+    for y in range(1998, 2031):
+        for m in range(1, 13):
+            e = cal.vix_expiry(y, m)
+            assert (e.year, e.month) == (y, m) and cal.is_trading_day(e)
+            ny, nm = (y + 1, 1) if m == 12 else (y, m + 1)
+            friday = cal.third_friday(ny, nm)
+            wednesday = friday - dt.timedelta(days=30)
+            if cal.is_trading_day(friday) and cal.is_trading_day(wednesday):
+                assert e == wednesday and e.weekday() == 2
+            else:  # holiday shift: earlier, never by more than the Friday and Wednesday
+                assert wednesday - dt.timedelta(days=2) <= e < wednesday
+
+
+# ----------------------------------------------------------------------------- events
+
+EVENTS_CSV = Path(cal.__file__).parent / "data" / "events.csv"
+FOMC_2026 = ["01-28", "03-18", "04-29", "06-17", "07-29", "09-16", "10-28", "12-09"]
+
+
+def test_event_file_sorted_unique_in_range():
+    lines = EVENTS_CSV.read_text().splitlines()
+    assert lines[0] == "date,event"
+    rows = [tuple(line.split(",")) for line in lines[1:]]
+    assert rows == sorted(rows) and len(set(rows)) == len(rows)
+    assert {k for _, k in rows} == set(cal.EVENT_KINDS)
+    days = [D.fromisoformat(d) for d, _ in rows]
+    assert min(days) >= D(2014, 1, 1) and max(days) <= D(2027, 12, 31)
+    for d, k in rows:
+        lo, hi = cal.EVENT_COVERAGE[k]
+        assert lo <= D.fromisoformat(d) <= hi
+
+
+def test_fomc_days():
+    assert cal.event_days("FOMC", D(2026, 1, 1), D(2026, 12, 31)) == [
+        D.fromisoformat(f"2026-{md}") for md in FOMC_2026
+    ]  # REFERENCES.md, second meeting day
+    fomc = cal.event_days("FOMC")
+    per_year = Counter(d.year for d in fomc)
+    assert per_year == {y: (7 if y == 2020 else 8) for y in range(2014, 2028)}
+    assert all(cal.is_trading_day(d) and d.weekday() in (2, 3) for d in fomc)  # Wed / Thu
+
+
+def test_cpi_days():
+    cpi = cal.event_days("cpi")  # kinds are case-insensitive
+    assert all(d.weekday() < 5 for d in cpi)
+    assert [d for d in cpi if not cal.is_trading_day(d)] == [D(2017, 4, 14), D(2020, 4, 10)]
+    months = Counter(d.year for d in {(d.year, d.month) for d in cpi} for d in [D(*d, 1)])
+    assert months == {y: (11 if y == 2025 else 12) for y in range(2014, 2027)}
+    assert D(2025, 10, 24) in cpi and D(2025, 12, 18) in cpi  # shutdown-shifted releases
+    assert all(8 <= d.day <= 28 for d in cpi)
+
+
+def test_event_queries():
+    both = cal.event_days(start=D(2024, 6, 1), end=D(2024, 6, 30))
+    assert both == [D(2024, 6, 12)]  # CPI and FOMC on the same day, listed once
+    mask = cal.is_event_day(["2024-06-11", "2024-06-12", "2017-03-15"], "FOMC")
+    assert mask.tolist() == [False, True, True]
+    days = np.array(["2020-04-10", "2020-04-13"], dtype="datetime64[D]")
+    assert cal.is_event_day(days, ["CPI"]).tolist() == [True, False]
+    assert cal.is_event_day(days, ["CPI"], roll=True).tolist() == [False, True]
+    assert cal.is_event_day([D(2026, 1, 13)]).tolist() == [True]
+    with pytest.raises(ValueError, match="allowed FOMC, CPI"):
+        cal.event_days("NFP")
+
+
+# ----------------------------------------------------------------------------- schedule
+
+
+def test_schedule_consistency():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 2026 lies inside every event coverage
+        s = cal.build_schedule(D(2026, 1, 1), 250, max_dte_days=60)  # 251 trading days
+    assert s.start_date == D(2026, 1, 2) and s.n_days == 251  # Jan 1 is a holiday
+    ext = [d.astype(object) for d in s.extended_dates]
+    assert ext == cal.trading_days(D(2026, 1, 2), 251 + 60)
+    assert np.array_equal(s.dates, s.extended_dates[:251])
+    assert s.dates[-1] == np.datetime64("2026-12-31")
+    spx = [cal.spx_monthly_expiry(2026, m) for m in range(1, 13)] + [
+        cal.spx_monthly_expiry(2027, m) for m in (1, 2, 3)
+    ]
+    vix = [cal.vix_expiry(2026, m) for m in range(1, 13)] + [
+        cal.vix_expiry(2027, m) for m in (1, 2, 3)
+    ]
+    for idx, want, mask in [(s.spx_monthly_expiries, spx, s.is_spx_monthly_expiry),
+                            (s.vix_expiries, vix, s.is_vix_expiry)]:  # fmt: skip
+        got = [ext[i] for i in idx]
+        assert got == [d for d in want if d <= ext[-1]]
+        assert np.flatnonzero(mask).tolist() == [i for i in idx if i < s.n_days]
+        assert all(i == cal.trading_days_between(ext[0], ext[i]) for i in idx)
+    assert s.is_spx_monthly_expiry.sum() == 12 and s.is_vix_expiry.sum() == 12
+    assert s.is_fomc.sum() == 8 and s.is_cpi.sum() == 12
+    fomc = [ext[i] for i in np.flatnonzero(s.is_fomc)]
+    assert fomc == cal.event_days("FOMC", D(2026, 1, 1), D(2026, 12, 31))
+    weekly = [ext[i] for i in s.spx_weekly_expiries]
+    assert weekly == cal.spx_weekly_expiries(ext[0], ext[-1])
+
+
+def test_schedule_next_expiry_helpers():
+    s = cal.build_schedule(D(2026, 1, 2), 250, max_dte_days=60)
+    i_jan = int(s.spx_monthly_expiries[0])  # 2026-01-16
+    assert s.dates[i_jan] == np.datetime64("2026-01-16")
+    assert s.next_spx_monthly(0) == (i_jan, i_jan)
+    assert s.next_spx_monthly(i_jan) == (i_jan, 0)  # on or after: expiry day itself
+    nxt = int(s.spx_monthly_expiries[1])
+    assert s.next_spx_monthly(i_jan + 1) == (nxt, nxt - i_jan - 1)
+    assert s.next_spx_monthly(0, min_days=i_jan + 1) == (nxt, nxt)
+    idx, dte = s.next_vix_expiry(np.arange(s.n_days))
+    assert np.all(dte >= 0) and np.all(idx - np.arange(s.n_days) == dte)
+    assert np.all(np.isin(idx, s.vix_expiries)) and np.all(dte[s.is_vix_expiry] == 0)
+    assert s.next_expiry("spx_weekly", 0) == (0, 0)  # day 0 is Friday 2026-01-02
+    assert s.next_expiry("spx_weekly", 1) == (5, 4)  # Fri 2026-01-09
+    with pytest.raises(ValueError, match="no vix expiry"):
+        s.next_vix_expiry(s.horizon_days, min_days=60)
+    with pytest.raises(ValueError, match="unknown expiry kind"):
+        s.next_expiry("vx", 0)  # type: ignore[arg-type]
+    assert s.calendar_days_between(0, s.horizon_days) == 363  # Jan 2 .. Dec 31
+    assert s.calendar_days_between(0, i_jan) == 14
+    assert s.calendar_days_between([0, 1], [2, 3]).tolist() == [4, 2]  # Fri->Tue, Mon->Wed
+    with pytest.raises(ValueError):
+        s.calendar_days_between(0, s.extended_dates.size)
+
+
+def test_schedule_is_immutable_and_warns_outside_coverage():
+    with pytest.warns(cal.EventCoverageWarning, match="CPI"):
+        s = cal.build_schedule(D(2026, 6, 1), 252)
+    assert not s.is_cpi[s.dates >= np.datetime64("2027-01-01")].any()
+    assert s.is_fomc[s.dates >= np.datetime64("2027-01-01")].sum() == 3  # Jan, Mar, Apr 2027
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.horizon_days = 5  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        s.is_fomc[0] = True
+    assert s.spx_monthly_expiries[-1] <= s.horizon_days + s.max_dte_days
+    # a Good-Friday CPI release is flagged on the next trading day
+    old = cal.build_schedule(D(2020, 4, 1), 20, max_dte_days=30)
+    flagged = old.dates[old.is_cpi]
+    assert flagged.tolist() == [D(2020, 4, 13)]
