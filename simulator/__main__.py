@@ -47,13 +47,23 @@ def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = Tr
             "full-truncation Euler is biased; prefer sim.scheme=qe",
             spec.model.feller_ratio,
         )
-    result = engine.run(spec, progress=progress)
+    book_ctx = None
+    if spec.strategy.name != "none":
+        from simulator import book
+
+        book_ctx = book.prepare(spec, engine.build_model(spec.model))
+    result = engine.run(spec, progress=progress, book_ctx=book_ctx)
     attrs = dataset.provenance(spec, config_yaml, result.devices, result.seconds)
-    ds = dataset.build_dataset(spec, result.per_path, result.daily, attrs)
+    grid = (book_ctx.grid_dims, book_ctx.grid_valid) if book_ctx is not None else (None, None)
+    ds = dataset.build_dataset(spec, result.per_path, result.daily, attrs, *grid)
+    if "pnl" in ds:
+        ds = dataset.add_summary(ds)
+        log.info("summary (value +- standard error):\n%s", dataset.summary_table(ds))
     path = dataset.write_atomic(ds, target, spec.output.format)
     rate = spec.sim.paths * spec.sim.n_steps / max(result.seconds, 1e-9)
     log.info("done in %.2f s (%.3g path-steps/s)", result.seconds, rate)
-    _log_summary(result.per_path)
+    if "pnl" not in ds:
+        _log_summary(result.per_path)
     return path
 
 

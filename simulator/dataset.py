@@ -26,6 +26,19 @@ from simulator.spec import DAYS_PER_YEAR, RunSpec
 __all__ = ["build_dataset", "git_commit", "package_version", "provenance", "write_atomic"]
 
 VARIABLES = {
+    "pnl": ("P&L of book + hedge over the horizon", "USD"),
+    "pnl_condor": ("P&L of the condor sleeve", "USD"),
+    "pnl_hedge": ("P&L of the hedge sleeve (equity incl. open positions at mid)", "USD"),
+    "max_drawdown": ("largest peak-to-trough fall of book + hedge equity", "USD"),
+    "max_drawdown_condor": ("largest peak-to-trough fall of the unhedged book", "USD"),
+    "hedge_cost": ("hedge paid minus recovered (incl. final mark)", "USD"),
+    "hedge_paid": ("hedge premium, spread and commissions paid", "USD"),
+    "hedge_recovered": ("hedge sale and settlement proceeds", "USD"),
+    "layer_activations": ("hedge buys per layer", "count"),
+    "condor_trades": ("condors opened", "count"),
+    "condor_costs": ("condor commissions and spread paid", "USD"),
+    "condor_at_risk_mean": ("average max loss of open condors", "USD"),
+    "valid": ("grid point evaluated (layer thresholds rise strictly)", "1"),
     "spx_final": ("SPX level at the horizon", "index points"),
     "vix_final": ("model 30-day VIX at the horizon", "vol points"),
     "vix_max": ("highest daily VIX over the horizon", "vol points"),
@@ -96,11 +109,34 @@ def build_dataset(
     per_path: dict[str, np.ndarray],
     daily: dict[str, np.ndarray] | None,
     attrs: dict[str, Any],
+    grid_dims: list | None = None,
+    grid_valid: np.ndarray | None = None,
 ) -> xr.Dataset:
-    """The results cube: per-path variables, optional daily paths, provenance attrs."""
+    """The results cube: per-path variables, optional daily paths, provenance attrs.
+
+    Hedge outputs come with a leading flattened grid axis; it is unfolded into one
+    dimension per swept key (``grid_dims``: (name, values) pairs), invalid points NaN.
+    """
     n = spec.sim.paths
     coords: dict[str, Any] = {"path": np.arange(n, dtype=np.int64)}
-    data_vars = {name: ("path", arr) for name, arr in per_path.items()}
+    grid_dims = grid_dims or []
+    gshape = tuple(len(v) for _, v in grid_dims)
+    gnames = tuple(name for name, _ in grid_dims)
+    for name, values in grid_dims:
+        coords[name] = np.asarray(values, np.float64)
+    layers = [la.name for la in spec.hedge.layers]
+    if layers:
+        coords["layer"] = np.asarray(layers)
+    data_vars: dict[str, Any] = {}
+    for name, arr in per_path.items():
+        if arr.ndim == 1:
+            data_vars[name] = ("path", arr)
+            continue
+        arr = np.where(np.asarray(grid_valid).reshape((-1,) + (1,) * (arr.ndim - 1)), arr, np.nan)
+        extra = ("layer",) if arr.ndim == 3 else ()
+        data_vars[name] = ((*gnames, *extra, "path"), arr.reshape(*gshape, *arr.shape[1:]))
+    if grid_valid is not None:
+        data_vars["valid"] = (gnames, np.asarray(grid_valid).reshape(gshape))
     if daily:
         days = spec.sim.horizon_days
         coords["time"] = ("time", np.arange(days + 1) / DAYS_PER_YEAR, {"units": "years"})
@@ -137,3 +173,35 @@ def write_atomic(ds: xr.Dataset, target: Path, fmt: str) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def add_summary(ds: xr.Dataset) -> xr.Dataset:
+    """Add ``summary(grid..., metric)`` and ``summary_se`` from the per-path variables."""
+    from simulator import metrics
+
+    hedged = "pnl_hedge" in ds
+    acts = ds["layer_activations"].sum("layer") if hedged else None
+    s = metrics.summarize(
+        ds["pnl"],
+        ds["pnl_condor"] if hedged else None,
+        max_drawdown=ds["max_drawdown"],
+        max_drawdown_unhedged=ds["max_drawdown_condor"] if hedged else None,
+        margin=ds["condor_at_risk_mean"],
+        hedge_cost=ds["hedge_cost"] if hedged else None,
+        activations=acts,
+    )
+    out = ds.copy()
+    out["summary"] = s["value"]
+    out["summary_se"] = s["se"]
+    out["summary"].attrs["long_name"] = "metrics per grid point (see the metric coordinate)"
+    out["summary_se"].attrs["long_name"] = "Monte Carlo standard errors of summary"
+    return out
+
+
+def summary_table(ds: xr.Dataset) -> str:
+    """The short table printed at the end of a run."""
+    from simulator import metrics
+
+    return metrics.format_table(
+        xr.Dataset({"value": ds["summary"], "se": ds["summary_se"]}), max_rows=16
+    )

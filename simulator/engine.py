@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EngineResult:
-    """Per-path outputs (float64, shape (paths,)) and optional daily paths (paths, days+1)."""
+    """Per-path outputs (float64, path axis last: (paths,) or (grid, ..., paths)) and
+    optional daily paths (paths, days+1)."""
 
     per_path: dict[str, np.ndarray]
     daily: dict[str, np.ndarray] | None
@@ -60,23 +61,29 @@ def chunk_layout(paths: int, chunk_paths: int, n_devices: int) -> tuple[int, int
     return size, math.ceil(paths / size)
 
 
-def _reduce(model: Heston, spot: jax.Array, var: jax.Array, save: bool) -> dict[str, jax.Array]:
-    """Per-path statistics of daily (days+1, n) states; VIX in vol points."""
+def _reduce(
+    model: Heston, spot: jax.Array, var: jax.Array, save: bool, book_ctx=None
+) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+    """(per-path outputs with the path axis last, daily paths (n, days+1)) of a chunk."""
     vix = model.vix(var)
     peak = jax.lax.cummax(spot, axis=0)
-    out = {
+    per_path = {
         "spx_final": spot[-1],
         "vix_final": vix[-1],
         "vix_max": vix.max(axis=0),
         "spx_max_drawdown": (1.0 - spot / peak).max(axis=0),
     }
-    if save:
-        out["spx"] = spot.T
-        out["vix"] = vix.T
-    return out
+    if book_ctx is not None:
+        from simulator import book
+
+        per_path.update(book.evaluate(book_ctx, model, spot, var))
+    daily = {"spx": spot.T, "vix": vix.T} if save else {}
+    return per_path, daily
 
 
-def _chunk_function(spec: RunSpec, model: Heston, size: int, devices: list) -> Callable:
+def _chunk_function(
+    spec: RunSpec, model: Heston, size: int, devices: list, book_ctx=None
+) -> Callable:
     sim, market = spec.sim, spec.market
     base = jax.random.key(sim.seed)
     save = spec.output.save_paths
@@ -107,7 +114,7 @@ def _chunk_function(spec: RunSpec, model: Heston, size: int, devices: list) -> C
             dtype=sim.dtype,
             record_every=sim.steps_per_day,
         )
-        return _reduce(model, paths.spot, paths.var, save)
+        return _reduce(model, paths.spot, paths.var, save, book_ctx)
 
     return jax.jit(chunk)
 
@@ -137,13 +144,18 @@ class _Progress:
             self.bar.close()
 
 
-def run(spec: RunSpec, progress: bool = True, devices: list | None = None) -> EngineResult:
-    """Simulate every path of ``spec`` chunk by chunk and reduce it on the device."""
+def run(
+    spec: RunSpec, progress: bool = True, devices: list | None = None, book_ctx=None
+) -> EngineResult:
+    """Simulate every path of ``spec`` chunk by chunk and reduce it on the device.
+
+    ``book_ctx`` (simulator.book.prepare) adds the condor and hedge sleeves' outputs.
+    """
     sim = spec.sim
     devices = list(devices if devices is not None else jax.local_devices())
     model = build_model(spec.model)
     size, n_chunks = chunk_layout(sim.paths, sim.chunk_paths, len(devices))
-    fn = _chunk_function(spec, model, size, devices)
+    fn = _chunk_function(spec, model, size, devices, book_ctx)
     per_path: dict[str, np.ndarray] = {}
     daily: dict[str, np.ndarray] | None = None
     bar = _Progress(sim.paths, progress)
@@ -156,19 +168,19 @@ def run(spec: RunSpec, progress: bool = True, devices: list | None = None) -> En
         for c in range(n_chunks):
             start = c * size
             n = min(size, sim.paths - start)
-            out = jax.device_get(fn(jnp.uint32(start)))
-            for name, arr in out.items():
+            chunk_out, chunk_daily = jax.device_get(fn(jnp.uint32(start)))
+            for name, arr in chunk_out.items():
+                arr = np.asarray(arr)[..., :n]
+                if name not in per_path:
+                    per_path[name] = np.empty((*arr.shape[:-1], sim.paths), np.float64)
+                per_path[name][..., start : start + n] = arr
+            for name, arr in chunk_daily.items():
                 arr = np.asarray(arr)[:n]
-                if arr.ndim == 1:
-                    if name not in per_path:
-                        per_path[name] = np.empty(sim.paths, np.float64)
-                    per_path[name][start : start + n] = arr
-                else:
-                    if daily is None:
-                        daily = {}
-                    if name not in daily:
-                        daily[name] = np.empty((sim.paths, arr.shape[1]), arr.dtype)
-                    daily[name][start : start + n] = arr
+                if daily is None:
+                    daily = {}
+                if name not in daily:
+                    daily[name] = np.empty((sim.paths, arr.shape[1]), arr.dtype)
+                daily[name][start : start + n] = arr
             bar.update(n)
     finally:
         bar.close()

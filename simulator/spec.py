@@ -13,12 +13,15 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "DAYS_PER_YEAR",
+    "CondorSpec",
     "HedgeSpec",
+    "LayerSpec",
     "MarketSpec",
     "ModelSpec",
     "OutputSpec",
@@ -114,13 +117,78 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class CondorSpec:
+    """Iron-condor sleeve (``strategy=condor``); see simulator/condor.py for the rules."""
+
+    entry: str  # "monthly" (at each SPX monthly expiry) or "every" (every_days)
+    every_days: int  # trading days between entries when entry = "every"
+    target_dte: int  # calendar days to the chosen monthly expiry
+    min_dte: int  # calendar days, expiries closer than this are skipped
+    short_delta: float
+    wing: str  # "delta" or "width"
+    wing_delta: float
+    wing_width: float  # index points
+    strike_step: float  # index points
+    capital: float  # USD
+    margin_fraction: float  # share of capital posted as margin (max loss)
+    contracts: int  # fixed size; 0 = size by capital and margin
+    profit_take: float | None  # share of credit
+    stop_multiple: float | None  # close when mid value >= this x credit
+    exit_dte: int | None  # calendar days
+    vix_min: float
+    vix_max: float
+    skip_event_days: bool
+    commission: float  # USD per contract and side
+    half_spread: float  # index points per leg at VIX 20
+    spread_vix_power: float
+    spread_max_multiple: float
+    fill_fraction: float  # share of the half-spread paid per leg
+
+
+@dataclass(frozen=True)
 class StrategySpec:
     name: str
+    condor: CondorSpec | None = None
+
+
+TRIGGERS = ("vix", "future", "vix_change", "term", "spx_drawdown")
+INSTRUMENTS = ("vix_call", "vix_future")
+LAYER_NUMERIC = (
+    "threshold", "release_gap", "strike_otm", "size", "take_profit", "roll_days", "min_dte"
+)  # fmt: skip
+HEDGE_NUMERIC = ("budget_share", "cover_vix")
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One ALVH layer: buys when its trigger reaches ``threshold`` (see simulator/alvh.py)."""
+
+    name: str
+    trigger: str
+    threshold: float
+    release_gap: float  # releases when the trigger falls below threshold - release_gap
+    instrument: str
+    strike_otm: float  # call strike = future x (1 + strike_otm), whole vol points
+    size: float  # share of the condor's max loss covered at cover_vix
+    take_profit: float | None  # sell when the mark reaches this multiple of the cost
+    roll_days: int  # trading days before expiry to roll forward
+    min_dte: int  # trading days: buy the first VIX expiry at least this far out
 
 
 @dataclass(frozen=True)
 class HedgeSpec:
     name: str
+    layers: tuple[LayerSpec, ...] = ()
+    budget_share: float | None = None  # per-cycle premium cap as share of condor credit
+    cover_vix: float = 45.0
+    option_half_spread: float = 0.05  # vol points at VIX 20
+    future_half_spread: float = 0.025
+    spread_vix_power: float = 1.0
+    spread_max_multiple: float = 10.0
+    fill_fraction: float = 0.6
+    option_commission: float = 1.0  # USD per contract and side
+    future_commission: float = 1.5
+    grid: tuple[tuple[str, tuple[float, ...]], ...] = ()  # (key, values) in config order
 
 
 @dataclass(frozen=True)
@@ -286,11 +354,169 @@ def _output(cfg: Mapping[str, Any]) -> OutputSpec:
     return spec
 
 
-def _named(cfg: Mapping[str, Any], group: str, options: tuple[str, ...], cls):
-    g = _Group(cfg, group)
-    spec = cls(g.choice("name", options))
+def _optional(g: _Group, key: str, check: Callable[[float], bool], allowed: str) -> float | None:
+    if g.raw(key) is None:
+        return None
+    return g.number(key, check, allowed + " or null")
+
+
+def _strategy(cfg: Mapping[str, Any]) -> StrategySpec:
+    g = _Group(cfg, "strategy")
+    name = g.choice("name", ("none", "condor"))
+    if name == "none":
+        g.done()
+        return StrategySpec(name)
+    pos = (lambda x: x > 0, "> 0")
+    c = CondorSpec(
+        entry=g.choice("entry", ("monthly", "every")),
+        every_days=g.integer("every_days", 1, 252),
+        target_dte=g.integer("target_dte", 1, 400),
+        min_dte=g.integer("min_dte", 0, 400),
+        short_delta=g.number("short_delta", lambda x: 0 < x < 0.5, "in (0, 0.5)"),
+        wing=g.choice("wing", ("delta", "width")),
+        wing_delta=g.number("wing_delta", lambda x: 0 < x < 0.5, "in (0, 0.5)"),
+        wing_width=g.number("wing_width", *pos),
+        strike_step=g.number("strike_step", *pos),
+        capital=g.number("capital", *pos),
+        margin_fraction=g.number("margin_fraction", lambda x: 0 < x <= 1, "in (0, 1]"),
+        contracts=g.integer("contracts", 0, 10**6),
+        profit_take=_optional(g, "profit_take", lambda x: 0 < x <= 1, "in (0, 1]"),
+        stop_multiple=_optional(g, "stop_multiple", lambda x: x > 1, "> 1"),
+        exit_dte=None if g.raw("exit_dte") is None else g.integer("exit_dte", 0, 400),
+        vix_min=g.number("vix_min", lambda x: x >= 0, ">= 0"),
+        vix_max=g.number("vix_max", lambda x: x > 0, "> 0"),
+        skip_event_days=g.flag("skip_event_days"),
+        commission=g.number("commission", lambda x: x >= 0, ">= 0"),
+        half_spread=g.number("half_spread", lambda x: x >= 0, ">= 0"),
+        spread_vix_power=g.number("spread_vix_power", lambda x: x >= 0, ">= 0"),
+        spread_max_multiple=g.number("spread_max_multiple", lambda x: x >= 1, ">= 1"),
+        fill_fraction=g.number("fill_fraction", lambda x: 0 <= x <= 1, "in [0, 1]"),
+    )
+    if c.wing == "delta" and not c.wing_delta < c.short_delta:
+        raise SpecError(
+            "strategy.wing_delta",
+            c.wing_delta,
+            f"must be below strategy.short_delta={c.short_delta}",
+        )
+    if not c.vix_min < c.vix_max:
+        raise SpecError("strategy.vix_max", c.vix_max, f"must exceed strategy.vix_min={c.vix_min}")
+    if c.exit_dte is not None and c.exit_dte >= c.target_dte:
+        raise SpecError(
+            "strategy.exit_dte", c.exit_dte, f"must be below strategy.target_dte={c.target_dte}"
+        )
+    g.done()
+    return StrategySpec(name, c)
+
+
+def _layer(name: str, data: Any) -> LayerSpec:
+    g = _Group({f"hedge.layers.{name}": data}, f"hedge.layers.{name}")
+    layer = LayerSpec(
+        name=name,
+        trigger=g.choice("trigger", TRIGGERS),
+        threshold=g.number("threshold"),
+        release_gap=g.number("release_gap", lambda x: x >= 0, ">= 0"),
+        instrument=g.choice("instrument", INSTRUMENTS),
+        strike_otm=g.number("strike_otm", lambda x: -0.5 <= x <= 3, "in [-0.5, 3]"),
+        size=g.number("size", lambda x: 0 <= x <= 10, "in [0, 10]"),
+        take_profit=_optional(g, "take_profit", lambda x: x > 1, "> 1"),
+        roll_days=g.integer("roll_days", 0, 60),
+        min_dte=g.integer("min_dte", 1, 200),
+    )
+    if layer.roll_days >= layer.min_dte:
+        raise SpecError(
+            f"hedge.layers.{name}.roll_days",
+            layer.roll_days,
+            f"must be below min_dte={layer.min_dte}",
+        )
+    g.done()
+    return layer
+
+
+def thresholds_increasing(layers: tuple[LayerSpec, ...], values: dict[str, float]) -> bool:
+    """True when thresholds rise strictly across layers that share a trigger."""
+    by_trigger: dict[str, list[float]] = {}
+    for layer in layers:
+        by_trigger.setdefault(layer.trigger, []).append(values[layer.name])
+    return all(all(a < b for a, b in pairwise(v)) for v in by_trigger.values())
+
+
+def _hedge(cfg: Mapping[str, Any], strategy: StrategySpec) -> HedgeSpec:
+    g = _Group(cfg, "hedge")
+    name = g.choice("name", ("none", "alvh"))
+    if name == "none":
+        g.done()
+        return HedgeSpec(name)
+    if strategy.condor is None:
+        raise SpecError(
+            "hedge", "alvh", "the ALVH sleeve sizes itself to the book: use strategy=condor"
+        )
+    raw_layers = g.raw("layers")
+    if not isinstance(raw_layers, Mapping) or not raw_layers:
+        raise SpecError(
+            "hedge.layers", raw_layers, "must map layer names (l1, l2, ...) to settings"
+        )
+    layers = []
+    for lname, data in raw_layers.items():
+        if not (isinstance(lname, str) and lname.isidentifier() and "_" not in lname):
+            raise SpecError(
+                f"hedge.layers.{lname}", data, "layer names are identifiers without '_'"
+            )
+        layers.append(_layer(lname, data))
+    layers_t = tuple(layers)
+    if not thresholds_increasing(layers_t, {la.name: la.threshold for la in layers_t}):
+        raise SpecError(
+            "hedge.layers",
+            {la.name: la.threshold for la in layers_t},
+            "thresholds must rise strictly across layers that share a trigger",
+        )
+    nonneg = (lambda x: x >= 0, ">= 0")
+    spec = HedgeSpec(
+        name=name,
+        layers=layers_t,
+        budget_share=_optional(g, "budget_share", lambda x: x >= 0, ">= 0"),
+        cover_vix=g.number("cover_vix", lambda x: x > 0, "> 0"),
+        option_half_spread=g.number("option_half_spread", *nonneg),
+        future_half_spread=g.number("future_half_spread", *nonneg),
+        spread_vix_power=g.number("spread_vix_power", *nonneg),
+        spread_max_multiple=g.number("spread_max_multiple", lambda x: x >= 1, ">= 1"),
+        fill_fraction=g.number("fill_fraction", lambda x: 0 <= x <= 1, "in [0, 1]"),
+        option_commission=g.number("option_commission", *nonneg),
+        future_commission=g.number("future_commission", *nonneg),
+        grid=_grid(g.raw("grid"), layers_t),
+    )
     g.done()
     return spec
+
+
+def _grid(raw: Any, layers: tuple[LayerSpec, ...]) -> tuple[tuple[str, tuple[float, ...]], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        raise SpecError("hedge.grid", raw, "must map <layer>_<field> to a list of numbers")
+    names = {la.name for la in layers}
+    allowed = [f"{la}_{f}" for la in sorted(names) for f in LAYER_NUMERIC] + list(HEDGE_NUMERIC)
+    out = []
+    for key, values in raw.items():
+        if values is None:  # listed in the config but not swept
+            continue
+        layer, _, field_ = str(key).partition("_")
+        ok = key in HEDGE_NUMERIC or (layer in names and field_ in LAYER_NUMERIC)
+        if not ok:
+            raise SpecError(
+                f"hedge.grid.{key}", values, f"unknown grid key (allowed: {', '.join(allowed)})"
+            )
+        if not isinstance(values, list | tuple) or not values:
+            raise SpecError(f"hedge.grid.{key}", values, "must be a non-empty list of numbers")
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise SpecError(f"hedge.grid.{key}", values, "must be a list of finite numbers")
+        if len(set(values)) != len(values):
+            raise SpecError(f"hedge.grid.{key}", values, "values must be distinct")
+        out.append((str(key), tuple(float(v) for v in values)))
+    size = math.prod(len(v) for _, v in out)
+    if size > 4096:
+        raise SpecError("hedge.grid", size, "at most 4096 grid points in one run: use a multirun")
+    return tuple(out)
 
 
 def _physical_memory() -> int:
@@ -343,8 +569,8 @@ def build_spec(cfg: Mapping[str, Any]) -> RunSpec:
         market=_market(cfg),
         sim=_sim(cfg),
         output=_output(cfg),
-        strategy=_named(cfg, "strategy", ("none",), StrategySpec),
-        hedge=_named(cfg, "hedge", ("none",), HedgeSpec),
+        strategy=(strategy := _strategy(cfg)),
+        hedge=_hedge(cfg, strategy),
     )
     _check_memory(spec.sim, spec.output)
     return spec

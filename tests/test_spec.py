@@ -53,7 +53,7 @@ def test_experiment_group_works_without_plus():
         (("output", "dir"), "", "output.dir"),
         (("output", "report"), True, "output.report"),
         (("strategy", "name"), "butterfly", "strategy.name"),
-        (("hedge", "name"), "alvh", "hedge.name"),
+        (("hedge", "name"), "collar", "hedge.name"),
     ],
 )
 def test_spec_errors_name_key_value_and_allowed(path, value, key):

@@ -1,0 +1,242 @@
+"""The Adaptive Layered VIX Hedge (ALVH) sleeve, vmapped over the hedge grid (JAX).
+
+Each layer watches a trigger signal and, when it reaches the layer's threshold while the
+layer is armed, buys VIX exposure: calls struck at the same-expiry future x (1 +
+strike_otm) rounded to whole vol points, or VIX futures. The expiry is the first VIX
+expiry at least ``min_dte`` trading days out. Size: enough contracts (whole, rounded
+down) that the position pays ``size`` x the condor's current max loss if the VIX settles
+at ``cover_vix`` (payoff cover_vix - strike per unit for calls, cover_vix - future for
+futures). A per-cycle budget (``budget_share`` x the credit of the latest condor entry,
+reset at each entry) caps premium plus costs.
+
+Exits, checked every day before entries: expiry (cash settlement at the VIX, no spread
+or commission), roll ``roll_days`` trading days before expiry (sell, then buy the next
+expiry the same day if the trigger still holds: time shifting), release when the trigger
+falls below threshold - release_gap (hysteresis), and take profit when the mark reaches
+``take_profit`` x the cost paid (options only). A layer that took profit re-arms only after
+a release, so it fires once per excursion of its trigger.
+
+Fills at mid -/+ fill_fraction x half-spread; the half-spread (vol points at VIX 20)
+scales with (VIX / 20)^spread_vix_power, clipped to spread_max_multiple x the base.
+Cash flows in USD: VIX options x100, VIX futures x1000 per point. Equity = cash + open
+positions at mid; at the horizon open positions are marked at mid.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from models.pricing import tables
+from simulator.condor import half_spread
+from simulator.spec import HEDGE_NUMERIC, LAYER_NUMERIC, HedgeSpec, thresholds_increasing
+
+__all__ = ["HedgeResult", "grid_points", "hedge_sleeve", "signals"]
+
+OPTION_MULTIPLIER = 100.0
+FUTURE_MULTIPLIER = 1000.0
+_UNSET = np.inf  # take_profit / budget_share switched off
+_LAYER_STATE = ("active", "armed", "qty", "strike", "ref", "cost", "expiry", "acts")
+
+
+class HedgeResult(NamedTuple):
+    """Daily hedge equity (D+1, n) and per-path totals (n,), or (L, n) per layer."""
+
+    equity: jax.Array
+    pnl: jax.Array
+    paid: jax.Array  # premium, spread and commissions paid, USD
+    recovered: jax.Array  # sale and settlement proceeds, USD
+    activations: jax.Array  # (L, n) buys per layer
+
+
+def grid_points(spec: HedgeSpec) -> tuple[dict[str, np.ndarray], np.ndarray, list]:
+    """The Cartesian hedge grid.
+
+    Returns (params, valid, dims): ``params`` maps "<layer>_<field>" and sleeve fields to
+    arrays over the flattened grid; ``valid`` marks points whose thresholds rise strictly;
+    ``dims`` lists (name, values) of the grid axes in order.
+    """
+    base: dict[str, float] = {}
+    for la in spec.layers:
+        for f in LAYER_NUMERIC:
+            v = getattr(la, f)
+            base[f"{la.name}_{f}"] = _UNSET if v is None else float(v)
+    base["budget_share"] = _UNSET if spec.budget_share is None else spec.budget_share
+    base["cover_vix"] = spec.cover_vix
+    dims = list(spec.grid)
+    combos = list(itertools.product(*(v for _, v in dims))) or [()]
+    params = {k: np.full(len(combos), v) for k, v in base.items()}
+    for i, combo in enumerate(combos):
+        for (key, _), value in zip(dims, combo, strict=True):
+            params[key][i] = value
+    valid = np.array(
+        [
+            thresholds_increasing(
+                spec.layers, {la.name: params[f"{la.name}_threshold"][i] for la in spec.layers}
+            )
+            for i in range(len(combos))
+        ]
+    )
+    assert set(HEDGE_NUMERIC) <= set(params)
+    return params, valid, dims
+
+
+def signals(
+    spec: HedgeSpec, spot: jax.Array, var: jax.Array, vix: jax.Array, front: jax.Array,
+    second: jax.Array,
+) -> jax.Array:  # fmt: skip
+    """Trigger values per layer, shaped (L, D+1, n).
+
+    vix: VIX level; future: front VIX future; vix_change: one-day VIX change in points;
+    term: front minus second future (positive = backwardation); spx_drawdown: fall of the
+    SPX from its running peak, as a fraction.
+    """
+    change = jnp.concatenate([jnp.zeros_like(vix[:1]), jnp.diff(vix, axis=0)])
+    drawdown = 1.0 - spot / jax.lax.cummax(spot, axis=0)
+    by_name = {
+        "vix": vix,
+        "future": front,
+        "vix_change": change,
+        "term": front - second,
+        "spx_drawdown": drawdown,
+    }
+    return jnp.stack([by_name[la.trigger] for la in spec.layers])
+
+
+def hedge_sleeve(
+    params: dict[str, jax.Array],
+    spec: HedgeSpec,
+    table,
+    rate: float,
+    var: jax.Array,
+    vix: jax.Array,
+    sig: jax.Array,
+    at_risk: jax.Array,
+    credit: jax.Array,
+    vix_expiries: np.ndarray,
+) -> HedgeResult:
+    """Run the ALVH state machine over days for one grid point (vmap this over the grid).
+
+    ``params`` holds scalars for one grid point (see :func:`grid_points`); daily inputs
+    are shaped (D+1, n) and ``sig`` (L, D+1, n); ``vix_expiries`` are trading-day indices
+    of VIX expiries, sorted, reaching beyond the horizon.
+    """
+    n_days, n = var.shape
+    dtype = var.dtype
+    n_layers = len(spec.layers)
+    expiries = jnp.asarray(vix_expiries, jnp.int32)
+    zeros = jnp.zeros((n_layers, n), dtype)
+    state0 = {
+        "active": jnp.zeros((n_layers, n), bool),
+        "armed": jnp.ones((n_layers, n), bool),
+        "qty": zeros,
+        "strike": zeros,
+        "ref": zeros,
+        "cost": zeros,
+        "expiry": jnp.zeros((n_layers, n), jnp.int32),
+        "acts": zeros,
+        "cash": jnp.zeros((n,), dtype),
+        "pool": jnp.zeros((n,), dtype),
+        "paid": jnp.zeros((n,), dtype),
+        "recovered": jnp.zeros((n,), dtype),
+    }
+    budget_share = jnp.asarray(params["budget_share"], dtype)
+    cover = jnp.asarray(params["cover_vix"], dtype)
+    capped = jnp.isfinite(budget_share)
+
+    def mark(la, v, tau, strike):
+        if la.instrument == "vix_call":
+            return tables.vix_option(table, v, tau, strike, True, rate)
+        return tables.vix_future(table, v, tau)
+
+    def day(state, x):
+        d, v, vx, s, risk, cred = x
+        st = dict(state)
+        share = jnp.where(capped, budget_share, 0.0)
+        st["pool"] = jnp.where(cred > 0, share * cred, st["pool"])
+        value = jnp.zeros((n,), dtype)
+        rows: dict[str, list] = {k: [] for k in _LAYER_STATE}
+        for i, la in enumerate(spec.layers):
+            p = {f: jnp.asarray(params[f"{la.name}_{f}"], dtype) for f in LAYER_NUMERIC}
+            opt = la.instrument == "vix_call"
+            mult = OPTION_MULTIPLIER if opt else FUTURE_MULTIPLIER
+            base = spec.option_half_spread if opt else spec.future_half_spread
+            comm = spec.option_commission if opt else spec.future_commission
+            slip = spec.fill_fraction * half_spread(
+                vx, base, spec.spread_vix_power, spec.spread_max_multiple
+            )
+            active, armed = st["active"][i], st["armed"][i]
+            qty, strike, ref, cost = st["qty"][i], st["strike"][i], st["ref"][i], st["cost"][i]
+            expiry = st["expiry"][i]
+            sig_i = s[i]
+            # ---- exits
+            tau = jnp.maximum(expiry - d, 0).astype(dtype)
+            m_now = mark(la, v, tau, strike)
+            expired = active & (tau <= 0)
+            roll = active & ~expired & (tau <= p["roll_days"])
+            release_lvl = p["threshold"] - p["release_gap"]
+            released = active & ~expired & ~roll & (sig_i < release_lvl)
+            tp = active & ~expired & ~roll & ~released
+            if opt:
+                tp &= qty * mult * m_now >= p["take_profit"] * cost
+            else:
+                tp &= False
+            sell = roll | released | tp
+            proceeds = jnp.where(
+                expired,
+                qty * mult * (m_now - ref),
+                qty * mult * (m_now - ref - slip) - comm * qty,
+            )
+            leaving = expired | sell
+            st["cash"] = st["cash"] + jnp.where(leaving, proceeds, 0.0)
+            st["recovered"] = st["recovered"] + jnp.where(leaving, proceeds, 0.0)
+            active = active & ~leaving
+            armed = jnp.where(tp, False, armed) | (sig_i < release_lvl)
+            # ---- entries
+            idx = jnp.searchsorted(expiries, d + p["min_dte"].astype(jnp.int32), side="left")
+            new_exp = expiries[jnp.minimum(idx, expiries.shape[0] - 1)]
+            new_tau = (new_exp - d).astype(dtype)
+            fut = tables.vix_future(table, v, new_tau)
+            if opt:
+                new_k = jnp.maximum(jnp.round(fut * (1.0 + p["strike_otm"])), 1.0)
+                price = tables.vix_option(table, v, new_tau, new_k, True, rate)
+                new_ref = jnp.zeros_like(fut)
+                per_unit_cover = jnp.maximum(cover - new_k, 1.0)
+            else:
+                new_k = jnp.zeros_like(fut)
+                price = fut
+                new_ref = fut
+                per_unit_cover = jnp.maximum(cover - fut, 1.0)
+            unit_cost = mult * (price - new_ref + slip) + comm
+            want = jnp.floor(p["size"] * risk / (mult * per_unit_cover))
+            afford = jnp.where(capped, jnp.floor(st["pool"] / unit_cost), jnp.inf)
+            buy_qty = jnp.minimum(want, afford)
+            listed = idx < len(vix_expiries)
+            buy = ~active & armed & (sig_i >= p["threshold"]) & (buy_qty >= 1) & listed
+            total = jnp.where(buy, buy_qty * unit_cost, 0.0)
+            st["cash"] = st["cash"] - total
+            st["paid"] = st["paid"] + total
+            st["pool"] = st["pool"] - total
+            qty = jnp.where(buy, buy_qty, jnp.where(active, qty, 0.0))
+            strike = jnp.where(buy, new_k, strike)
+            ref = jnp.where(buy, new_ref, ref)
+            cost = jnp.where(buy, total, cost)
+            expiry = jnp.where(buy, new_exp, expiry)
+            active = active | buy
+            m_end = jnp.where(buy, price, m_now)
+            value = value + jnp.where(active, qty * mult * (m_end - ref), 0.0)
+            new_rows = (active, armed, qty, strike, ref, cost, expiry, st["acts"][i] + buy)
+            for k, val in zip(rows, new_rows, strict=True):
+                rows[k].append(val)
+        for k, vals in rows.items():
+            st[k] = jnp.stack(vals)
+        return st, st["cash"] + value
+
+    days = jnp.arange(n_days, dtype=jnp.int32)
+    xs = (days, var, vix, jnp.moveaxis(sig, 0, 1), at_risk, credit)
+    final, equity = jax.lax.scan(day, state0, xs)
+    return HedgeResult(equity, equity[-1], final["paid"], final["recovered"], final["acts"])

@@ -1,0 +1,145 @@
+"""The book on a chunk of paths: market view, condor sleeve once, ALVH sleeve per grid point.
+
+:func:`prepare` builds everything that does not depend on paths, once per run (calendar,
+trade plan, mark tables, hedge grid). :func:`evaluate` turns daily states of one chunk
+into per-path results; the engine calls it inside its jitted chunk function. Outputs have
+the path axis last; hedge outputs carry a leading flattened-grid axis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from models import Heston
+from models.pricing import tables
+from simulator import alvh, condor
+from simulator.calendar import Schedule, build_schedule
+from simulator.spec import RunSpec
+
+__all__ = ["BookContext", "evaluate", "prepare"]
+
+
+@dataclass(frozen=True)
+class BookContext:
+    """Path-independent inputs of the book, built once per run."""
+
+    spec: RunSpec
+    schedule: Schedule
+    plan: condor.CondorPlan | None
+    spx_table: Any
+    vix_table: Any
+    grid_params: dict[str, np.ndarray] | None
+    grid_valid: np.ndarray | None
+    grid_dims: list
+    vix_expiries: np.ndarray
+
+    @property
+    def n_grid(self) -> int:
+        return 0 if self.grid_valid is None else len(self.grid_valid)
+
+
+def prepare(spec: RunSpec, model: Heston) -> BookContext:
+    """Calendar, trade plan, Q-measure mark tables and the hedge grid for ``spec``."""
+    sim, market = spec.sim, spec.market
+    schedule = build_schedule(market.start_date, sim.horizon_days)
+    dates = schedule.extended_dates
+    calendar_day = (dates - dates[0]).astype("timedelta64[D]").astype(np.int64)
+    plan = None
+    max_days = 1
+    c = spec.strategy.condor
+    if c is not None:
+        plan = condor.plan_trades(c, sim.horizon_days, calendar_day, schedule.spx_monthly_expiries)
+        if len(plan.entry):
+            max_days = int((plan.expiry - plan.entry).max())
+    grid_params = grid_valid = vix_table = None
+    grid_dims: list = []
+    exps = schedule.vix_expiries
+    dtype = np.dtype(sim.dtype)
+    if spec.hedge.name == "alvh":
+        grid_params, grid_valid, grid_dims = alvh.grid_points(spec.hedge)
+        longest = max(grid_params[f"{la.name}_min_dte"].max() for la in spec.hedge.layers)
+        # Any expiry bought or quoted (front and second future) lies within this many
+        # trading days: the first expiry min_dte out is at most ~a cycle (<= 25 days) later.
+        vix_days = max(int(longest), 25) + 30
+        exps = exps[exps <= sim.horizon_days + vix_days]
+        vix_table = tables.cast_table(tables.build_vix_table(model, vix_days, market.rate), dtype)
+    spx_table = None
+    if c is not None:
+        spx_table = tables.cast_table(
+            tables.build_spx_table(model, max_days, market.rate, market.div_yield), dtype
+        )
+    return BookContext(
+        spec, schedule, plan, spx_table, vix_table, grid_params, grid_valid, grid_dims,
+        np.asarray(exps, np.int64),
+    )  # fmt: skip
+
+
+def _futures_curve(ctx: BookContext, var: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Front and second VIX futures per day, (D+1, n) each."""
+    n_days = var.shape[0]
+    days = np.arange(n_days)
+    exps = ctx.vix_expiries
+    i1 = np.searchsorted(exps, days, side="right")  # expiring strictly after today
+    i1 = np.minimum(i1, len(exps) - 2)
+    tau1 = jnp.asarray(exps[i1] - days, var.dtype)[:, None]
+    tau2 = jnp.asarray(exps[i1 + 1] - days, var.dtype)[:, None]
+    front = tables.vix_future(ctx.vix_table, var, tau1)
+    second = tables.vix_future(ctx.vix_table, var, tau2)
+    return front, second
+
+
+def evaluate(ctx: BookContext, model: Heston, spot: jax.Array, var: jax.Array) -> dict:
+    """Per-path outputs of the book for daily states (D+1, n)."""
+    spec = ctx.spec
+    vix = model.vix(var)
+    out: dict[str, jax.Array] = {}
+    if ctx.plan is None:
+        return out
+    event = ctx.schedule.is_fomc | ctx.schedule.is_cpi
+    book = condor.condor_sleeve(
+        spot, var, vix, ctx.plan, spec.strategy.condor, spec.market, ctx.spx_table, event
+    )
+    mdd_condor = _max_drawdown(book.equity)
+    out.update(
+        pnl_condor=book.pnl,
+        condor_trades=book.trades,
+        condor_costs=book.costs,
+        max_drawdown_condor=mdd_condor,
+        condor_at_risk_mean=book.at_risk.mean(axis=0),
+    )
+    if ctx.grid_params is None:
+        out.update(pnl=book.pnl, max_drawdown=mdd_condor)
+        return out
+    front, second = _futures_curve(ctx, var)
+    sig = alvh.signals(spec.hedge, spot, var, vix, front, second)
+    params = {k: jnp.asarray(v, spot.dtype) for k, v in ctx.grid_params.items()}
+
+    def one(p):
+        h = alvh.hedge_sleeve(
+            p, spec.hedge, ctx.vix_table, spec.market.rate, var, vix, sig,
+            book.at_risk, book.credit, ctx.vix_expiries,
+        )  # fmt: skip
+        total = book.equity + h.equity
+        return {
+            "pnl": total[-1],
+            "pnl_hedge": h.pnl,
+            "max_drawdown": _max_drawdown(total),
+            "hedge_paid": h.paid,
+            "hedge_recovered": h.recovered,
+            "hedge_cost": -h.pnl,
+            "layer_activations": h.activations,
+        }
+
+    out.update(jax.lax.map(one, params) if ctx.n_grid > 64 else jax.vmap(one)(params))
+    return out
+
+
+def _max_drawdown(equity: jax.Array) -> jax.Array:
+    """Largest peak-to-trough fall of a cumulative P&L curve (D+1, n) starting at 0, USD."""
+    peak = jax.lax.cummax(jnp.maximum(equity, 0.0), axis=0)
+    return (peak - equity).max(axis=0)
