@@ -142,10 +142,11 @@ class Heston:
         div_yield: float = 0.0,
         kind: str = "call",
         *,
-        L: float = 16.0,
-        N: int = 512,
+        L: float = 40.0,
+        N: int = 4096,
     ) -> np.ndarray:
-        """European SPX option prices per unit of index (COS method, float64)."""
+        """European SPX option prices per unit of index (COS method, float64; see
+        models.pricing.fourier.cos_price for L and N)."""
         return cos_price(self.char_fn, spot, strike, maturity, rate, div_yield, kind, L=L, N=N)
 
     def vix(self, var: ArrayLike) -> ArrayLike:

@@ -23,8 +23,13 @@ __all__ = ["cos_price", "cumulants"]
 CharFn = Callable[[np.ndarray, float], np.ndarray]
 
 
-def cumulants(cf: CharFn, maturity: float, h: float = 1e-4) -> tuple[float, float]:
-    """Mean and variance of X from its characteristic function (central differences)."""
+def cumulants(cf: CharFn, maturity: float, h: float = 1e-2) -> tuple[float, float]:
+    """Mean and variance of X from its characteristic function (central differences).
+
+    The step h = 1e-2 balances truncation (h^2 c4, harmless for a truncation range)
+    against round-off in the characteristic function, which grows like kappa theta /
+    sigma^2 in Heston and swamped c2 at h = 1e-4 for tiny vol-of-vol.
+    """
     # Cumulant generating function K(s) = log E[exp(s X)] = log cf(-i s).
     s = np.array([-h, h])
     k = np.log(cf(-1j * s, maturity)).real
@@ -42,14 +47,16 @@ def cos_price(
     div_yield: float = 0.0,
     kind: str = "call",
     *,
-    L: float = 16.0,
-    N: int = 512,
+    L: float = 40.0,
+    N: int = 4096,
 ) -> np.ndarray:
     """European option prices for one maturity (years) and an array of strikes.
 
     ``L`` is the half-width of the truncation range in standard deviations and ``N`` the
-    number of cosine terms. L = 16, N = 512 reach ~1e-9 for ordinary Heston settings;
-    extreme ones (Andersen's case I) want L = 32, N = 4096.
+    number of cosine terms. The defaults L = 40, N = 4096 reach 1e-7 absolute (S0 = 100)
+    from one week to ten years, for vol-of-vol up to 1.5 and Andersen's case I (tested
+    against QuantLib and the published values); L = 16, N = 512 is 6x cheaper and enough
+    (~1e-8) for ordinary settings but not for high vol-of-vol.
     """
     if maturity <= 0:
         raise ValueError(f"maturity must be positive, got {maturity}")
@@ -68,14 +75,19 @@ def cos_price(
     # exp(i w (x - a)) = exp(i w (half - c1)): the same for every strike.
     terms = phi * np.exp(1j * w * (half - c1))
     terms[0] *= 0.5
-    # Put payoff K (1 - e^y)^+ on [a, 0]: V_k = 2/width K (psi_k(a, 0) - chi_k(a, 0)).
-    ang = w[None, :] * (-a[:, None])  # w_k (0 - a), (n_strikes, N)
+    # Put payoff K (1 - e^y)^+ on [a, d], d = min(0, b): V_k = 2/width K (psi_k - chi_k).
+    # Strikes whose kink lies outside the range (a >= 0: the put is worthless there;
+    # b < 0: the put is in the money across the whole range) are handled by d.
+    d = np.minimum(0.0, a + width)
     wk = w[None, :]
-    chi = (np.cos(ang) - np.exp(a)[:, None] + wk * np.sin(ang)) / (1.0 + wk * wk)
+    ang = wk * (d - a)[:, None]  # w_k (d - a), (n_strikes, N)
+    e_d = np.exp(d)[:, None]
+    chi = (np.cos(ang) * e_d - np.exp(a)[:, None] + wk * np.sin(ang) * e_d) / (1.0 + wk * wk)
     psi = np.empty_like(ang)
-    psi[:, 0] = -a
+    psi[:, 0] = d - a
     psi[:, 1:] = np.sin(ang[:, 1:]) / wk[:, 1:]
     v = 2.0 / width * strikes[:, None] * (psi - chi)
+    v[a >= 0] = 0.0
     put = disc * (v @ terms.real)
     put = np.maximum(put, 0.0)
     if is_call(kind):
