@@ -47,6 +47,7 @@ class HedgeResult(NamedTuple):
     """Daily hedge equity (D+1, n) and per-path totals (n,), or (L, n) per layer."""
 
     equity: jax.Array
+    cash: jax.Array  # (D+1, n) cumulative cash flows (buys negative, sales positive)
     pnl: jax.Array
     paid: jax.Array  # premium, spread and commissions paid, USD
     recovered: jax.Array  # sale and settlement proceeds, USD
@@ -234,9 +235,9 @@ def hedge_sleeve(
                 rows[k].append(val)
         for k, vals in rows.items():
             st[k] = jnp.stack(vals)
-        return st, st["cash"] + value
+        return st, (st["cash"], st["cash"] + value)
 
     days = jnp.arange(n_days, dtype=jnp.int32)
     xs = (days, var, vix, jnp.moveaxis(sig, 0, 1), at_risk, credit)
-    final, equity = jax.lax.scan(day, state0, xs)
-    return HedgeResult(equity, equity[-1], final["paid"], final["recovered"], final["acts"])
+    final, (cash, equity) = jax.lax.scan(day, state0, xs)
+    return HedgeResult(equity, cash, equity[-1], final["paid"], final["recovered"], final["acts"])

@@ -117,11 +117,15 @@ def evaluate(ctx: BookContext, model: Heston, spot: jax.Array, var: jax.Array) -
         return out
     front, second = _futures_curve(ctx, var)
     sig = alvh.signals(spec.hedge, spot, var, vix, front, second)
-    params = {k: jnp.asarray(v, spot.dtype) for k, v in ctx.grid_params.items()}
+    # Only swept parameters carry the grid axis: work that depends on the others (entry
+    # candidates: expiry, future, strike, price) is then computed once, not per point.
+    swept = {name for name, _ in ctx.grid_dims}
+    batched = {k: jnp.asarray(v, spot.dtype) for k, v in ctx.grid_params.items() if k in swept}
+    fixed = {k: jnp.asarray(v[0], spot.dtype) for k, v in ctx.grid_params.items() if k not in swept}
 
-    def one(p):
+    def one(pb):
         h = alvh.hedge_sleeve(
-            p, spec.hedge, ctx.vix_table, spec.market.rate, var, vix, sig,
+            {**fixed, **pb}, spec.hedge, ctx.vix_table, spec.market.rate, var, vix, sig,
             book.at_risk, book.credit, ctx.vix_expiries,
         )  # fmt: skip
         total = book.equity + h.equity
@@ -135,7 +139,12 @@ def evaluate(ctx: BookContext, model: Heston, spot: jax.Array, var: jax.Array) -
             "layer_activations": h.activations,
         }
 
-    out.update(jax.lax.map(one, params) if ctx.n_grid > 64 else jax.vmap(one)(params))
+    if not batched:
+        out.update(jax.tree.map(lambda a: a[None], one({})))
+    elif ctx.n_grid > 64:
+        out.update(jax.lax.map(one, batched))  # bounded memory for large grids
+    else:
+        out.update(jax.vmap(one)(batched))
     return out
 
 

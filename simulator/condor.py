@@ -49,6 +49,11 @@ class CondorResult(NamedTuple):
     pnl: jax.Array  # final cumulative P&L, USD
     trades: jax.Array  # trades opened
     costs: jax.Array  # commissions and spread paid, USD
+    strikes: jax.Array  # (4, J, n) long put, short put, short call, long call
+    qty: jax.Array  # (J, n) condors per trade (0 = not opened)
+    entry_credit: jax.Array  # (J, n) credit per unit after entry slippage
+    exit_row: jax.Array  # (J, n) trading days from entry to exit
+    trade_pnl: jax.Array  # (J, n) realized P&L per trade, USD
 
 
 def plan_trades(
@@ -152,7 +157,11 @@ def condor_sleeve(
     n_trades = len(plan.entry)
     if n_trades == 0:
         zeros = jnp.zeros((n_days, n), dtype)
-        return CondorResult(zeros, zeros, zeros, zeros[0], zeros[0], zeros[0])
+        none = jnp.zeros((0, n), dtype)
+        return CondorResult(
+            zeros, zeros, zeros, zeros[0], zeros[0], zeros[0],
+            jnp.zeros((4, 0, n), dtype), none, none, none.astype(jnp.int32), none,
+        )  # fmt: skip
     entry, expiry = plan.entry, plan.expiry
     length = expiry - entry  # trading days held at most
     w = np.arange(length.max() + 1)
@@ -215,4 +224,7 @@ def condor_sleeve(
     credit_in = jnp.zeros((n_days, n), dtype).at[entry].add(qty * credit * MULTIPLIER)
     trades = (qty > 0).astype(dtype).sum(axis=0)
     costs = (entry_comm + exit_comm + qty * MULTIPLIER * (slip[:, 0] + exit_slip)).sum(axis=0)
-    return CondorResult(equity, at_risk, credit_in, equity[-1], trades, costs)
+    return CondorResult(
+        equity, at_risk, credit_in, equity[-1], trades, costs,
+        jnp.stack(strikes), qty, credit, first, realized,
+    )  # fmt: skip

@@ -1,0 +1,165 @@
+"""The ALVH sleeve on hand-built VIX paths: triggers, exits, rolls and budgets to the cent."""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from models.pricing import tables
+from simulator import alvh
+from tests.sleeves import MODEL, column, replace, run_spec, var_for_vix, vix_table
+
+HEDGE = run_spec("strategy=condor", "hedge=alvh").hedge
+L1 = replace(HEDGE.layers[0], threshold=19.0, release_gap=2.0, size=0.5, take_profit=3.0)
+ONE = replace(HEDGE, layers=(L1,), budget_share=None)
+EXPIRIES = np.array([12, 35, 60, 85, 110])
+RISK = 100_000.0  # condor max loss at risk, USD
+F64 = np.float64
+
+
+def _run(spec, vix_path, credit=None):
+    vix = column(vix_path)
+    var = column(var_for_vix(vix_path))
+    spot = np.full_like(vix, 5000.0)
+    n_days = len(vix_path)
+    risk = np.full_like(vix, RISK)
+    cred = np.zeros_like(vix) if credit is None else column(credit)
+    params, valid, _ = alvh.grid_points(spec)
+    p = {k: jnp.asarray(v[0], jnp.float64) for k, v in params.items()}
+    sig = alvh.signals(spec, jnp.asarray(spot), jnp.asarray(var), jnp.asarray(vix), vix, vix)
+    res = alvh.hedge_sleeve(
+        p, spec, vix_table(), 0.0, jnp.asarray(var), jnp.asarray(vix), sig,
+        jnp.asarray(risk), jnp.asarray(cred), EXPIRIES,
+    )  # fmt: skip
+    assert res.equity.shape == (n_days, 1) and bool(valid[0])
+    return res
+
+
+def _flows(res):
+    cash = np.asarray(res.cash)[:, 0]
+    return np.diff(np.concatenate([[0.0], cash]))
+
+
+def _slip(spec, vix):
+    return spec.fill_fraction * spec.option_half_spread * min(max(vix / 20, 1), 10)
+
+
+def _buy(spec, layer, day, vix, risk=RISK):
+    """Independent recomputation of a call purchase: (qty, strike, expiry, total cost)."""
+    v = F64(var_for_vix(vix))
+    expiry = int(EXPIRIES[np.searchsorted(EXPIRIES, day + layer.min_dte)])
+    tau = F64(expiry - day)
+    fut = float(tables.vix_future(vix_table(), v, tau))
+    strike = float(max(round(fut * (1 + layer.strike_otm)), 1))
+    price = float(tables.vix_option(vix_table(), v, tau, F64(strike), True, 0.0))
+    unit = 100 * (price + _slip(spec, vix)) + spec.option_commission
+    qty = math.floor(layer.size * risk / (100 * max(spec.cover_vix - strike, 1)))
+    return qty, strike, expiry, qty * unit, unit
+
+
+def _sell(spec, qty, strike, expiry, day, vix):
+    v = F64(var_for_vix(vix))
+    mark = float(tables.vix_option(vix_table(), v, F64(expiry - day), F64(strike), True, 0.0))
+    return qty * 100 * (mark - _slip(spec, vix)) - spec.option_commission * qty, mark
+
+
+def test_crossing_on_day_5_buys_layer_1_at_the_day_5_mark():
+    path = [15.0] * 5 + [21.0] * 6
+    res = _run(ONE, path)
+    flows = _flows(res)
+    qty, strike, expiry, total, _ = _buy(ONE, L1, 5, 21.0)
+    assert qty >= 1 and expiry == 35
+    assert np.all(flows[:5] == 0.0)
+    assert flows[5] == pytest.approx(-total, abs=0.005)
+    assert np.all(flows[6:] == 0.0)
+    assert float(res.activations[0, 0]) == 1
+    # Equity after the buy = cash + position at mid.
+    mark = _sell(ONE, qty, strike, expiry, 10, 21.0)[1]
+    assert float(res.equity[10, 0]) == pytest.approx(-total + qty * 100 * mark, abs=0.005)
+
+
+def test_release_below_threshold_minus_gap_sells():
+    path = [15.0] * 5 + [21.0] * 5 + [18.0, 16.5, 16.5]
+    res = _run(ONE, path)
+    flows = _flows(res)
+    qty, strike, expiry, total, _ = _buy(ONE, L1, 5, 21.0)
+    assert flows[10] == 0.0  # 18 is inside the hysteresis band (release at 17)
+    proceeds, _ = _sell(ONE, qty, strike, expiry, 11, 16.5)
+    assert flows[11] == pytest.approx(proceeds, abs=0.005)
+    assert float(res.recovered[0]) == pytest.approx(proceeds, abs=0.005)
+    assert float(res.pnl[0]) == pytest.approx(proceeds - total, abs=0.005)
+
+
+def test_take_profit_sells_and_rearms_only_after_release():
+    path = [15.0] * 5 + [21.0, 21.0, 21.0, 60.0, 40.0, 30.0, 16.0, 16.0, 21.0, 21.0]
+    res = _run(ONE, path)
+    flows = _flows(res)
+    qty, strike, expiry, total, _ = _buy(ONE, L1, 5, 21.0)
+    proceeds, mark = _sell(ONE, qty, strike, expiry, 8, 60.0)
+    assert qty * 100 * mark >= 3.0 * total  # the spike pays 3x the cost
+    assert flows[8] == pytest.approx(proceeds, abs=0.005)
+    assert np.all(flows[9:13] == 0.0)  # still above 19 on days 9-10, but disarmed
+    q2, *_, total2, _ = _buy(ONE, L1, 13, 21.0)
+    assert flows[13] == pytest.approx(-total2, abs=0.005)
+    assert float(res.activations[0, 0]) == 2
+
+
+def test_roll_before_expiry_sells_and_rebuys_next_expiry_same_day():
+    layer = replace(L1, roll_days=5, min_dte=20, take_profit=None)
+    spec = replace(ONE, layers=(layer,))
+    path = [21.0] * 32
+    res = _run(spec, path)
+    flows = _flows(res)
+    qty, strike, expiry, total, _ = _buy(spec, layer, 0, 21.0)
+    assert expiry == 35
+    roll_day = expiry - 5
+    assert np.all(flows[1:roll_day] == 0.0)
+    proceeds, _ = _sell(spec, qty, strike, expiry, roll_day, 21.0)
+    q2, _, expiry2, total2, _ = _buy(spec, layer, roll_day, 21.0)
+    assert expiry2 == 60
+    assert flows[roll_day] == pytest.approx(proceeds - total2, abs=0.005)
+    assert float(res.activations[0, 0]) == 2
+
+
+def test_expiry_settles_at_the_vix_without_costs():
+    layer = replace(L1, roll_days=0, min_dte=5, take_profit=None, release_gap=10.0)
+    spec = replace(ONE, layers=(layer,))
+    path = [21.0] * 12 + [30.0, 12.0]  # expiry on day 12 at VIX 30
+    res = _run(spec, path)
+    flows = _flows(res)
+    qty, strike, expiry, total, _ = _buy(spec, layer, 0, 21.0)
+    assert expiry == 12
+    assert flows[0] == pytest.approx(-total, abs=0.005)
+    settle = qty * 100 * max(30.0 - strike, 0.0)
+    # Day 12: settlement, then (trigger still >= 19) a new buy of the next expiry.
+    q2, *_, total2, _ = _buy(spec, layer, 12, 30.0)
+    assert flows[12] == pytest.approx(settle - total2, abs=0.005)
+
+
+def test_budget_caps_quantity():
+    spec = replace(ONE, budget_share=0.02)
+    credit = [50_000.0] + [0.0] * 10
+    res = _run(spec, [15.0] * 5 + [21.0] * 6, credit)
+    flows = _flows(res)
+    want, strike, expiry, _, unit = _buy(spec, L1, 5, 21.0)
+    afford = math.floor(0.02 * 50_000.0 / unit)
+    assert afford < want
+    assert flows[5] == pytest.approx(-afford * unit, abs=0.005)
+    assert float(res.paid[0]) <= 0.02 * 50_000.0
+
+
+def test_never_triggering_thresholds_cost_nothing():
+    layers = tuple(replace(la, threshold=1000.0 + i) for i, la in enumerate(HEDGE.layers))
+    res = _run(replace(HEDGE, layers=layers), [15.0, 40.0, 80.0, 25.0])
+    assert np.all(np.asarray(res.equity) == 0.0) and float(res.paid[0]) == 0.0
+
+
+def test_grid_marks_non_increasing_thresholds_invalid():
+    spec = replace(HEDGE, grid=(("l1_threshold", (18.0, 24.0, 26.0)),))
+    params, valid, dims = alvh.grid_points(spec)
+    assert dims == [("l1_threshold", (18.0, 24.0, 26.0))]
+    assert valid.tolist() == [True, False, False]  # l2 threshold is 24
+    assert params["l1_threshold"].tolist() == [18.0, 24.0, 26.0]

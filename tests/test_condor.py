@@ -1,0 +1,153 @@
+"""The condor sleeve on hand-built deterministic paths: every rule pinned to the cent."""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from models.pricing import tables
+from simulator import condor
+from tests.sleeves import MODEL, column, replace, run_spec, spx_table
+
+MARKET = replace(run_spec().market, spot=5000.0, rate=0.0, div_yield=0.0)
+BASE = run_spec("strategy=condor").strategy.condor
+DAYS = 20  # trading days from entry to expiry
+
+
+def _plan(calendar_step: int = 1, expiry: int = DAYS) -> condor.CondorPlan:
+    return condor.CondorPlan(
+        np.array([0]), np.array([expiry]), np.arange(expiry + 1) * calendar_step
+    )
+
+
+def _run(spec, spot, var):
+    spot, var = column(spot), column(var)
+    vix = np.asarray(MODEL.vix(var))
+    return condor.condor_sleeve(
+        jnp.asarray(spot), jnp.asarray(var), jnp.asarray(vix), _plan(), spec, MARKET, spx_table()
+    )
+
+
+def _legs(res):
+    return [float(k) for k in np.asarray(res.strikes)[:, 0, 0]]
+
+
+def _value(strikes, s, v, tau):
+    lp, sp, sc, lc = strikes
+    t = spx_table()
+
+    f64 = np.float64
+
+    def p(k, call):
+        return float(tables.spx_price(t, f64(s), f64(k), f64(tau), f64(v), 0.0, 0.0, call))
+
+    return p(sp, False) - p(lp, False) + p(sc, True) - p(lc, True)
+
+
+def _slip(spec, var):
+    vix = float(MODEL.vix(var))
+    return 4 * spec.fill_fraction * spec.half_spread * min(max((vix / 20) ** 1.5, 1), 10)
+
+
+def _payoff(strikes, s):
+    lp, sp, sc, lc = strikes
+    return max(sp - s, 0) - max(lp - s, 0) + max(s - sc, 0) - max(s - lc, 0)
+
+
+def test_strikes_by_delta_are_listed_and_ordered():
+    res = _run(BASE, [5000.0] * (DAYS + 1), [0.04] * (DAYS + 1))
+    lp, sp, sc, lc = _legs(res)
+    assert lp < sp < 5000 < sc < lc
+    assert all(k % 5 == 0 for k in (lp, sp, sc, lc))
+    for k, call, target in ((sp, False, 0.16), (sc, True, 0.16), (lp, False, 0.05)):
+        d = tables.spx_delta(spx_table(), np.float64(5000), k, DAYS, np.float64(0.04), 0, 0, call)
+        d = abs(float(d))
+        assert abs(d - target) < 0.02  # within one 5-point strike of the target delta
+
+
+def test_hold_to_expiry_pnl_is_payoff_minus_costs_to_the_cent():
+    spot = [5000.0] * DAYS + [4650.0]  # settles between the put strikes
+    res = _run(BASE, spot, [0.04] * (DAYS + 1))
+    strikes = _legs(res)
+    credit = _value(strikes, 5000.0, 0.04, DAYS) - _slip(BASE, 0.04)
+    assert float(res.entry_credit[0, 0]) == pytest.approx(credit, abs=1e-9)
+    width = max(strikes[1] - strikes[0], strikes[3] - strikes[2])
+    qty = math.floor(BASE.capital * BASE.margin_fraction / ((width - credit) * 100))
+    assert float(res.qty[0, 0]) == qty > 0
+    expected = qty * 100 * (credit - _payoff(strikes, 4650.0)) - 4 * BASE.commission * qty
+    assert float(res.pnl[0]) == pytest.approx(expected, abs=0.005)
+    assert int(res.exit_row[0, 0]) == DAYS
+    # Margin at risk while open, credit booked on the entry day.
+    assert float(res.at_risk[0, 0]) == pytest.approx(qty * (width - credit) * 100)
+    assert float(res.credit[0, 0]) == pytest.approx(qty * credit * 100)
+    # Day 0 equity: the entry spread and commissions, marked at mid.
+    assert float(res.equity[0, 0]) == pytest.approx(
+        -qty * 100 * _slip(BASE, 0.04) - 4 * BASE.commission * qty, abs=1e-6
+    )
+
+
+def test_profit_take_closes_on_the_first_day_the_mid_halves():
+    spec = replace(BASE, profit_take=0.5)
+    var = [0.04, 0.04, 0.03] + [0.01] * (DAYS - 2)
+    res = _run(spec, [5000.0] * (DAYS + 1), var)
+    strikes = _legs(res)
+    credit = float(res.entry_credit[0, 0])
+    values = [_value(strikes, 5000.0, var[d], DAYS - d) for d in range(DAYS + 1)]
+    day = next(d for d in range(1, DAYS + 1) if values[d] <= 0.5 * credit)
+    assert 1 < day < DAYS
+    assert int(res.exit_row[0, 0]) == day
+    qty = float(res.qty[0, 0])
+    close = values[day] + _slip(spec, var[day])
+    expected = qty * 100 * (credit - close) - 8 * spec.commission * qty
+    assert float(res.pnl[0]) == pytest.approx(expected, abs=0.005)
+    assert float(res.at_risk[day, 0]) == 0.0 and float(res.at_risk[day - 1, 0]) > 0
+
+
+def test_stop_closes_on_the_crash_day():
+    spec = replace(BASE, stop_multiple=2.0)
+    spot = [5000.0] * 4 + [4700.0] * (DAYS - 3)
+    var = [0.04] * 4 + [0.09] * (DAYS - 3)
+    res = _run(spec, spot, var)
+    strikes = _legs(res)
+    credit = float(res.entry_credit[0, 0])
+    assert _value(strikes, 4700.0, 0.09, DAYS - 4) >= 2 * credit
+    assert _value(strikes, 5000.0, 0.04, DAYS - 3) < 2 * credit
+    assert int(res.exit_row[0, 0]) == 4
+    qty = float(res.qty[0, 0])
+    close = _value(strikes, 4700.0, 0.09, DAYS - 4) + _slip(spec, 0.09)
+    expected = qty * 100 * (credit - close) - 8 * spec.commission * qty
+    assert float(res.pnl[0]) == pytest.approx(expected, abs=0.005)
+
+
+def test_dte_exit_uses_calendar_days():
+    spec = replace(BASE, exit_dte=10, target_dte=30)
+    spot, var = column([5000.0] * (DAYS + 1)), column([0.04] * (DAYS + 1))
+    plan = _plan(calendar_step=2)  # two calendar days per trading day: DTE = 2 x tau
+    res = condor.condor_sleeve(
+        jnp.asarray(spot), jnp.asarray(var), jnp.asarray(np.asarray(MODEL.vix(var))),
+        plan, spec, MARKET, spx_table(),
+    )  # fmt: skip
+    assert int(res.exit_row[0, 0]) == DAYS - 5  # first day with 2 x (20 - d) <= 10
+
+
+def test_vix_filter_and_fixed_contracts():
+    res = _run(replace(BASE, vix_max=15.0), [5000.0] * (DAYS + 1), [0.04] * (DAYS + 1))
+    assert float(res.qty[0, 0]) == 0.0 and float(res.pnl[0]) == 0.0
+    res = _run(replace(BASE, contracts=3), [5000.0] * (DAYS + 1), [0.04] * (DAYS + 1))
+    assert float(res.qty[0, 0]) == 3.0
+
+
+def test_plan_monthly_and_every():
+    cal = np.arange(300) * 7 // 5  # about 7 calendar days per 5 trading days
+    exps = np.array([10, 31, 52, 73, 94])
+    plan = condor.plan_trades(BASE, 80, cal, exps)
+    # Day 0 and each expiry (10, 31, 52, 73) open a trade into the expiry ~30 days out,
+    # but only trades expiring within the 80-day horizon are opened.
+    assert plan.entry.tolist() == [0, 10, 31, 52]
+    assert plan.expiry.tolist() == [31, 31, 52, 73]
+    every = condor.plan_trades(replace(BASE, entry="every", every_days=15), 80, cal, exps)
+    assert every.entry.tolist()[:3] == [0, 15, 30]
+    assert all(e > d for d, e in zip(every.entry, every.expiry, strict=True))
