@@ -31,14 +31,17 @@ def _bits(keys: jax.Array, step: jax.Array, stream: int) -> tuple[jax.Array, jax
     return b0, b1
 
 
-def step_uniforms(keys: jax.Array, step: jax.Array, dtype) -> tuple[jax.Array, jax.Array]:
+def step_uniforms(
+    keys: jax.Array, step: jax.Array, dtype, stream: int = 0
+) -> tuple[jax.Array, jax.Array]:
     """Two independent uniforms in the open interval (0, 1) per path for ``step``.
 
     float32 uses 23 random bits per uniform, float64 uses 53 (two Threefry blocks).
+    Different ``stream`` numbers give independent numbers for the same step.
     """
     dtype = jnp.dtype(dtype)
     if dtype == jnp.float32:
-        b0, b1 = _bits(keys, step, 0)
+        b0, b1 = _bits(keys, step, stream)
         # 23 bits: (m + 0.5) 2^-23 is exact in float32 and never rounds to 1.
         scale = jnp.float32(2.0**-23)
         return (
@@ -46,8 +49,8 @@ def step_uniforms(keys: jax.Array, step: jax.Array, dtype) -> tuple[jax.Array, j
             ((b1 >> 9).astype(dtype) + 0.5) * scale,
         )
     if dtype == jnp.float64:
-        a0, a1 = _bits(keys, step, 0)
-        c0, c1 = _bits(keys, step, 1)
+        a0, a1 = _bits(keys, step, 2 * stream)
+        c0, c1 = _bits(keys, step, 2 * stream + 1)
 
         def u53(hi, lo):
             return ((hi >> 5).astype(dtype) * 2.0**26 + (lo >> 6).astype(dtype) + 0.5) * 2.0**-53
@@ -56,7 +59,9 @@ def step_uniforms(keys: jax.Array, step: jax.Array, dtype) -> tuple[jax.Array, j
     raise ValueError(f"dtype must be float32 or float64, got {dtype}")
 
 
-def step_normals(keys: jax.Array, step: jax.Array, dtype) -> tuple[jax.Array, jax.Array]:
+def step_normals(
+    keys: jax.Array, step: jax.Array, dtype, stream: int = 0
+) -> tuple[jax.Array, jax.Array]:
     """Two independent standard normals per path for ``step`` (inverse-CDF transform)."""
-    u0, u1 = step_uniforms(keys, step, dtype)
+    u0, u1 = step_uniforms(keys, step, dtype, stream)
     return jax.scipy.special.ndtri(u0), jax.scipy.special.ndtri(u1)

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
 
-from models._random import path_keys, step_uniforms
+from models._random import path_keys, step_normals, step_uniforms
 from models.pricing.fourier import cos_price
 from models.pricing.vix import (
     VIX_TAU,
@@ -199,17 +199,24 @@ class Heston:
         dtype: str = "float32",
         record_every: int = 1,
         first_path: int = 0,
+        extra_var: ArrayLike | None = None,
     ) -> Paths:
         """Simulate paths ``first_path .. first_path + n_paths - 1``.
 
         The key of path i is fold_in(key, i) and its step-t numbers come from that key
         alone, so any split of the paths into calls gives the same numbers. ``record_every``
         keeps every k-th step (n_steps must be a multiple). Pure and jit-compiled.
+
+        ``extra_var`` (n_steps,), optional: extra log-return variance added on a step
+        (e.g. FOMC or CPI days) as an independent zero-mean shock, sd sqrt(extra_var),
+        with its -extra_var/2 drift so the martingale property is kept. Its normals come
+        from a separate random stream, so steps without extra variance are unchanged.
         """
         keys = path_keys(key, first_path, n_paths)
         return self.simulate_keys(
             keys, n_steps, dt, spot, rate, div_yield,
             measure=measure, scheme=scheme, dtype=dtype, record_every=record_every,
+            extra_var=extra_var,
         )  # fmt: skip
 
     def simulate_keys(
@@ -225,6 +232,7 @@ class Heston:
         scheme: str = "qe",
         dtype: str = "float32",
         record_every: int = 1,
+        extra_var: ArrayLike | None = None,
     ) -> Paths:
         """Like :meth:`simulate` for explicit raw path keys, uint32[n_paths, 2]."""
         if scheme not in SCHEMES:
@@ -239,7 +247,13 @@ class Heston:
         dyn = self._dynamics(measure, rate, div_yield)
         coef = _coefficients(dyn, dt, dtype)
         init = jnp.asarray([math.log(spot), self.v0], dtype=dtype)
-        return _simulate(keys, init, coef, n_steps // record_every, record_every, scheme, dtype)
+        if extra_var is not None:
+            extra_var = jnp.asarray(extra_var, dtype)
+            if extra_var.shape != (n_steps,):
+                raise ValueError(f"extra_var must have shape ({n_steps},), got {extra_var.shape}")
+        return _simulate(
+            keys, init, coef, extra_var, n_steps // record_every, record_every, scheme, dtype
+        )
 
 
 # --------------------------------------------------------------------------- kernels
@@ -340,7 +354,7 @@ def _euler_step(x, v, u1, u2, c: _StepCoef):
 
 
 @partial(jax.jit, static_argnames=("n_records", "record_every", "scheme", "dtype"))
-def _simulate(keys, init, coef, n_records, record_every, scheme, dtype):
+def _simulate(keys, init, coef, extra_var, n_records, record_every, scheme, dtype):
     step_fn = _qe_step if scheme == "qe" else _euler_step
     n = keys.shape[0]
     x0 = jnp.full((n,), init[0], dtype)
@@ -349,7 +363,12 @@ def _simulate(keys, init, coef, n_records, record_every, scheme, dtype):
     def one_step(t, carry):
         x, v = carry
         u1, u2 = step_uniforms(keys, t, dtype)
-        return step_fn(x, v, u1, u2, coef)
+        x, v = step_fn(x, v, u1, u2, coef)
+        if extra_var is not None:
+            z, _ = step_normals(keys, t, dtype, stream=1)
+            ev = extra_var[t]
+            x = x + jnp.sqrt(ev) * z - 0.5 * ev
+        return x, v
 
     def one_record(carry, r):
         x, v = jax.lax.fori_loop(r * record_every, (r + 1) * record_every, one_step, carry)

@@ -101,6 +101,8 @@ def _chunk_function(
             )
         return keys
 
+    extra_var = event_variance(spec)
+
     def chunk(start):
         paths = model.simulate_keys(
             keys_for(start),
@@ -113,10 +115,29 @@ def _chunk_function(
             scheme=sim.scheme,
             dtype=sim.dtype,
             record_every=sim.steps_per_day,
+            extra_var=extra_var,
         )
         return _reduce(model, paths.spot, paths.var, save, book_ctx)
 
     return jax.jit(chunk)
+
+
+def event_variance(spec: RunSpec) -> np.ndarray | None:
+    """Extra log-return variance per step on FOMC/CPI days (on the day's last step), or
+    None when both event vols are 0 or the measure is Q (event risk is a P feature)."""
+    m = spec.market
+    if spec.sim.measure == "Q" or (m.event_vol_fomc == 0 and m.event_vol_cpi == 0):
+        return None
+    from simulator.calendar import build_schedule
+
+    sched = build_schedule(m.start_date, spec.sim.horizon_days, max_dte_days=0)
+    daily = np.where(sched.is_fomc, m.event_vol_fomc**2, 0.0) + np.where(
+        sched.is_cpi, m.event_vol_cpi**2, 0.0
+    )
+    spd = spec.sim.steps_per_day
+    extra = np.zeros(spec.sim.n_steps)
+    extra[spd - 1 :: spd] = daily[1:]  # the move into day d ends on step d * spd - 1
+    return extra
 
 
 class _Progress:

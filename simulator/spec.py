@@ -80,6 +80,8 @@ class MarketSpec:
     rate: float
     div_yield: float
     start_date: dt.date
+    event_vol_fomc: float = 0.0  # extra daily log-return sd on FOMC decision days
+    event_vol_cpi: float = 0.0  # ... and on CPI release days
 
 
 @dataclass(frozen=True)
@@ -309,8 +311,13 @@ def _market(cfg: Mapping[str, Any]) -> MarketSpec:
             raise SpecError("market.start_date", raw, "must be an ISO date YYYY-MM-DD") from None
     if not dt.date(1900, 1, 1) <= start <= dt.date(2200, 12, 31):
         raise SpecError("market.start_date", raw, "must lie between 1900-01-01 and 2200-12-31")
+    ev = g.raw("event_vol")
+    if not isinstance(ev, Mapping) or set(ev) != {"fomc", "cpi"}:
+        raise SpecError("market.event_vol", ev, "must be a mapping with keys fomc and cpi")
+    fomc = g.number("event_vol.fomc", lambda x: 0 <= x <= 0.2, "in [0, 0.2] (daily sd)")
+    cpi = g.number("event_vol.cpi", lambda x: 0 <= x <= 0.2, "in [0, 0.2] (daily sd)")
     g.done()
-    return MarketSpec(spot, rate, q, start)
+    return MarketSpec(spot, rate, q, start, fomc, cpi)
 
 
 def _sim(cfg: Mapping[str, Any]) -> SimSpec:
