@@ -14,7 +14,6 @@ Paths are simulated under either measure; every price uses the Q parameters.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from functools import partial
 from typing import NamedTuple
@@ -24,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
 
-from models._random import path_keys, step_normals, step_uniforms
+from models._random import inverse_normal, path_keys, step_normals, step_uniforms
 from models.pricing.fourier import cos_price
 from models.pricing.vix import (
     VIX_TAU,
@@ -318,7 +317,7 @@ def _qe_step(x, v, u1, u2, c: _StepCoef):
     inv = 2.0 / jnp.minimum(psi, PSI_C)
     b2 = inv - 1.0 + jnp.sqrt(inv) * jnp.sqrt(inv - 1.0)
     a_q = m / (1.0 + b2)
-    z_v = jax.scipy.special.ndtri(u1)
+    z_v = inverse_normal(u1)
     v_quad = a_q * (jnp.sqrt(b2) + z_v) ** 2
     # Exponential branch: mass p at 0, exponential tail with rate beta.
     psi_e = jnp.maximum(psi, PSI_C)
@@ -337,15 +336,15 @@ def _qe_step(x, v, u1, u2, c: _StepCoef):
     corr_e = -jnp.log(p + beta * (1.0 - p) / jnp.where(ok_e, beta - big_a, 1.0))
     corr = jnp.where(quad, corr_q, corr_e) - 0.5 * c.k3 * v
     drift = jnp.where(jnp.where(quad, ok_q, ok_e), corr, c.k0 + c.k1 * v)
-    z_s = jax.scipy.special.ndtri(u2)
+    z_s = inverse_normal(u2)
     x_new = x + c.mu_dt + drift + c.k2 * v_new + jnp.sqrt(c.k3 * (v + v_new)) * z_s
     return x_new, v_new
 
 
 def _euler_step(x, v, u1, u2, c: _StepCoef):
     """One full-truncation Euler step (v may go negative; v+ drives both equations)."""
-    z1 = jax.scipy.special.ndtri(u1)
-    z2 = jax.scipy.special.ndtri(u2)
+    z1 = inverse_normal(u1)
+    z2 = inverse_normal(u2)
     vp = jnp.maximum(v, 0.0)
     sq = jnp.sqrt(vp * c.dt)
     v_new = v + c.kth_dt - c.k_dt * vp + c.sigma * sq * z1
@@ -370,21 +369,17 @@ def _simulate(keys, init, coef, extra_var, n_records, record_every, scheme, dtyp
             x = x + jnp.sqrt(ev) * z - 0.5 * ev
         return x, v
 
-    def one_record(carry, r):
-        x, v = jax.lax.fori_loop(r * record_every, (r + 1) * record_every, one_step, carry)
-        return (x, v), (x, v)
+    # Rows are written into preallocated buffers inside the loop (in place), which is
+    # faster than stacking scan outputs and transforming the stack afterwards.
+    spot_buf = jnp.empty((n_records + 1, n), dtype).at[0].set(jnp.exp(x0))
+    var_buf = jnp.empty((n_records + 1, n), dtype).at[0].set(jnp.maximum(v0, 0.0))
 
-    _, (xs, vs) = jax.lax.scan(one_record, (x0, v0), jnp.arange(n_records, dtype=jnp.uint32))
-    spot = jnp.exp(jnp.concatenate([x0[None], xs]))
-    var = jnp.maximum(jnp.concatenate([v0[None], vs]), 0.0)
+    def one_record(r, carry):
+        x, v, sb, vb = carry
+        x, v = jax.lax.fori_loop(r * record_every, (r + 1) * record_every, one_step, (x, v))
+        sb = jax.lax.dynamic_update_index_in_dim(sb, jnp.exp(x), r + 1, 0)
+        vb = jax.lax.dynamic_update_index_in_dim(vb, jnp.maximum(v, 0.0), r + 1, 0)
+        return x, v, sb, vb
+
+    _, _, spot, var = jax.lax.fori_loop(0, n_records, one_record, (x0, v0, spot_buf, var_buf))
     return Paths(spot, var)
-
-
-def feller_warning(model: Heston) -> None:
-    """Warn (not fail) when the Feller condition does not hold; QE handles it."""
-    if model.feller_ratio < 1.0:
-        warnings.warn(
-            f"Feller condition 2*kappa*theta >= sigma^2 fails (ratio {model.feller_ratio:.3f}): "
-            "variance reaches 0; the QE scheme handles this, Euler is biased",
-            stacklevel=2,
-        )
