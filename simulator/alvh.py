@@ -149,10 +149,10 @@ def hedge_sleeve(
     cover = jnp.asarray(params["cover_vix"], dtype)
     capped = jnp.isfinite(budget_share)
 
-    def mark(la, v, tau, strike):
+    def mark(la, v, tau, strike):  # tau: whole trading days on the engine's grid
         if la.instrument == "vix_call":
-            return tables.vix_option(table, v, tau, strike, True, rate)
-        return tables.vix_future(table, v, tau)
+            return tables.vix_option(table, v, tau, strike, True, rate, whole_days=True)
+        return tables.vix_future(table, v, tau, whole_days=True)
 
     def day(state, x):
         d, v, vx, s, risk, cred = x
@@ -201,10 +201,10 @@ def hedge_sleeve(
             idx = jnp.searchsorted(expiries, d + p["min_dte"].astype(jnp.int32), side="left")
             new_exp = expiries[jnp.minimum(idx, expiries.shape[0] - 1)]
             new_tau = (new_exp - d).astype(dtype)
-            fut = tables.vix_future(table, v, new_tau)
+            fut = tables.vix_future(table, v, new_tau, whole_days=True)
             if opt:
                 new_k = jnp.maximum(jnp.round(fut * (1.0 + p["strike_otm"])), 1.0)
-                price = tables.vix_option(table, v, new_tau, new_k, True, rate)
+                price = tables.vix_option(table, v, new_tau, new_k, True, rate, whole_days=True)
                 new_ref = jnp.zeros_like(fut)
                 per_unit_cover = jnp.maximum(cover - new_k, 1.0)
             else:

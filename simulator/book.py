@@ -39,6 +39,11 @@ class BookContext:
     vix_expiries: np.ndarray
 
     @property
+    def marks(self) -> tuple:
+        """The mark tables, to pass into jitted code as arguments."""
+        return (self.spx_table, self.vix_table)
+
+    @property
     def n_grid(self) -> int:
         return 0 if self.grid_valid is None else len(self.grid_valid)
 
@@ -79,7 +84,7 @@ def prepare(spec: RunSpec, model: Heston) -> BookContext:
     )  # fmt: skip
 
 
-def _futures_curve(ctx: BookContext, var: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _futures_curve(ctx: BookContext, vix_table, var: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Front and second VIX futures per day, (D+1, n) each."""
     n_days = var.shape[0]
     days = np.arange(n_days)
@@ -88,13 +93,20 @@ def _futures_curve(ctx: BookContext, var: jax.Array) -> tuple[jax.Array, jax.Arr
     i1 = np.minimum(i1, len(exps) - 2)
     tau1 = jnp.asarray(exps[i1] - days, var.dtype)[:, None]
     tau2 = jnp.asarray(exps[i1 + 1] - days, var.dtype)[:, None]
-    front = tables.vix_future(ctx.vix_table, var, tau1)
-    second = tables.vix_future(ctx.vix_table, var, tau2)
+    front = tables.vix_future(vix_table, var, tau1)
+    second = tables.vix_future(vix_table, var, tau2)
     return front, second
 
 
-def evaluate(ctx: BookContext, model: Heston, spot: jax.Array, var: jax.Array) -> dict:
-    """Per-path outputs of the book for daily states (D+1, n)."""
+def evaluate(
+    ctx: BookContext, marks: tuple, model: Heston, spot: jax.Array, var: jax.Array
+) -> dict:
+    """Per-path outputs of the book for daily states (D+1, n).
+
+    ``marks`` = (spx_table, vix_table) are passed as traced arguments (ctx.marks), not
+    closed over: tens of MB of constants would slow compilation badly.
+    """
+    spx_table, vix_table = marks
     spec = ctx.spec
     vix = model.vix(var)
     out: dict[str, jax.Array] = {}
@@ -102,7 +114,7 @@ def evaluate(ctx: BookContext, model: Heston, spot: jax.Array, var: jax.Array) -
         return out
     event = ctx.schedule.is_fomc | ctx.schedule.is_cpi
     book = condor.condor_sleeve(
-        spot, var, vix, ctx.plan, spec.strategy.condor, spec.market, ctx.spx_table, event
+        spot, var, vix, ctx.plan, spec.strategy.condor, spec.market, spx_table, event
     )
     mdd_condor = _max_drawdown(book.equity)
     out.update(
@@ -115,7 +127,7 @@ def evaluate(ctx: BookContext, model: Heston, spot: jax.Array, var: jax.Array) -
     if ctx.grid_params is None:
         out.update(pnl=book.pnl, max_drawdown=mdd_condor)
         return out
-    front, second = _futures_curve(ctx, var)
+    front, second = _futures_curve(ctx, vix_table, var)
     sig = alvh.signals(spec.hedge, spot, var, vix, front, second)
     # Only swept parameters carry the grid axis: work that depends on the others (entry
     # candidates: expiry, future, strike, price) is then computed once, not per point.
@@ -125,7 +137,7 @@ def evaluate(ctx: BookContext, model: Heston, spot: jax.Array, var: jax.Array) -
 
     def one(pb):
         h = alvh.hedge_sleeve(
-            {**fixed, **pb}, spec.hedge, ctx.vix_table, spec.market.rate, var, vix, sig,
+            {**fixed, **pb}, spec.hedge, vix_table, spec.market.rate, var, vix, sig,
             book.at_risk, book.credit, ctx.vix_expiries,
         )  # fmt: skip
         total = book.equity + h.equity

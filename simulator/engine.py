@@ -62,7 +62,7 @@ def chunk_layout(paths: int, chunk_paths: int, n_devices: int) -> tuple[int, int
 
 
 def _reduce(
-    model: Heston, spot: jax.Array, var: jax.Array, save: bool, book_ctx=None
+    model: Heston, spot: jax.Array, var: jax.Array, save: bool, book_ctx=None, marks=None
 ) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
     """(per-path outputs with the path axis last, daily paths (n, days+1)) of a chunk."""
     vix = model.vix(var)
@@ -76,7 +76,7 @@ def _reduce(
     if book_ctx is not None:
         from simulator import book
 
-        per_path.update(book.evaluate(book_ctx, model, spot, var))
+        per_path.update(book.evaluate(book_ctx, marks, model, spot, var))
     daily = {"spx": spot.T, "vix": vix.T} if save else {}
     return per_path, daily
 
@@ -103,7 +103,7 @@ def _chunk_function(
 
     extra_var = event_variance(spec)
 
-    def chunk(start):
+    def chunk(start, marks):
         paths = model.simulate_keys(
             keys_for(start),
             sim.n_steps,
@@ -117,7 +117,7 @@ def _chunk_function(
             record_every=sim.steps_per_day,
             extra_var=extra_var,
         )
-        return _reduce(model, paths.spot, paths.var, save, book_ctx)
+        return _reduce(model, paths.spot, paths.var, save, book_ctx, marks)
 
     return jax.jit(chunk)
 
@@ -177,6 +177,7 @@ def run(
     model = build_model(spec.model)
     size, n_chunks = chunk_layout(sim.paths, sim.chunk_paths, len(devices))
     fn = _chunk_function(spec, model, size, devices, book_ctx)
+    marks = book_ctx.marks if book_ctx is not None else None
     per_path: dict[str, np.ndarray] = {}
     daily: dict[str, np.ndarray] | None = None
     bar = _Progress(sim.paths, progress)
@@ -189,7 +190,7 @@ def run(
         for c in range(n_chunks):
             start = c * size
             n = min(size, sim.paths - start)
-            chunk_out, chunk_daily = jax.device_get(fn(jnp.uint32(start)))
+            chunk_out, chunk_daily = jax.device_get(fn(jnp.uint32(start), marks))
             for name, arr in chunk_out.items():
                 arr = np.asarray(arr)[..., :n]
                 if name not in per_path:

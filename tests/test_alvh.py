@@ -10,7 +10,7 @@ import pytest
 
 from models.pricing import tables
 from simulator import alvh
-from tests.sleeves import MODEL, column, replace, run_spec, var_for_vix, vix_table
+from tests.sleeves import column, replace, run_spec, var_for_vix, vix_table
 
 HEDGE = run_spec("strategy=condor", "hedge=alvh").hedge
 L1 = replace(HEDGE.layers[0], threshold=19.0, release_gap=2.0, size=0.5, take_profit=3.0)
@@ -102,7 +102,7 @@ def test_take_profit_sells_and_rearms_only_after_release():
     assert qty * 100 * mark >= 3.0 * total  # the spike pays 3x the cost
     assert flows[8] == pytest.approx(proceeds, abs=0.005)
     assert np.all(flows[9:13] == 0.0)  # still above 19 on days 9-10, but disarmed
-    q2, *_, total2, _ = _buy(ONE, L1, 13, 21.0)
+    _q2, *_, total2, _ = _buy(ONE, L1, 13, 21.0)
     assert flows[13] == pytest.approx(-total2, abs=0.005)
     assert float(res.activations[0, 0]) == 2
 
@@ -113,12 +113,12 @@ def test_roll_before_expiry_sells_and_rebuys_next_expiry_same_day():
     path = [21.0] * 32
     res = _run(spec, path)
     flows = _flows(res)
-    qty, strike, expiry, total, _ = _buy(spec, layer, 0, 21.0)
+    qty, strike, expiry, _total, _ = _buy(spec, layer, 0, 21.0)
     assert expiry == 35
     roll_day = expiry - 5
     assert np.all(flows[1:roll_day] == 0.0)
     proceeds, _ = _sell(spec, qty, strike, expiry, roll_day, 21.0)
-    q2, _, expiry2, total2, _ = _buy(spec, layer, roll_day, 21.0)
+    _q2, _, expiry2, total2, _ = _buy(spec, layer, roll_day, 21.0)
     assert expiry2 == 60
     assert flows[roll_day] == pytest.approx(proceeds - total2, abs=0.005)
     assert float(res.activations[0, 0]) == 2
@@ -135,7 +135,7 @@ def test_expiry_settles_at_the_vix_without_costs():
     assert flows[0] == pytest.approx(-total, abs=0.005)
     settle = qty * 100 * max(30.0 - strike, 0.0)
     # Day 12: settlement, then (trigger still >= 19) a new buy of the next expiry.
-    q2, *_, total2, _ = _buy(spec, layer, 12, 30.0)
+    _q2, *_, total2, _ = _buy(spec, layer, 12, 30.0)
     assert flows[12] == pytest.approx(settle - total2, abs=0.005)
 
 
@@ -144,7 +144,7 @@ def test_budget_caps_quantity():
     credit = [50_000.0] + [0.0] * 10
     res = _run(spec, [15.0] * 5 + [21.0] * 6, credit)
     flows = _flows(res)
-    want, strike, expiry, _, unit = _buy(spec, L1, 5, 21.0)
+    want, _strike, _expiry, _, unit = _buy(spec, L1, 5, 21.0)
     afford = math.floor(0.02 * 50_000.0 / unit)
     assert afford < want
     assert flows[5] == pytest.approx(-afford * unit, abs=0.005)
