@@ -5,9 +5,10 @@ layer is armed, buys VIX exposure: calls struck at the same-expiry future x (1 +
 strike_otm) rounded to whole vol points, or VIX futures. The expiry is the first VIX
 expiry at least ``min_dte`` trading days out. Size: enough contracts (whole, rounded
 down) that the position pays ``size`` x the condor's current max loss if the VIX settles
-at ``cover_vix`` (payoff cover_vix - strike per unit for calls, cover_vix - future for
-futures). A per-cycle budget (``budget_share`` x the credit of the latest condor entry,
-reset at each entry) caps premium plus costs.
+``cover_points`` above the call strike (or above the entry future, for futures):
+qty = floor(size x max loss / (multiplier x cover_points)). A per-cycle budget
+(``budget_share`` x the credit of the latest condor entry, reset at each entry) caps
+premium plus costs.
 
 Exits, checked every day before entries: expiry (cash settlement at the VIX, no spread
 or commission), roll ``roll_days`` trading days before expiry (sell, then buy the next
@@ -67,7 +68,7 @@ def grid_points(spec: HedgeSpec) -> tuple[dict[str, np.ndarray], np.ndarray, lis
             v = getattr(la, f)
             base[f"{la.name}_{f}"] = _UNSET if v is None else float(v)
     base["budget_share"] = _UNSET if spec.budget_share is None else spec.budget_share
-    base["cover_vix"] = spec.cover_vix
+    base["cover_points"] = spec.cover_points
     dims = list(spec.grid)
     combos = list(itertools.product(*(v for _, v in dims))) or [()]
     params = {k: np.full(len(combos), v) for k, v in base.items()}
@@ -146,7 +147,7 @@ def hedge_sleeve(
         "recovered": jnp.zeros((n,), dtype),
     }
     budget_share = jnp.asarray(params["budget_share"], dtype)
-    cover = jnp.asarray(params["cover_vix"], dtype)
+    cover = jnp.asarray(params["cover_points"], dtype)
     capped = jnp.isfinite(budget_share)
 
     def mark(la, v, tau, strike):  # tau: whole trading days on the engine's grid
@@ -206,14 +207,12 @@ def hedge_sleeve(
                 new_k = jnp.maximum(jnp.round(fut * (1.0 + p["strike_otm"])), 1.0)
                 price = tables.vix_option(table, v, new_tau, new_k, True, rate, whole_days=True)
                 new_ref = jnp.zeros_like(fut)
-                per_unit_cover = jnp.maximum(cover - new_k, 1.0)
             else:
                 new_k = jnp.zeros_like(fut)
                 price = fut
                 new_ref = fut
-                per_unit_cover = jnp.maximum(cover - fut, 1.0)
             unit_cost = mult * (price - new_ref + slip) + comm
-            want = jnp.floor(p["size"] * risk / (mult * per_unit_cover))
+            want = jnp.floor(p["size"] * risk / (mult * cover))
             afford = jnp.where(capped, jnp.floor(st["pool"] / unit_cost), jnp.inf)
             buy_qty = jnp.minimum(want, afford)
             listed = idx < len(vix_expiries)

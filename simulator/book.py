@@ -147,7 +147,6 @@ def evaluate(
             "max_drawdown": _max_drawdown(total),
             "hedge_paid": h.paid,
             "hedge_recovered": h.recovered,
-            "hedge_cost": -h.pnl,
             "layer_activations": h.activations,
         }
 

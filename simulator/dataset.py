@@ -128,6 +128,8 @@ def build_dataset(
     if layers:
         coords["layer"] = np.asarray(layers)
     data_vars: dict[str, Any] = {}
+    if "pnl_hedge" in per_path:  # derived on the host: paid minus recovered incl. final mark
+        per_path = {**per_path, "hedge_cost": -per_path["pnl_hedge"]}
     for name, arr in per_path.items():
         if arr.ndim == 1:
             data_vars[name] = ("path", arr)

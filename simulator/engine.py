@@ -14,11 +14,12 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh, PartitionSpec
 
 from models import Heston, Premia
 from models._random import path_keys
@@ -82,30 +83,23 @@ def _reduce(
 
 
 def _chunk_function(
-    spec: RunSpec, model: Heston, size: int, devices: list, book_ctx=None
+    spec: RunSpec, model: Heston, size: int, devices: list, book_ctx=None, marks=None
 ) -> Callable:
+    """jit(chunk)(start, marks) -> (per-path outputs, daily paths) of paths start..+size.
+
+    With several devices the chunk is split with shard_map: every device runs the same
+    program on its own slice of paths (size / n_devices, global path indices), so results
+    are bitwise those of one device with that chunk size. (Letting the compiler partition
+    one global program instead changes fusion and rounding in the marks.)
+    """
     sim, market = spec.sim, spec.market
     base = jax.random.key(sim.seed)
     save = spec.output.save_paths
-    if len(devices) > 1:
-        mesh = Mesh(np.array(devices), ("path",))
-        sharding = NamedSharding(mesh, PartitionSpec("path"))
-    else:
-        sharding = None
-
-    def keys_for(start):
-        keys = path_keys(base, start, size)
-        if sharding is not None:
-            keys = jax.lax.with_sharding_constraint(
-                keys, NamedSharding(mesh, PartitionSpec("path", None))
-            )
-        return keys
-
     extra_var = event_variance(spec)
 
-    def chunk(start, marks):
+    def local(start, marks, n):
         paths = model.simulate_keys(
-            keys_for(start),
+            path_keys(base, start, n),
             sim.n_steps,
             sim.dt,
             market.spot,
@@ -119,7 +113,28 @@ def _chunk_function(
         )
         return _reduce(model, paths.spot, paths.var, save, book_ctx, marks)
 
-    return jax.jit(chunk)
+    n_dev = len(devices)
+    if n_dev == 1:
+        return jax.jit(partial(local, n=size))
+    n_local = size // n_dev
+    mesh = Mesh(np.array(devices), ("path",))
+
+    def per_device(start, marks):
+        return local(
+            start + jax.lax.axis_index("path").astype(jnp.uint32) * n_local, marks, n_local
+        )
+
+    per_path, daily = jax.eval_shape(partial(local, n=n_local), jnp.uint32(0), marks)
+    out_specs = (
+        {k: PartitionSpec(*([None] * (a.ndim - 1)), "path") for k, a in per_path.items()},
+        {k: PartitionSpec("path", None) for k in daily},
+    )
+    in_specs = (PartitionSpec(), jax.tree.map(lambda _: PartitionSpec(), marks))
+    return jax.jit(
+        jax.shard_map(
+            per_device, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False
+        )
+    )
 
 
 def event_variance(spec: RunSpec) -> np.ndarray | None:
@@ -176,8 +191,8 @@ def run(
     devices = list(devices if devices is not None else jax.local_devices())
     model = build_model(spec.model)
     size, n_chunks = chunk_layout(sim.paths, sim.chunk_paths, len(devices))
-    fn = _chunk_function(spec, model, size, devices, book_ctx)
     marks = book_ctx.marks if book_ctx is not None else None
+    fn = _chunk_function(spec, model, size, devices, book_ctx, marks)
     per_path: dict[str, np.ndarray] = {}
     daily: dict[str, np.ndarray] | None = None
     bar = _Progress(sim.paths, progress)

@@ -158,7 +158,7 @@ INSTRUMENTS = ("vix_call", "vix_future")
 LAYER_NUMERIC = (
     "threshold", "release_gap", "strike_otm", "size", "take_profit", "roll_days", "min_dte"
 )  # fmt: skip
-HEDGE_NUMERIC = ("budget_share", "cover_vix")
+HEDGE_NUMERIC = ("budget_share", "cover_points")
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ class LayerSpec:
     release_gap: float  # releases when the trigger falls below threshold - release_gap
     instrument: str
     strike_otm: float  # call strike = future x (1 + strike_otm), whole vol points
-    size: float  # share of the condor's max loss covered at cover_vix
+    size: float  # share of the condor's max loss paid by a cover_points rise above strike
     take_profit: float | None  # sell when the mark reaches this multiple of the cost
     roll_days: int  # trading days before expiry to roll forward
     min_dte: int  # trading days: buy the first VIX expiry at least this far out
@@ -182,7 +182,7 @@ class HedgeSpec:
     name: str
     layers: tuple[LayerSpec, ...] = ()
     budget_share: float | None = None  # per-cycle premium cap as share of condor credit
-    cover_vix: float = 45.0
+    cover_points: float = 20.0  # VIX points above the strike (or entry future) for `size`
     option_half_spread: float = 0.05  # vol points at VIX 20
     future_half_spread: float = 0.025
     spread_vix_power: float = 1.0
@@ -481,7 +481,7 @@ def _hedge(cfg: Mapping[str, Any], strategy: StrategySpec) -> HedgeSpec:
         name=name,
         layers=layers_t,
         budget_share=_optional(g, "budget_share", lambda x: x >= 0, ">= 0"),
-        cover_vix=g.number("cover_vix", lambda x: x > 0, "> 0"),
+        cover_points=g.number("cover_points", lambda x: x > 0, "> 0 (VIX points)"),
         option_half_spread=g.number("option_half_spread", *nonneg),
         future_half_spread=g.number("future_half_spread", *nonneg),
         spread_vix_power=g.number("spread_vix_power", *nonneg),

@@ -56,7 +56,7 @@ def _buy(spec, layer, day, vix, risk=RISK):
     strike = float(max(round(fut * (1 + layer.strike_otm)), 1))
     price = float(tables.vix_option(vix_table(), v, tau, F64(strike), True, 0.0))
     unit = 100 * (price + _slip(spec, vix)) + spec.option_commission
-    qty = math.floor(layer.size * risk / (100 * max(spec.cover_vix - strike, 1)))
+    qty = math.floor(layer.size * risk / (100 * spec.cover_points))
     return qty, strike, expiry, qty * unit, unit
 
 
