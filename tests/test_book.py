@@ -1,0 +1,50 @@
+"""The whole book on simulated paths: grid semantics, common random numbers, monotonicity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulator import book, dataset, engine, metrics
+from tests.sleeves import run_spec
+
+
+@pytest.fixture(scope="module")
+def grid_run():
+    spec = run_spec(
+        "sim.paths=3000",
+        "sim.horizon_days=63",
+        "sim.seed=5",
+        "hedge.layers.l2.threshold=1001",
+        "hedge.layers.l3.threshold=1002",
+        "hedge.grid.l1_threshold=[15,19,23,1000]",
+    )
+    ctx = book.prepare(spec, engine.build_model(spec.model))
+    res = engine.run(spec, progress=False, book_ctx=ctx)
+    ds = dataset.build_dataset(spec, res.per_path, res.daily, {}, ctx.grid_dims, ctx.grid_valid)
+    return ds
+
+
+def test_never_triggering_threshold_reproduces_the_unhedged_book_exactly(grid_run):
+    never = grid_run.sel(l1_threshold=1000)
+    np.testing.assert_array_equal(never.pnl.values, never.pnl_condor.values)
+    np.testing.assert_array_equal(never.max_drawdown.values, never.max_drawdown_condor.values)
+    assert np.all(never.hedge_paid.values == 0) and np.all(never.layer_activations.values == 0)
+
+
+def test_higher_thresholds_never_cost_more_on_average(grid_run):
+    cost = grid_run.hedge_cost.mean("path").values  # thresholds 15, 19, 23, 1000
+    assert np.all(np.diff(cost) <= 0), cost
+    assert cost[0] > cost[2] > 0
+
+
+def test_paired_standard_errors_are_far_below_unpaired(grid_run):
+    point = grid_run.sel(l1_threshold=19)
+    d = metrics.paired_difference(point.pnl.values, point.pnl_condor.values)
+    assert d.se < 0.2 * d.se_unpaired, (d.se, d.se_unpaired)
+
+
+def test_thresholds_must_rise_across_layers_in_the_grid():
+    spec = run_spec("sim.paths=10", "hedge.grid.l1_threshold=[18,30]")
+    ctx = book.prepare(spec, engine.build_model(spec.model))
+    assert ctx.grid_valid.tolist() == [True, False]  # l2 threshold is 24
