@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from models.pricing import tables
+from simulator import signals as technical
 from simulator.condor import half_spread
 from simulator.spec import HEDGE_NUMERIC, LAYER_NUMERIC, HedgeSpec, thresholds_increasing
 
@@ -95,8 +96,11 @@ def signals(
 
     vix: VIX level; future: front VIX future; vix_change: one-day VIX change in points;
     term: front minus second future (positive = backwardation); spx_drawdown: fall of the
-    SPX from its running peak, as a fraction.
+    SPX from its running peak, as a fraction; rsi_oversold: 100 - RSI(14, Wilder) of the
+    SPX; macd_bearish: (signal line - MACD line) of the SPX (12/26/9) in % of the index,
+    positive when momentum turns down (simulator/signals.py).
     """
+    triggers = {la.trigger for la in spec.layers}
     change = jnp.concatenate([jnp.zeros_like(vix[:1]), jnp.diff(vix, axis=0)])
     drawdown = 1.0 - spot / jax.lax.cummax(spot, axis=0)
     by_name = {
@@ -106,6 +110,11 @@ def signals(
         "term": front - second,
         "spx_drawdown": drawdown,
     }
+    if "rsi_oversold" in triggers:
+        by_name["rsi_oversold"] = 100.0 - technical.rsi(spot)
+    if "macd_bearish" in triggers:
+        line, sig_line = technical.macd(spot)
+        by_name["macd_bearish"] = 100.0 * (sig_line - line) / spot
     return jnp.stack([by_name[la.trigger] for la in spec.layers])
 
 

@@ -153,7 +153,7 @@ class StrategySpec:
     condor: CondorSpec | None = None
 
 
-TRIGGERS = ("vix", "future", "vix_change", "term", "spx_drawdown")
+TRIGGERS = ("vix", "future", "vix_change", "term", "spx_drawdown", "rsi_oversold", "macd_bearish")
 INSTRUMENTS = ("vix_call", "vix_future")
 LAYER_NUMERIC = (
     "threshold", "release_gap", "strike_otm", "size", "take_profit", "roll_days", "min_dte"
