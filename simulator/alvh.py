@@ -88,19 +88,33 @@ def grid_points(spec: HedgeSpec) -> tuple[dict[str, np.ndarray], np.ndarray, lis
     return params, valid, dims
 
 
+def event_window(is_event: np.ndarray, days: int) -> np.ndarray:
+    """1.0 on trading days with an event day (FOMC/CPI) within the next ``days`` trading
+    days, today included, else 0.0; shaped like ``is_event`` (D+1,)."""
+    ev = np.asarray(is_event, bool)
+    out = np.zeros(ev.shape)
+    for k in range(days + 1):
+        out[: len(ev) - k] = np.maximum(out[: len(ev) - k], ev[k:])
+    return out
+
+
 def signals(
     spec: HedgeSpec, spot: jax.Array, var: jax.Array, vix: jax.Array, front: jax.Array,
-    second: jax.Array,
-) -> jax.Array:  # fmt: skip
-    """Trigger values per layer, shaped (L, D+1, n).
+    second: jax.Array, events: np.ndarray | None = None,
+) -> tuple[jax.Array, jax.Array]:  # fmt: skip
+    """(trigger values, early-arming flags) per layer, each shaped (L, D+1, n).
 
     vix: VIX level; future: front VIX future; vix_change: one-day VIX change in points;
     term: front minus second future (positive = backwardation); spx_drawdown: fall of the
     SPX from its running peak, as a fraction; rsi_oversold: 100 - RSI(14, Wilder) of the
     SPX; macd_bearish: (signal line - MACD line) of the SPX (12/26/9) in % of the index,
-    positive when momentum turns down (simulator/signals.py).
+    positive when momentum turns down (simulator/signals.py); event_window: 1 within
+    ``event_window_days`` trading days before an FOMC/CPI day (``events``: (D+1,) flags
+    from the calendar), else 0. A layer with an ``early_trigger`` also fires, and is not
+    released, while that signal is at or above its ``early_threshold``.
     """
     triggers = {la.trigger for la in spec.layers}
+    triggers |= {la.early_trigger for la in spec.layers if la.early_trigger}
     change = jnp.concatenate([jnp.zeros_like(vix[:1]), jnp.diff(vix, axis=0)])
     drawdown = 1.0 - spot / jax.lax.cummax(spot, axis=0)
     by_name = {
@@ -115,7 +129,22 @@ def signals(
     if "macd_bearish" in triggers:
         line, sig_line = technical.macd(spot)
         by_name["macd_bearish"] = 100.0 * (sig_line - line) / spot
-    return jnp.stack([by_name[la.trigger] for la in spec.layers])
+    if "event_window" in triggers:
+        flags = np.zeros(spot.shape[0]) if events is None else events
+        window = event_window(flags, spec.event_window_days)
+        by_name["event_window"] = jnp.broadcast_to(
+            jnp.asarray(window, spot.dtype)[:, None], spot.shape
+        )
+    sig = jnp.stack([by_name[la.trigger] for la in spec.layers])
+    early = jnp.stack(
+        [
+            by_name[la.early_trigger] >= la.early_threshold
+            if la.early_trigger
+            else jnp.zeros(spot.shape, bool)
+            for la in spec.layers
+        ]
+    )
+    return sig, early
 
 
 def hedge_sleeve(
@@ -126,15 +155,18 @@ def hedge_sleeve(
     var: jax.Array,
     vix: jax.Array,
     sig: jax.Array,
+    early: jax.Array,
     at_risk: jax.Array,
     credit: jax.Array,
     vix_expiries: np.ndarray,
+    capital: float = 0.0,
 ) -> HedgeResult:
     """Run the ALVH state machine over days for one grid point (vmap this over the grid).
 
     ``params`` holds scalars for one grid point (see :func:`grid_points`); daily inputs
-    are shaped (D+1, n) and ``sig`` (L, D+1, n); ``vix_expiries`` are trading-day indices
-    of VIX expiries, sorted, reaching beyond the horizon.
+    are shaped (D+1, n), ``sig`` and ``early`` (L, D+1, n) from :func:`signals`;
+    ``vix_expiries`` are trading-day indices of VIX expiries, sorted, reaching beyond the
+    horizon. ``capital`` (USD) scales layers with ``size_rule = "premium"``.
     """
     n_days, n = var.shape
     dtype = var.dtype
@@ -165,7 +197,7 @@ def hedge_sleeve(
         return tables.vix_future(table, v, tau, whole_days=True)
 
     def day(state, x):
-        d, v, vx, s, risk, cred = x
+        d, v, vx, s, e_arm, risk, cred = x
         st = dict(state)
         share = jnp.where(capped, budget_share, 0.0)
         st["pool"] = jnp.where(cred > 0, share * cred, st["pool"])
@@ -183,14 +215,14 @@ def hedge_sleeve(
             active, armed = st["active"][i], st["armed"][i]
             qty, strike, ref, cost = st["qty"][i], st["strike"][i], st["ref"][i], st["cost"][i]
             expiry = st["expiry"][i]
-            sig_i = s[i]
+            sig_i, early_i = s[i], e_arm[i]
             # ---- exits
             tau = jnp.maximum(expiry - d, 0).astype(dtype)
             m_now = mark(la, v, tau, strike)
             expired = active & (tau <= 0)
             roll = active & ~expired & (tau <= p["roll_days"])
             release_lvl = p["threshold"] - p["release_gap"]
-            released = active & ~expired & ~roll & (sig_i < release_lvl)
+            released = active & ~expired & ~roll & (sig_i < release_lvl) & ~early_i
             tp = active & ~expired & ~roll & ~released
             if opt:
                 tp &= qty * mult * m_now >= p["take_profit"] * cost
@@ -212,7 +244,14 @@ def hedge_sleeve(
             new_exp = expiries[jnp.minimum(idx, expiries.shape[0] - 1)]
             new_tau = (new_exp - d).astype(dtype)
             fut = tables.vix_future(table, v, new_tau, whole_days=True)
-            if opt:
+            if opt and la.strike_delta is not None:
+                k_delta = tables.vix_strike_for_delta(
+                    table, v, new_tau, la.strike_delta, True, rate
+                )
+                new_k = jnp.maximum(jnp.round(k_delta), 1.0)
+                price = tables.vix_option(table, v, new_tau, new_k, True, rate, whole_days=True)
+                new_ref = jnp.zeros_like(fut)
+            elif opt:
                 new_k = jnp.maximum(jnp.round(fut * (1.0 + p["strike_otm"])), 1.0)
                 price = tables.vix_option(table, v, new_tau, new_k, True, rate, whole_days=True)
                 new_ref = jnp.zeros_like(fut)
@@ -221,11 +260,17 @@ def hedge_sleeve(
                 price = fut
                 new_ref = fut
             unit_cost = mult * (price - new_ref + slip) + comm
-            want = jnp.floor(p["size"] * risk / (mult * cover))
+            if la.size_rule == "premium":
+                want = jnp.floor(p["size"] * capital / unit_cost) * jnp.ones_like(risk)
+            else:
+                want = jnp.floor(p["size"] * risk / (mult * cover))
             afford = jnp.where(capped, jnp.floor(st["pool"] / unit_cost), jnp.inf)
             buy_qty = jnp.minimum(want, afford)
             listed = idx < len(vix_expiries)
-            buy = ~active & armed & (sig_i >= p["threshold"]) & (buy_qty >= 1) & listed
+            fire = (sig_i >= p["threshold"]) | early_i
+            if la.ceiling is not None:
+                fire &= sig_i < la.ceiling
+            buy = ~active & armed & fire & (buy_qty >= 1) & listed
             total = jnp.where(buy, buy_qty * unit_cost, 0.0)
             st["cash"] = st["cash"] - total
             st["paid"] = st["paid"] + total
@@ -246,6 +291,6 @@ def hedge_sleeve(
         return st, (st["cash"], st["cash"] + value)
 
     days = jnp.arange(n_days, dtype=jnp.int32)
-    xs = (days, var, vix, jnp.moveaxis(sig, 0, 1), at_risk, credit)
+    xs = (days, var, vix, jnp.moveaxis(sig, 0, 1), jnp.moveaxis(early, 0, 1), at_risk, credit)
     final, (cash, equity) = jax.lax.scan(day, state0, xs)
     return HedgeResult(equity, cash, equity[-1], final["paid"], final["recovered"], final["acts"])

@@ -128,7 +128,8 @@ def evaluate(
         out.update(pnl=book.pnl, max_drawdown=mdd_condor)
         return out
     front, second = _futures_curve(ctx, vix_table, var)
-    sig = alvh.signals(spec.hedge, spot, var, vix, front, second)
+    events = ctx.schedule.is_fomc | ctx.schedule.is_cpi
+    sig, early = alvh.signals(spec.hedge, spot, var, vix, front, second, events)
     # Only swept parameters carry the grid axis: work that depends on the others (entry
     # candidates: expiry, future, strike, price) is then computed once, not per point.
     swept = {name for name, _ in ctx.grid_dims}
@@ -137,8 +138,8 @@ def evaluate(
 
     def one(pb):
         h = alvh.hedge_sleeve(
-            {**fixed, **pb}, spec.hedge, vix_table, spec.market.rate, var, vix, sig,
-            book.at_risk, book.credit, ctx.vix_expiries,
+            {**fixed, **pb}, spec.hedge, vix_table, spec.market.rate, var, vix, sig, early,
+            book.at_risk, book.credit, ctx.vix_expiries, spec.strategy.condor.capital,
         )  # fmt: skip
         total = book.equity + h.equity
         return {

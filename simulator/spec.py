@@ -153,7 +153,10 @@ class StrategySpec:
     condor: CondorSpec | None = None
 
 
-TRIGGERS = ("vix", "future", "vix_change", "term", "spx_drawdown", "rsi_oversold", "macd_bearish")
+TRIGGERS = (
+    "vix", "future", "vix_change", "term", "spx_drawdown", "rsi_oversold", "macd_bearish",
+    "event_window",
+)  # fmt: skip
 INSTRUMENTS = ("vix_call", "vix_future")
 LAYER_NUMERIC = (
     "threshold", "release_gap", "strike_otm", "size", "take_profit", "roll_days", "min_dte"
@@ -175,6 +178,12 @@ class LayerSpec:
     take_profit: float | None  # sell when the mark reaches this multiple of the cost
     roll_days: int  # trading days before expiry to roll forward
     min_dte: int  # trading days: buy the first VIX expiry at least this far out
+    early_trigger: str | None = None  # also fire (and hold) while this signal ...
+    early_threshold: float = 0.5  # ... is at or above this level: early arming
+    ceiling: float | None = None  # no new buys while the trigger is at or above this
+    size_rule: str = "max_loss"  # max_loss: size x max loss per cover_points; premium:
+    # size x strategy capital spent per purchase (premium, spread and commissions)
+    strike_delta: float | None = None  # call strike by Black-76 delta instead of strike_otm
 
 
 @dataclass(frozen=True)
@@ -190,6 +199,7 @@ class HedgeSpec:
     fill_fraction: float = 0.6
     option_commission: float = 1.0  # USD per contract and side
     future_commission: float = 1.5
+    event_window_days: int = 2  # event_window signal: FOMC/CPI day within this many days
     grid: tuple[tuple[str, tuple[float, ...]], ...] = ()  # (key, values) in config order
 
 
@@ -428,7 +438,20 @@ def _layer(name: str, data: Any) -> LayerSpec:
         take_profit=_optional(g, "take_profit", lambda x: x > 1, "> 1"),
         roll_days=g.integer("roll_days", 0, 60),
         min_dte=g.integer("min_dte", 1, 200),
+        early_trigger=None
+        if g.raw("early_trigger") is None
+        else g.choice("early_trigger", TRIGGERS),
+        early_threshold=g.number("early_threshold"),
+        ceiling=_optional(g, "ceiling", lambda x: True, "(a trigger level)"),
+        size_rule=g.choice("size_rule", ("max_loss", "premium")),
+        strike_delta=_optional(g, "strike_delta", lambda x: 0 < x < 1, "in (0, 1)"),
     )
+    if layer.ceiling is not None and not layer.ceiling > layer.threshold:
+        raise SpecError(
+            f"hedge.layers.{name}.ceiling",
+            layer.ceiling,
+            f"must exceed threshold={layer.threshold}",
+        )
     if layer.roll_days >= layer.min_dte:
         raise SpecError(
             f"hedge.layers.{name}.roll_days",
@@ -489,6 +512,7 @@ def _hedge(cfg: Mapping[str, Any], strategy: StrategySpec) -> HedgeSpec:
         fill_fraction=g.number("fill_fraction", lambda x: 0 <= x <= 1, "in [0, 1]"),
         option_commission=g.number("option_commission", *nonneg),
         future_commission=g.number("future_commission", *nonneg),
+        event_window_days=g.integer("event_window_days", 0, 60),
         grid=_grid(g.raw("grid"), layers_t),
     )
     g.done()

@@ -20,7 +20,7 @@ RISK = 100_000.0  # condor max loss at risk, USD
 F64 = np.float64
 
 
-def _run(spec, vix_path, credit=None):
+def _run(spec, vix_path, credit=None, events=None):
     vix = column(vix_path)
     var = column(var_for_vix(vix_path))
     spot = np.full_like(vix, 5000.0)
@@ -29,9 +29,11 @@ def _run(spec, vix_path, credit=None):
     cred = np.zeros_like(vix) if credit is None else column(credit)
     params, valid, _ = alvh.grid_points(spec)
     p = {k: jnp.asarray(v[0], jnp.float64) for k, v in params.items()}
-    sig = alvh.signals(spec, jnp.asarray(spot), jnp.asarray(var), jnp.asarray(vix), vix, vix)
+    sig, early = alvh.signals(
+        spec, jnp.asarray(spot), jnp.asarray(var), jnp.asarray(vix), vix, vix, events
+    )
     res = alvh.hedge_sleeve(
-        p, spec, vix_table(), 0.0, jnp.asarray(var), jnp.asarray(vix), sig,
+        p, spec, vix_table(), 0.0, jnp.asarray(var), jnp.asarray(vix), sig, early,
         jnp.asarray(risk), jnp.asarray(cred), EXPIRIES,
     )  # fmt: skip
     assert res.equity.shape == (n_days, 1) and bool(valid[0])
@@ -163,3 +165,66 @@ def test_grid_marks_non_increasing_thresholds_invalid():
     assert dims == [("l1_threshold", (18.0, 24.0, 26.0))]
     assert valid.tolist() == [True, False, False]  # l2 threshold is 24
     assert params["l1_threshold"].tolist() == [18.0, 24.0, 26.0]
+
+
+def test_event_window_flags_the_days_before_an_event():
+    ev = np.zeros(12, bool)
+    ev[[5, 11]] = True
+    assert alvh.event_window(ev, 2).tolist() == [0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 1]
+    assert alvh.event_window(ev, 0).tolist() == ev.astype(float).tolist()
+
+
+def test_early_arming_before_an_event_buys_below_threshold_and_holds():
+    layer = replace(L1, early_trigger="event_window", early_threshold=0.5, take_profit=None)
+    spec = replace(ONE, layers=(layer,), event_window_days=2)
+    events = np.zeros(12, bool)
+    events[6] = True  # window: days 4, 5, 6
+    path = [15.0] * 12  # below the VIX threshold (19) and the release level (17) throughout
+    res = _run(spec, path, events=events)
+    flows = _flows(res)
+    qty, strike, expiry, total, _ = _buy(spec, layer, 4, 15.0)
+    assert np.all(flows[:4] == 0.0)
+    assert flows[4] == pytest.approx(-total, abs=0.005)  # armed early on day 4
+    assert np.all(flows[5:7] == 0.0)  # held through the event (VIX 15 < release 17)
+    proceeds, _ = _sell(spec, qty, strike, expiry, 7, 15.0)
+    assert flows[7] == pytest.approx(proceeds, abs=0.005)  # released after the window
+
+
+def _run_capital(spec, vix_path, capital):
+    vix = column(vix_path)
+    var = column(var_for_vix(vix_path))
+    params, _, _ = alvh.grid_points(spec)
+    p = {k: jnp.asarray(v[0], jnp.float64) for k, v in params.items()}
+    sig, early = alvh.signals(spec, jnp.asarray(vix) * 0 + 5000, jnp.asarray(var), vix, vix, vix)
+    res = alvh.hedge_sleeve(
+        p, spec, vix_table(), 0.0, jnp.asarray(var), jnp.asarray(vix), sig, early,
+        jnp.full_like(jnp.asarray(vix), RISK), jnp.zeros_like(jnp.asarray(vix)), EXPIRIES,
+        capital,
+    )  # fmt: skip
+    return res
+
+
+def test_premium_sizing_and_delta_strike():
+    layer = replace(L1, size_rule="premium", size=0.01, strike_delta=0.3, take_profit=None)
+    spec = replace(ONE, layers=(layer,))
+    res = _run_capital(spec, [21.0] * 3, 1_000_000.0)
+    flows = _flows(res)
+    v, tau = F64(var_for_vix(21.0)), F64(35.0)
+    k = float(
+        max(round(float(tables.vix_strike_for_delta(vix_table(), v, tau, 0.3, True, 0.0))), 1)
+    )
+    delta = float(tables.vix_delta(vix_table(), v, tau, F64(k), True, 0.0))
+    assert abs(delta - 0.3) < 0.08  # whole-point strike near the 30-delta strike
+    price = float(tables.vix_option(vix_table(), v, tau, F64(k), True, 0.0))
+    unit = 100 * (price + _slip(spec, 21.0)) + spec.option_commission
+    qty = math.floor(0.01 * 1_000_000.0 / unit)
+    assert flows[0] == pytest.approx(-qty * unit, abs=0.005)
+    assert -flows[0] <= 0.01 * 1_000_000.0
+
+
+def test_ceiling_blocks_new_buys_above_it():
+    layer = replace(L1, ceiling=25.0, release_gap=100.0, take_profit=None)
+    res = _run(replace(ONE, layers=(layer,)), [30.0, 30.0, 24.0, 24.0])
+    flows = _flows(res)
+    assert flows[0] == 0.0 and flows[1] == 0.0  # VIX 30 >= ceiling 25: no buy
+    assert flows[2] < 0.0  # back inside [19, 25): buys
