@@ -117,6 +117,7 @@ def evaluate(
         spot, var, vix, ctx.plan, spec.strategy.condor, spec.market, spx_table, event
     )
     mdd_condor = _max_drawdown(book.equity)
+    out.update(pnl_month_condor=_monthly(book.equity))
     out.update(
         pnl_condor=book.pnl,
         condor_trades=book.trades,
@@ -125,7 +126,7 @@ def evaluate(
         condor_at_risk_mean=book.at_risk.mean(axis=0),
     )
     if ctx.grid_params is None:
-        out.update(pnl=book.pnl, max_drawdown=mdd_condor)
+        out.update(pnl=book.pnl, max_drawdown=mdd_condor, pnl_month=_monthly(book.equity))
         return out
     front, second = _futures_curve(ctx, vix_table, var)
     events = ctx.schedule.is_fomc | ctx.schedule.is_cpi
@@ -146,6 +147,7 @@ def evaluate(
             "pnl": total[-1],
             "pnl_hedge": h.pnl,
             "max_drawdown": _max_drawdown(total),
+            "pnl_month": _monthly(total),
             "hedge_paid": h.paid,
             "hedge_recovered": h.recovered,
             "layer_activations": h.activations,
@@ -158,6 +160,19 @@ def evaluate(
     else:
         out.update(jax.vmap(one)(batched))
     return out
+
+
+MONTH_DAYS = 21
+"""Trading days in a 'month' for monthly P&L (and monthly VaR/ES)."""
+
+
+def _monthly(equity: jax.Array) -> jax.Array:
+    """P&L over consecutive 21-trading-day blocks, (M, n) from (D+1, n). The first block
+    starts before the day-0 trades (equity 0), so the blocks add up to the horizon P&L
+    when the horizon is a whole number of blocks."""
+    ends = equity[np.arange(MONTH_DAYS, equity.shape[0], MONTH_DAYS)]
+    starts = jnp.concatenate([jnp.zeros_like(ends[:1]), ends[:-1]])
+    return ends - starts
 
 
 def _max_drawdown(equity: jax.Array) -> jax.Array:

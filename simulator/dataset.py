@@ -39,6 +39,8 @@ VARIABLES = {
     "condor_costs": ("condor commissions and spread paid", "USD"),
     "condor_at_risk_mean": ("average max loss of open condors", "USD"),
     "valid": ("grid point evaluated (layer thresholds rise strictly)", "1"),
+    "pnl_month": ("P&L of book + hedge per 21-trading-day month", "USD"),
+    "pnl_month_condor": ("P&L of the condor sleeve per 21-trading-day month", "USD"),
     "spx_final": ("SPX level at the horizon", "index points"),
     "vix_final": ("model 30-day VIX at the horizon", "vol points"),
     "vix_max": ("highest daily VIX over the horizon", "vol points"),
@@ -46,6 +48,10 @@ VARIABLES = {
     "spx": ("SPX level, daily", "index points"),
     "vix": ("model 30-day VIX, daily", "vol points"),
 }
+
+
+EXTRA_DIMS = {"layer_activations": "layer", "pnl_month": "month", "pnl_month_condor": "month"}
+"""Per-path variables with a dimension besides the grid and ``path``."""
 
 
 def package_version() -> str:
@@ -131,12 +137,14 @@ def build_dataset(
     if "pnl_hedge" in per_path:  # derived on the host: paid minus recovered incl. final mark
         per_path = {**per_path, "hedge_cost": -per_path["pnl_hedge"]}
     for name, arr in per_path.items():
-        if arr.ndim == 1:
-            data_vars[name] = ("path", arr)
+        extra = (EXTRA_DIMS[name],) if name in EXTRA_DIMS else ()
+        if arr.ndim == 1 + len(extra):  # not on the hedge grid
+            data_vars[name] = ((*extra, "path"), arr)
             continue
         arr = np.where(np.asarray(grid_valid).reshape((-1,) + (1,) * (arr.ndim - 1)), arr, np.nan)
-        extra = ("layer",) if arr.ndim == 3 else ()
         data_vars[name] = ((*gnames, *extra, "path"), arr.reshape(*gshape, *arr.shape[1:]))
+    if "pnl_month_condor" in per_path:
+        coords["month"] = np.arange(1, per_path["pnl_month_condor"].shape[0] + 1)
     if grid_valid is not None:
         data_vars["valid"] = (gnames, np.asarray(grid_valid).reshape(gshape))
     if daily:
@@ -192,12 +200,36 @@ def add_summary(ds: xr.Dataset) -> xr.Dataset:
         hedge_cost=ds["hedge_cost"] if hedged else None,
         activations=acts,
     )
+    if "pnl_month" in ds and ds.sizes.get("month", 0) > 0:
+        s = xr.concat([s[["value", "se"]], _monthly_var_es(ds["pnl_month"])], dim="metric")
     out = ds.copy()
     out["summary"] = s["value"]
     out["summary_se"] = s["se"]
     out["summary"].attrs["long_name"] = "metrics per grid point (see the metric coordinate)"
     out["summary_se"].attrs["long_name"] = "Monte Carlo standard errors of summary"
     return out
+
+
+def _monthly_var_es(pnl_month: xr.DataArray) -> xr.Dataset:
+    """VaR/ES 95/99 of monthly P&L, pooling all months of all paths (the SEs treat them
+    as independent: months of one path are only weakly dependent through the variance)."""
+    from simulator import metrics
+
+    pooled = pnl_month.stack(sample=("month", "path")).transpose(..., "sample")
+    rows, labels = [], []
+    for level in (0.95, 0.99):
+        r = metrics.var_es(pooled.values, level)
+        tag = round(level * 100)
+        rows += [(r.var, r.var_se), (r.es, r.es_se)]
+        labels += [f"var{tag}_month", f"es{tag}_month"]
+    dims = [d for d in pooled.dims if d != "sample"]
+    coords = {d: pooled[d] for d in dims}
+    value = np.stack([np.asarray(v) for v, _ in rows], axis=-1)
+    se = np.stack([np.asarray(e) for _, e in rows], axis=-1)
+    return xr.Dataset(
+        {"value": ((*dims, "metric"), value), "se": ((*dims, "metric"), se)},
+        coords={**coords, "metric": labels, "unit": ("metric", ["USD"] * len(labels))},
+    )
 
 
 def summary_table(ds: xr.Dataset) -> str:

@@ -48,3 +48,19 @@ def test_thresholds_must_rise_across_layers_in_the_grid():
     spec = run_spec("sim.paths=10", "hedge.grid.l1_threshold=[18,30]")
     ctx = book.prepare(spec, engine.build_model(spec.model))
     assert ctx.grid_valid.tolist() == [True, False]  # l2 threshold is 24
+
+
+def test_monthly_pnl_adds_up_to_the_horizon_pnl(grid_run):
+    # 63 trading days = three 21-day months, covering the whole horizon.
+    assert grid_run.sizes["month"] == 3
+    np.testing.assert_allclose(
+        grid_run.pnl_month.sum("month").values, grid_run.pnl.values, rtol=1e-5, atol=0.5
+    )
+    np.testing.assert_allclose(
+        grid_run.pnl_month_condor.sum("month").values, grid_run.pnl_condor.values, atol=0.5
+    )
+    full = dataset.add_summary(grid_run)
+    point = grid_run.pnl_month.sel(l1_threshold=19).values.reshape(-1)
+    ref = metrics.var_es(point, 0.99)
+    got = full.summary.sel(l1_threshold=19, metric=["var99_month", "es99_month"]).values
+    np.testing.assert_allclose(got, [ref.var, ref.es])

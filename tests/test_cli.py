@@ -89,7 +89,13 @@ def test_dataset_layout_and_provenance(tmp_path):
         )
     )
     ds = xr.load_dataset(out)
-    assert dict(ds.sizes) == {"path": 500, "time": 11, "layer": 3, "metric": ds.sizes["metric"]}
+    assert dict(ds.sizes) == {
+        "path": 500,
+        "time": 11,
+        "layer": 3,
+        "month": 0,
+        "metric": ds.sizes["metric"],
+    }
     assert ds.layer.values.tolist() == ["l1", "l2", "l3"]
     assert ds.layer_activations.dims == ("layer", "path")
     np.testing.assert_allclose(ds.pnl.values, ds.pnl_condor.values + ds.pnl_hedge.values, atol=0.05)
