@@ -42,6 +42,7 @@ __all__ = ["HedgeResult", "grid_points", "hedge_sleeve", "signals"]
 OPTION_MULTIPLIER = 100.0
 FUTURE_MULTIPLIER = 1000.0
 _UNSET = np.inf  # take_profit / budget_share switched off
+NEVER = 2**30  # expiry index of positions that do not expire (the VXX-like product)
 _LAYER_STATE = ("active", "armed", "qty", "strike", "ref", "cost", "expiry", "acts")
 
 
@@ -96,6 +97,35 @@ def event_window(is_event: np.ndarray, days: int) -> np.ndarray:
     for k in range(days + 1):
         out[: len(ev) - k] = np.maximum(out[: len(ev) - k], ev[k:])
     return out
+
+
+def vxx_index(table, var: jax.Array, vix_expiries: np.ndarray, start: float = 100.0) -> jax.Array:
+    """Level (D+1, n) of a VXX-like index: a long position in the front two VIX futures
+    rolled daily to a constant ~30-day maturity.
+
+    On day t-1 the index holds the front and second futures (expiring strictly after
+    t-1) with weights w1 = days left to the front expiry / days in its roll period and
+    w2 = 1 - w1; its return to day t is (w1 F1_t + w2 F2_t) / (w1 F1_{t-1} + w2 F2_{t-1})
+    - 1 with the same contracts (a contract expiring on day t settles at the VIX). The roll
+    period is the trading days between consecutive VIX expiries; before the first listed
+    one it is taken equal to the next period. Futures under Q from the variance state.
+    """
+    n_days = var.shape[0]
+    exps = np.asarray(vix_expiries)
+    days = np.arange(n_days - 1)  # t - 1
+    i1 = np.minimum(np.searchsorted(exps, days, side="right"), len(exps) - 2)
+    e1, e2 = exps[i1], exps[i1 + 1]
+    e0 = np.where(i1 > 0, exps[np.maximum(i1 - 1, 0)], e1 - (e2 - e1))
+    w1 = jnp.asarray((e1 - days) / (e1 - e0), var.dtype)[:, None]
+    dt = var.dtype
+
+    def fut(v, tau):
+        return tables.vix_future(table, v, jnp.asarray(tau, dt)[:, None], whole_days=True)
+
+    prev = w1 * fut(var[:-1], e1 - days) + (1 - w1) * fut(var[:-1], e2 - days)
+    now = w1 * fut(var[1:], e1 - days - 1) + (1 - w1) * fut(var[1:], e2 - days - 1)
+    growth = jnp.cumprod(now / prev, axis=0)
+    return start * jnp.concatenate([jnp.ones_like(var[:1]), growth])
 
 
 def signals(
@@ -160,13 +190,15 @@ def hedge_sleeve(
     credit: jax.Array,
     vix_expiries: np.ndarray,
     capital: float = 0.0,
+    etp: jax.Array | None = None,
 ) -> HedgeResult:
     """Run the ALVH state machine over days for one grid point (vmap this over the grid).
 
     ``params`` holds scalars for one grid point (see :func:`grid_points`); daily inputs
     are shaped (D+1, n), ``sig`` and ``early`` (L, D+1, n) from :func:`signals`;
     ``vix_expiries`` are trading-day indices of VIX expiries, sorted, reaching beyond the
-    horizon. ``capital`` (USD) scales layers with ``size_rule = "premium"``.
+    horizon. ``capital`` (USD) scales layers with ``size_rule = "premium"``; ``etp``
+    (D+1, n) is the VXX-like index level for ``vxx`` layers (:func:`vxx_index`).
     """
     n_days, n = var.shape
     dtype = var.dtype
@@ -191,13 +223,15 @@ def hedge_sleeve(
     cover = jnp.asarray(params["cover_points"], dtype)
     capped = jnp.isfinite(budget_share)
 
-    def mark(la, v, tau, strike):  # tau: whole trading days on the engine's grid
+    def mark(la, v, tau, strike, etp_d):  # tau: whole trading days on the engine's grid
+        if la.instrument == "vxx":
+            return etp_d
         if la.instrument == "vix_call":
             return tables.vix_option(table, v, tau, strike, True, rate, whole_days=True)
         return tables.vix_future(table, v, tau, whole_days=True)
 
     def day(state, x):
-        d, v, vx, s, e_arm, risk, cred = x
+        d, v, vx, s, e_arm, risk, cred, etp_d = x
         st = dict(state)
         share = jnp.where(capped, budget_share, 0.0)
         st["pool"] = jnp.where(cred > 0, share * cred, st["pool"])
@@ -206,25 +240,30 @@ def hedge_sleeve(
         for i, la in enumerate(spec.layers):
             p = {f: jnp.asarray(params[f"{la.name}_{f}"], dtype) for f in LAYER_NUMERIC}
             opt = la.instrument == "vix_call"
-            mult = OPTION_MULTIPLIER if opt else FUTURE_MULTIPLIER
-            base = spec.option_half_spread if opt else spec.future_half_spread
-            comm = spec.option_commission if opt else spec.future_commission
-            slip = spec.fill_fraction * half_spread(
-                vx, base, spec.spread_vix_power, spec.spread_max_multiple
-            )
+            etf = la.instrument == "vxx"
+            if etf:  # units of the index; the spread is a share of its price
+                mult, comm = 1.0, spec.etp_commission
+                slip = spec.fill_fraction * spec.etp_half_spread_bps * 1e-4 * etp_d
+            else:
+                mult = OPTION_MULTIPLIER if opt else FUTURE_MULTIPLIER
+                base = spec.option_half_spread if opt else spec.future_half_spread
+                comm = spec.option_commission if opt else spec.future_commission
+                slip = spec.fill_fraction * half_spread(
+                    vx, base, spec.spread_vix_power, spec.spread_max_multiple
+                )
             active, armed = st["active"][i], st["armed"][i]
             qty, strike, ref, cost = st["qty"][i], st["strike"][i], st["ref"][i], st["cost"][i]
             expiry = st["expiry"][i]
             sig_i, early_i = s[i], e_arm[i]
             # ---- exits
             tau = jnp.maximum(expiry - d, 0).astype(dtype)
-            m_now = mark(la, v, tau, strike)
+            m_now = mark(la, v, tau, strike, etp_d)
             expired = active & (tau <= 0)
             roll = active & ~expired & (tau <= p["roll_days"])
             release_lvl = p["threshold"] - p["release_gap"]
             released = active & ~expired & ~roll & (sig_i < release_lvl) & ~early_i
             tp = active & ~expired & ~roll & ~released
-            if opt:
+            if opt or etf:
                 tp &= qty * mult * m_now >= p["take_profit"] * cost
             else:
                 tp &= False
@@ -255,6 +294,11 @@ def hedge_sleeve(
                 new_k = jnp.maximum(jnp.round(fut * (1.0 + p["strike_otm"])), 1.0)
                 price = tables.vix_option(table, v, new_tau, new_k, True, rate, whole_days=True)
                 new_ref = jnp.zeros_like(fut)
+            elif etf:
+                new_k = jnp.zeros_like(fut)
+                price = etp_d
+                new_ref = jnp.zeros_like(fut)
+                new_exp = jnp.full_like(new_exp, NEVER)  # no expiry, no roll
             else:
                 new_k = jnp.zeros_like(fut)
                 price = fut
@@ -262,11 +306,13 @@ def hedge_sleeve(
             unit_cost = mult * (price - new_ref + slip) + comm
             if la.size_rule == "premium":
                 want = jnp.floor(p["size"] * capital / unit_cost) * jnp.ones_like(risk)
+            elif etf:  # notional = size x the condor's max loss
+                want = jnp.floor(p["size"] * risk / price)
             else:
                 want = jnp.floor(p["size"] * risk / (mult * cover))
             afford = jnp.where(capped, jnp.floor(st["pool"] / unit_cost), jnp.inf)
             buy_qty = jnp.minimum(want, afford)
-            listed = idx < len(vix_expiries)
+            listed = (idx < len(vix_expiries)) | etf
             fire = (sig_i >= p["threshold"]) | early_i
             if la.ceiling is not None:
                 fire &= sig_i < la.ceiling
@@ -291,6 +337,9 @@ def hedge_sleeve(
         return st, (st["cash"], st["cash"] + value)
 
     days = jnp.arange(n_days, dtype=jnp.int32)
-    xs = (days, var, vix, jnp.moveaxis(sig, 0, 1), jnp.moveaxis(early, 0, 1), at_risk, credit)
+    etp = jnp.ones_like(var) if etp is None else etp
+    xs = (
+        days, var, vix, jnp.moveaxis(sig, 0, 1), jnp.moveaxis(early, 0, 1), at_risk, credit, etp
+    )  # fmt: skip
     final, (cash, equity) = jax.lax.scan(day, state0, xs)
     return HedgeResult(equity, cash, equity[-1], final["paid"], final["recovered"], final["acts"])

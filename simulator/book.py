@@ -130,6 +130,9 @@ def evaluate(
         return out
     front, second = _futures_curve(ctx, vix_table, var)
     events = ctx.schedule.is_fomc | ctx.schedule.is_cpi
+    etp = None
+    if any(la.instrument == "vxx" for la in spec.hedge.layers):
+        etp = alvh.vxx_index(vix_table, var, ctx.vix_expiries)
     sig, early = alvh.signals(spec.hedge, spot, var, vix, front, second, events)
     # Only swept parameters carry the grid axis: work that depends on the others (entry
     # candidates: expiry, future, strike, price) is then computed once, not per point.
@@ -140,7 +143,7 @@ def evaluate(
     def one(pb):
         h = alvh.hedge_sleeve(
             {**fixed, **pb}, spec.hedge, vix_table, spec.market.rate, var, vix, sig, early,
-            book.at_risk, book.credit, ctx.vix_expiries, spec.strategy.condor.capital,
+            book.at_risk, book.credit, ctx.vix_expiries, spec.strategy.condor.capital, etp,
         )  # fmt: skip
         total = book.equity + h.equity
         return {

@@ -157,7 +157,7 @@ TRIGGERS = (
     "vix", "future", "vix_change", "term", "spx_drawdown", "rsi_oversold", "macd_bearish",
     "event_window",
 )  # fmt: skip
-INSTRUMENTS = ("vix_call", "vix_future")
+INSTRUMENTS = ("vix_call", "vix_future", "vxx")
 LAYER_NUMERIC = (
     "threshold", "release_gap", "strike_otm", "size", "take_profit", "roll_days", "min_dte"
 )  # fmt: skip
@@ -200,6 +200,8 @@ class HedgeSpec:
     option_commission: float = 1.0  # USD per contract and side
     future_commission: float = 1.5
     event_window_days: int = 2  # event_window signal: FOMC/CPI day within this many days
+    etp_half_spread_bps: float = 5.0  # VXX-like product: half-spread, basis points of price
+    etp_commission: float = 0.005  # USD per unit and side
     grid: tuple[tuple[str, tuple[float, ...]], ...] = ()  # (key, values) in config order
 
 
@@ -513,6 +515,8 @@ def _hedge(cfg: Mapping[str, Any], strategy: StrategySpec) -> HedgeSpec:
         option_commission=g.number("option_commission", *nonneg),
         future_commission=g.number("future_commission", *nonneg),
         event_window_days=g.integer("event_window_days", 0, 60),
+        etp_half_spread_bps=g.number("etp_half_spread_bps", *nonneg),
+        etp_commission=g.number("etp_commission", *nonneg),
         grid=_grid(g.raw("grid"), layers_t),
     )
     g.done()

@@ -228,3 +228,54 @@ def test_ceiling_blocks_new_buys_above_it():
     flows = _flows(res)
     assert flows[0] == 0.0 and flows[1] == 0.0  # VIX 30 >= ceiling 25: no buy
     assert flows[2] < 0.0  # back inside [19, 25): buys
+
+
+def _vxx_loop(var_path):
+    """Textbook loop: hold w1 front + w2 second futures from day t-1 to t."""
+    level = [100.0]
+    for t in range(1, len(var_path)):
+        i1 = min(int(np.searchsorted(EXPIRIES, t - 1, side="right")), len(EXPIRIES) - 2)
+        e1, e2 = EXPIRIES[i1], EXPIRIES[i1 + 1]
+        e0 = EXPIRIES[i1 - 1] if i1 > 0 else e1 - (e2 - e1)
+        w1 = (e1 - (t - 1)) / (e1 - e0)
+
+        def f(v, tau):
+            return float(tables.vix_future(vix_table(), F64(v), F64(tau), whole_days=True))
+
+        prev = w1 * f(var_path[t - 1], e1 - t + 1) + (1 - w1) * f(var_path[t - 1], e2 - t + 1)
+        now = w1 * f(var_path[t], e1 - t) + (1 - w1) * f(var_path[t], e2 - t)
+        level.append(level[-1] * now / prev)
+    return np.array(level)
+
+
+def test_vxx_index_matches_the_roll_loop():
+    vix_path = [20.0, 22.0, 19.0, 30.0, 25.0] + [18.0] * 10  # crosses the day-12 expiry
+    var = var_for_vix(vix_path)
+    got = np.asarray(alvh.vxx_index(vix_table(), jnp.asarray(column(var)), EXPIRIES))[:, 0]
+    np.testing.assert_allclose(got, _vxx_loop(var), rtol=1e-10)
+    assert got[0] == 100.0
+
+
+def test_vxx_layer_buys_notional_and_sells_on_release():
+    layer = replace(L1, instrument="vxx", size=0.5, take_profit=None)
+    spec = replace(ONE, layers=(layer,))
+    path = [15.0] * 5 + [21.0] * 3 + [16.0] * 2
+    var = var_for_vix(path)
+    etp = np.asarray(alvh.vxx_index(vix_table(), jnp.asarray(column(var)), EXPIRIES))
+    vix = column(path)
+    params, _, _ = alvh.grid_points(spec)
+    p = {k: jnp.asarray(v[0], jnp.float64) for k, v in params.items()}
+    sig, early = alvh.signals(
+        spec, jnp.asarray(vix) * 0 + 5000, jnp.asarray(column(var)), vix, vix, vix
+    )
+    res = alvh.hedge_sleeve(
+        p, spec, vix_table(), 0.0, jnp.asarray(column(var)), jnp.asarray(vix), sig, early,
+        jnp.full_like(jnp.asarray(vix), RISK), jnp.zeros_like(jnp.asarray(vix)), EXPIRIES,
+        0.0, jnp.asarray(etp),
+    )  # fmt: skip
+    flows = _flows(res)
+    i5, i8 = etp[5, 0], etp[8, 0]
+    units = math.floor(0.5 * RISK / i5)
+    slip5, slip8 = 0.6 * 5e-4 * i5, 0.6 * 5e-4 * i8
+    assert flows[5] == pytest.approx(-units * (i5 + slip5 + 0.005), abs=0.005)
+    assert flows[8] == pytest.approx(units * (i8 - slip8 - 0.005), abs=0.005)  # 16 < 17
