@@ -171,6 +171,11 @@ BAD_INPUTS = [
     ("hedge.grid.l1_threshold=[]", "hedge.grid.l1_threshold"),
     ("hedge.grid.l1_threshold=[18,18]", "hedge.grid.l1_threshold"),
     ("market.event_vol.fomc=-0.01", "market.event_vol.fomc"),
+    ("hedge.layers.l1.ceiling=10", "hedge.layers.l1.ceiling"),
+    ("hedge.layers.l1.early_trigger=moon", "hedge.layers.l1.early_trigger"),
+    ("hedge.layers.l1.size_rule=all_in", "hedge.layers.l1.size_rule"),
+    ("hedge.layers.l1.strike_delta=1.5", "hedge.layers.l1.strike_delta"),
+    ("hedge.layers.l1.roll_days=30", "hedge.layers.l1.roll_days"),
     ("sim.paths=100000000 sim.horizon_days=252 output.save_paths=true", "output.save_paths"),
 ]
 
