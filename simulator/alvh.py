@@ -191,6 +191,7 @@ def hedge_sleeve(
     vix_expiries: np.ndarray,
     capital: float = 0.0,
     etp: jax.Array | None = None,
+    short_gap: jax.Array | None = None,
 ) -> HedgeResult:
     """Run the ALVH state machine over days for one grid point (vmap this over the grid).
 
@@ -198,7 +199,11 @@ def hedge_sleeve(
     are shaped (D+1, n), ``sig`` and ``early`` (L, D+1, n) from :func:`signals`;
     ``vix_expiries`` are trading-day indices of VIX expiries, sorted, reaching beyond the
     horizon. ``capital`` (USD) scales layers with ``size_rule = "premium"``; ``etp``
-    (D+1, n) is the VXX-like index level for ``vxx`` layers (:func:`vxx_index`).
+    (D+1, n) is the VXX-like index level for ``vxx`` layers (:func:`vxx_index`);
+    ``short_gap`` (D+1, n), the condor's nearest short strike in expected moves
+    (condor.CondorResult), scales layers with ``size_scale = "expected_move"`` by
+    clip(1 / short_gap, 0.25, 4): x1 one expected move away, x2 at half, x4 at a quarter
+    or in the money, x0.25 from four away.
     """
     n_days, n = var.shape
     dtype = var.dtype
@@ -231,7 +236,7 @@ def hedge_sleeve(
         return tables.vix_future(table, v, tau, whole_days=True)
 
     def day(state, x):
-        d, v, vx, s, e_arm, risk, cred, etp_d = x
+        d, v, vx, s, e_arm, risk, cred, etp_d, gap_d = x
         st = dict(state)
         share = jnp.where(capped, budget_share, 0.0)
         st["pool"] = jnp.where(cred > 0, share * cred, st["pool"])
@@ -304,12 +309,15 @@ def hedge_sleeve(
                 price = fut
                 new_ref = fut
             unit_cost = mult * (price - new_ref + slip) + comm
+            size = p["size"]
+            if la.size_scale == "expected_move":
+                size = size * jnp.clip(1.0 / jnp.maximum(gap_d, 1e-6), 0.25, 4.0)
             if la.size_rule == "premium":
-                want = jnp.floor(p["size"] * capital / unit_cost) * jnp.ones_like(risk)
+                want = jnp.floor(size * capital / unit_cost) * jnp.ones_like(risk)
             elif etf:  # notional = size x the condor's max loss
-                want = jnp.floor(p["size"] * risk / price)
+                want = jnp.floor(size * risk / price)
             else:
-                want = jnp.floor(p["size"] * risk / (mult * cover))
+                want = jnp.floor(size * risk / (mult * cover))
             afford = jnp.where(capped, jnp.floor(st["pool"] / unit_cost), jnp.inf)
             buy_qty = jnp.minimum(want, afford)
             listed = (idx < len(vix_expiries)) | etf
@@ -338,8 +346,10 @@ def hedge_sleeve(
 
     days = jnp.arange(n_days, dtype=jnp.int32)
     etp = jnp.ones_like(var) if etp is None else etp
+    short_gap = jnp.ones_like(var) if short_gap is None else short_gap
     xs = (
-        days, var, vix, jnp.moveaxis(sig, 0, 1), jnp.moveaxis(early, 0, 1), at_risk, credit, etp
+        days, var, vix, jnp.moveaxis(sig, 0, 1), jnp.moveaxis(early, 0, 1), at_risk, credit,
+        etp, short_gap,
     )  # fmt: skip
     final, (cash, equity) = jax.lax.scan(day, state0, xs)
     return HedgeResult(equity, cash, equity[-1], final["paid"], final["recovered"], final["acts"])

@@ -30,6 +30,7 @@ from simulator.spec import CondorSpec, MarketSpec
 __all__ = ["CondorPlan", "CondorResult", "condor_sleeve", "half_spread", "plan_trades"]
 
 MULTIPLIER = 100.0  # SPX options, USD per index point
+NO_GAP = 1e6  # short_gap when no condor is open
 
 
 class CondorPlan(NamedTuple):
@@ -54,6 +55,8 @@ class CondorResult(NamedTuple):
     entry_credit: jax.Array  # (J, n) credit per unit after entry slippage
     exit_row: jax.Array  # (J, n) trading days from entry to exit
     trade_pnl: jax.Array  # (J, n) realized P&L per trade, USD
+    short_gap: jax.Array  # (D+1, n) nearest short strike's distance from spot in expected
+    # moves (ATM vol x sqrt(tau) x spot) over the open trades; NO_GAP when none is open
 
 
 def plan_trades(
@@ -161,6 +164,7 @@ def condor_sleeve(
         return CondorResult(
             zeros, zeros, zeros, zeros[0], zeros[0], zeros[0],
             jnp.zeros((4, 0, n), dtype), none, none, none.astype(jnp.int32), none,
+            jnp.full((n_days, n), NO_GAP, dtype),
         )  # fmt: skip
     entry, expiry = plan.entry, plan.expiry
     length = expiry - entry  # trading days held at most
@@ -222,9 +226,14 @@ def condor_sleeve(
     risk = jnp.where(open_, (qty * margin)[:, None], 0.0)
     at_risk = jnp.zeros((n_days, n), dtype).at[target].add(risk, mode="drop")
     credit_in = jnp.zeros((n_days, n), dtype).at[entry].add(qty * credit * MULTIPLIER)
+    # Distance of spot to the nearer short strike, in expected moves to expiry.
+    em = tables.expected_move(table, s, v, tau_j, market.rate, market.div_yield)
+    gap = jnp.minimum(s - sp[:, None], sc[:, None] - s) / jnp.maximum(em, 1e-9)
+    gap = jnp.where(open_ & (qty[:, None] > 0), gap, NO_GAP)
+    short_gap = jnp.full((n_days, n), NO_GAP, dtype).at[target].min(gap, mode="drop")
     trades = (qty > 0).astype(dtype).sum(axis=0)
     costs = (entry_comm + exit_comm + qty * MULTIPLIER * (slip[:, 0] + exit_slip)).sum(axis=0)
     return CondorResult(
         equity, at_risk, credit_in, equity[-1], trades, costs,
-        jnp.stack(strikes), qty, credit, first, realized,
+        jnp.stack(strikes), qty, credit, first, realized, short_gap,
     )  # fmt: skip

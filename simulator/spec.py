@@ -184,6 +184,7 @@ class LayerSpec:
     size_rule: str = "max_loss"  # max_loss: size x max loss per cover_points; premium:
     # size x strategy capital spent per purchase (premium, spread and commissions)
     strike_delta: float | None = None  # call strike by Black-76 delta instead of strike_otm
+    size_scale: str = "none"  # expected_move: size x clip(1 / short_gap, 0.25, 4)
 
 
 @dataclass(frozen=True)
@@ -447,6 +448,7 @@ def _layer(name: str, data: Any) -> LayerSpec:
         ceiling=_optional(g, "ceiling", lambda x: True, "(a trigger level)"),
         size_rule=g.choice("size_rule", ("max_loss", "premium")),
         strike_delta=_optional(g, "strike_delta", lambda x: 0 < x < 1, "in (0, 1)"),
+        size_scale=g.choice("size_scale", ("none", "expected_move")),
     )
     if layer.ceiling is not None and not layer.ceiling > layer.threshold:
         raise SpecError(

@@ -279,3 +279,27 @@ def test_vxx_layer_buys_notional_and_sells_on_release():
     slip5, slip8 = 0.6 * 5e-4 * i5, 0.6 * 5e-4 * i8
     assert flows[5] == pytest.approx(-units * (i5 + slip5 + 0.005), abs=0.005)
     assert flows[8] == pytest.approx(units * (i8 - slip8 - 0.005), abs=0.005)  # 16 < 17
+
+
+def test_expected_move_scaling_doubles_size_at_half_a_move():
+    layer = replace(L1, size_scale="expected_move", take_profit=None)
+    spec = replace(ONE, layers=(layer,))
+    path = [21.0] * 3
+    vix, var = column(path), column(var_for_vix(path))
+    params, _, _ = alvh.grid_points(spec)
+    p = {k: jnp.asarray(v[0], jnp.float64) for k, v in params.items()}
+    sig, early = alvh.signals(spec, jnp.asarray(vix) * 0 + 5000, jnp.asarray(var), vix, vix, vix)
+    paid = []
+    for gap in (1.0, 0.5, 10.0):
+        res = alvh.hedge_sleeve(
+            p, spec, vix_table(), 0.0, jnp.asarray(var), jnp.asarray(vix), sig, early,
+            jnp.full_like(jnp.asarray(vix), RISK), jnp.zeros_like(jnp.asarray(vix)), EXPIRIES,
+            0.0, None, jnp.full_like(jnp.asarray(vix), gap),
+        )  # fmt: skip
+        paid.append(-float(_flows(res)[0]))
+    qty, *_, unit = _buy(spec, layer, 0, 21.0)
+    assert paid[0] == pytest.approx(qty * unit, abs=0.005)
+    q2 = math.floor(layer.size * 2 * RISK / (100 * spec.cover_points))
+    assert paid[1] == pytest.approx(q2 * unit, abs=0.005)
+    q4 = math.floor(layer.size * 0.25 * RISK / (100 * spec.cover_points))
+    assert paid[2] == pytest.approx(q4 * unit, abs=0.005)

@@ -151,3 +151,14 @@ def test_plan_monthly_and_every():
     every = condor.plan_trades(replace(BASE, entry="every", every_days=15), 80, cal, exps)
     assert every.entry.tolist()[:3] == [0, 15, 30]
     assert all(e > d for d, e in zip(every.entry, every.expiry, strict=True))
+
+
+def test_short_gap_in_expected_moves():
+    res = _run(BASE, [5000.0] * DAYS + [4650.0], [0.04] * (DAYS + 1))
+    _, sp, sc, _ = _legs(res)
+    f64 = np.float64
+    for d in (0, 7):
+        em = float(tables.expected_move(spx_table(), f64(5000), f64(0.04), f64(DAYS - d)))
+        want = min(5000 - sp, sc - 5000) / em
+        assert float(res.short_gap[d, 0]) == pytest.approx(want, rel=1e-9)
+    assert float(res.short_gap[DAYS, 0]) == condor.NO_GAP  # settled: nothing open
