@@ -99,22 +99,22 @@ def _futures_curve(ctx: BookContext, vix_table, var: jax.Array) -> tuple[jax.Arr
 
 
 def evaluate(
-    ctx: BookContext, marks: tuple, model: Heston, spot: jax.Array, var: jax.Array
+    ctx: BookContext, marks: tuple, spot: jax.Array, var: jax.Array, vix: jax.Array
 ) -> dict:
-    """Per-path outputs of the book for daily states (D+1, n).
+    """Per-path outputs of the book for daily states (D+1, n); ``vix`` is the model VIX of
+    ``var`` (computed once by the engine).
 
     ``marks`` = (spx_table, vix_table) are passed as traced arguments (ctx.marks), not
     closed over: tens of MB of constants would slow compilation badly.
     """
     spx_table, vix_table = marks
     spec = ctx.spec
-    vix = model.vix(var)
     out: dict[str, jax.Array] = {}
     if ctx.plan is None:
         return out
-    event = ctx.schedule.is_fomc | ctx.schedule.is_cpi
+    events = ctx.schedule.is_fomc | ctx.schedule.is_cpi
     book = condor.condor_sleeve(
-        spot, var, vix, ctx.plan, spec.strategy.condor, spec.market, spx_table, event
+        spot, var, vix, ctx.plan, spec.strategy.condor, spec.market, spx_table, events
     )
     mdd_condor = _max_drawdown(book.equity)
     out.update(pnl_month_condor=_monthly(book.equity))
@@ -129,7 +129,6 @@ def evaluate(
         out.update(pnl=book.pnl, max_drawdown=mdd_condor, pnl_month=_monthly(book.equity))
         return out
     front, second = _futures_curve(ctx, vix_table, var)
-    events = ctx.schedule.is_fomc | ctx.schedule.is_cpi
     etp = None
     if any(la.instrument == "vxx" for la in spec.hedge.layers):
         etp = alvh.vxx_index(vix_table, var, ctx.vix_expiries)

@@ -77,7 +77,7 @@ def _reduce(
     if book_ctx is not None:
         from simulator import book
 
-        per_path.update(book.evaluate(book_ctx, marks, model, spot, var))
+        per_path.update(book.evaluate(book_ctx, marks, spot, var, vix))
     daily = {"spx": spot.T, "vix": vix.T} if save else {}
     return per_path, daily
 
