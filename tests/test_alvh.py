@@ -20,7 +20,8 @@ RISK = 100_000.0  # condor max loss at risk, USD
 F64 = np.float64
 
 
-def _run(spec, vix_path, credit=None, events=None):
+def _run(spec, vix_path, credit=None, events=None, capital=0.0, etp=None, short_gap=None):
+    """The sleeve on one hand-built path (no grid axis); extra inputs as in hedge_sleeve."""
     vix = column(vix_path)
     var = column(var_for_vix(vix_path))
     spot = np.full_like(vix, 5000.0)
@@ -34,7 +35,9 @@ def _run(spec, vix_path, credit=None, events=None):
     )
     res = alvh.hedge_sleeve(
         p, spec, vix_table(), 0.0, jnp.asarray(var), jnp.asarray(vix), sig, early,
-        jnp.asarray(risk), jnp.asarray(cred), EXPIRIES,
+        jnp.asarray(risk), jnp.asarray(cred), EXPIRIES, capital,
+        None if etp is None else jnp.asarray(etp),
+        None if short_gap is None else jnp.full_like(jnp.asarray(vix), short_gap),
     )  # fmt: skip
     assert res.equity.shape == (n_days, 1) and bool(valid[0])
     return res
@@ -190,24 +193,10 @@ def test_early_arming_before_an_event_buys_below_threshold_and_holds():
     assert flows[7] == pytest.approx(proceeds, abs=0.005)  # released after the window
 
 
-def _run_capital(spec, vix_path, capital):
-    vix = column(vix_path)
-    var = column(var_for_vix(vix_path))
-    params, _, _ = alvh.grid_points(spec)
-    p = {k: jnp.asarray(v[0], jnp.float64) for k, v in params.items()}
-    sig, early = alvh.signals(spec, jnp.asarray(vix) * 0 + 5000, jnp.asarray(var), vix, vix, vix)
-    res = alvh.hedge_sleeve(
-        p, spec, vix_table(), 0.0, jnp.asarray(var), jnp.asarray(vix), sig, early,
-        jnp.full_like(jnp.asarray(vix), RISK), jnp.zeros_like(jnp.asarray(vix)), EXPIRIES,
-        capital,
-    )  # fmt: skip
-    return res
-
-
 def test_premium_sizing_and_delta_strike():
     layer = replace(L1, size_rule="premium", size=0.01, strike_delta=0.3, take_profit=None)
     spec = replace(ONE, layers=(layer,))
-    res = _run_capital(spec, [21.0] * 3, 1_000_000.0)
+    res = _run(spec, [21.0] * 3, capital=1_000_000.0)
     flows = _flows(res)
     v, tau = F64(var_for_vix(21.0)), F64(35.0)
     k = float(
@@ -262,17 +251,7 @@ def test_vxx_layer_buys_notional_and_sells_on_release():
     path = [15.0] * 5 + [21.0] * 3 + [16.0] * 2
     var = var_for_vix(path)
     etp = np.asarray(alvh.vxx_index(vix_table(), jnp.asarray(column(var)), EXPIRIES))
-    vix = column(path)
-    params, _, _ = alvh.grid_points(spec)
-    p = {k: jnp.asarray(v[0], jnp.float64) for k, v in params.items()}
-    sig, early = alvh.signals(
-        spec, jnp.asarray(vix) * 0 + 5000, jnp.asarray(column(var)), vix, vix, vix
-    )
-    res = alvh.hedge_sleeve(
-        p, spec, vix_table(), 0.0, jnp.asarray(column(var)), jnp.asarray(vix), sig, early,
-        jnp.full_like(jnp.asarray(vix), RISK), jnp.zeros_like(jnp.asarray(vix)), EXPIRIES,
-        0.0, jnp.asarray(etp),
-    )  # fmt: skip
+    res = _run(spec, path, etp=etp)
     flows = _flows(res)
     i5, i8 = etp[5, 0], etp[8, 0]
     units = math.floor(0.5 * RISK / i5)
@@ -284,19 +263,7 @@ def test_vxx_layer_buys_notional_and_sells_on_release():
 def test_expected_move_scaling_doubles_size_at_half_a_move():
     layer = replace(L1, size_scale="expected_move", take_profit=None)
     spec = replace(ONE, layers=(layer,))
-    path = [21.0] * 3
-    vix, var = column(path), column(var_for_vix(path))
-    params, _, _ = alvh.grid_points(spec)
-    p = {k: jnp.asarray(v[0], jnp.float64) for k, v in params.items()}
-    sig, early = alvh.signals(spec, jnp.asarray(vix) * 0 + 5000, jnp.asarray(var), vix, vix, vix)
-    paid = []
-    for gap in (1.0, 0.5, 10.0):
-        res = alvh.hedge_sleeve(
-            p, spec, vix_table(), 0.0, jnp.asarray(var), jnp.asarray(vix), sig, early,
-            jnp.full_like(jnp.asarray(vix), RISK), jnp.zeros_like(jnp.asarray(vix)), EXPIRIES,
-            0.0, None, jnp.full_like(jnp.asarray(vix), gap),
-        )  # fmt: skip
-        paid.append(-float(_flows(res)[0]))
+    paid = [-float(_flows(_run(spec, [21.0] * 3, short_gap=g))[0]) for g in (1.0, 0.5, 10.0)]
     qty, *_, unit = _buy(spec, layer, 0, 21.0)
     assert paid[0] == pytest.approx(qty * unit, abs=0.005)
     q2 = math.floor(layer.size * 2 * RISK / (100 * spec.cover_points))
