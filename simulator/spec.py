@@ -595,7 +595,7 @@ def _check_memory(sim: SimSpec, output: OutputSpec) -> None:
 
 def build_spec(cfg: Mapping[str, Any]) -> RunSpec:
     """Validate a resolved config (a plain mapping, e.g. OmegaConf.to_container)."""
-    known = {"model", "market", "sim", "output", "strategy", "hedge"}
+    known = {"model", "market", "sim", "output", "strategy", "hedge", "objective"}
     for k in cfg:
         if k not in known:
             raise SpecError(
