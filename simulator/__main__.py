@@ -64,7 +64,23 @@ def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = Tr
     log.info("done in %.2f s (%.3g path-steps/s)", result.seconds, rate)
     if "pnl" not in ds:
         _log_summary(result.per_path)
+    if spec.output.report:
+        _write_report(ds, path)
     return path
+
+
+def _write_report(ds, path: Path) -> None:
+    """report.html next to the dataset; a failure is logged, the dataset stays."""
+    from simulator import report
+
+    try:
+        log.info("report: %s", report.write_report(ds, path.parent / "report.html"))
+    except Exception as exc:
+        log.error(
+            "report not written (%s: %s); the dataset is complete: "
+            "python -m simulator.report %s",
+            type(exc).__name__, exc, path,
+        )  # fmt: skip
 
 
 def _log_summary(per_path: dict) -> None:

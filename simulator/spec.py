@@ -361,8 +361,6 @@ def _output(cfg: Mapping[str, Any]) -> OutputSpec:
         format=g.choice("format", FORMATS),
         overwrite=g.flag("overwrite"),
     )
-    if spec.report:
-        raise SpecError("output.report", True, "the HTML report is not available yet: use false")
     if spec.format == "zarr":
         try:
             import zarr  # noqa: F401

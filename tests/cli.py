@@ -16,8 +16,15 @@ def run_cli(
     module: str = "simulator",
     devices: int | None = None,
     timeout: float = 600,
+    report: bool = False,
 ) -> subprocess.CompletedProcess:
-    """``python -m simulator OVERRIDES`` in ``cwd``; ``devices`` forces host CPU devices."""
+    """``python -m simulator OVERRIDES`` in ``cwd``; ``devices`` forces host CPU devices.
+
+    The HTML report is off (``output.report=false`` appended) unless ``report`` is true or
+    an override sets ``output.report`` itself: most CLI tests do not look at it.
+    """
+    if module == "simulator" and not report and not any("output.report" in o for o in overrides):
+        overrides = (*overrides, "output.report=false")
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("XLA_FLAGS", None)

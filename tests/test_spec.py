@@ -51,7 +51,7 @@ def test_experiment_group_works_without_plus():
         (("market", "rate"), float("inf"), "market.rate"),
         (("market", "start_date"), "tomorrow", "market.start_date"),
         (("output", "dir"), "", "output.dir"),
-        (("output", "report"), True, "output.report"),
+        (("output", "report"), "maybe", "output.report"),
         (("strategy", "name"), "butterfly", "strategy.name"),
         (("hedge", "name"), "collar", "hedge.name"),
     ],
