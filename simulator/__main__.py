@@ -109,18 +109,28 @@ def _remove_if_empty(run_dir: Path) -> None:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def _app(cfg: DictConfig) -> None:
+def _app(cfg: DictConfig) -> float | None:
+    """Run one study; returns the ``objective`` value when the config has one (sweepers)."""
     global _task_started
     _task_started = True
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         container, config_yaml = resolve(cfg)
         spec = build_spec(container)
-        target = check_output_target(spec.output, run_dir)
+        from simulator.objective import parse_objective
+
+        objective = parse_objective(container.get("objective"), bool(spec.hedge.grid))
+        done = _complete_result(spec, config_yaml, run_dir)
+        target = done or check_output_target(spec.output, run_dir)
     except SpecError as exc:
         _remove_if_empty(run_dir)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)
+    if done is not None:  # resumed sweep: this point is already complete
+        log.info("complete results for this config exist, skipping: %s", done)
+        _remove_if_empty(run_dir)
+        print(done)
+        return _objective(objective, done, spec)
     try:
         path = run_study(spec, config_yaml, target)
     except KeyboardInterrupt:
@@ -133,6 +143,32 @@ def _app(cfg: DictConfig) -> None:
         raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
     _remove_if_empty(run_dir)  # output.dir elsewhere: leave no empty Hydra directory
     print(path)
+    return _objective(objective, path, spec)
+
+
+def _complete_result(spec: RunSpec, config_yaml: str, run_dir: Path) -> Path | None:
+    """The existing complete result of this very config and code (resumable sweeps)."""
+    if spec.output.overwrite:
+        return None
+    from simulator.collect import existing_result
+
+    base = Path(spec.output.dir) if spec.output.dir is not None else run_dir
+    return existing_result(base / spec.output.filename, config_yaml)
+
+
+def _objective(objective, path: Path, spec: RunSpec) -> float | None:
+    """The sweeper's objective (simulator.objective) read back from the written dataset."""
+    if objective is None:
+        return None
+    import xarray as xr
+
+    from simulator.objective import objective_value
+
+    with xr.open_dataset(path, engine="h5netcdf" if path.suffix == ".nc" else "zarr") as ds:
+        condor = spec.strategy.condor
+        value = objective_value(ds, objective, condor.capital if condor else None)
+    log.info("objective %s = %.6g", objective.metric, value)
+    return value
 
 
 def main() -> None:

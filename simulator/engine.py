@@ -25,7 +25,7 @@ from models import Heston, Premia
 from models._random import path_keys
 from simulator.spec import ModelSpec, RunSpec
 
-__all__ = ["EngineResult", "build_model", "chunk_layout", "run"]
+__all__ = ["EngineResult", "NonFiniteError", "build_model", "chunk_layout", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,60 @@ class EngineResult:
     n_chunks: int
     devices: tuple[str, ...]
     seconds: float
+
+
+class NonFiniteError(RuntimeError):
+    """NaN or inf in simulated paths or in the sleeves' outputs: the run stops, nothing is
+    written. The message names the model parameters, the path and the first bad day."""
+
+
+FIRST_BAD_DAY = "_first_nonfinite_day"
+"""Internal per-path output: first recorded day with a NaN/inf in spot, variance or VIX
+(-1 when none); checked and dropped on the host, never written."""
+
+
+def first_nonfinite_day(*arrays: jax.Array) -> jax.Array:
+    """Per path (last axis), the first index along axis 0 where any of ``arrays`` (all
+    (days+1, n)) is NaN or inf, -1 where all are finite: one cheap reduction in the jit."""
+    bad = ~jnp.isfinite(arrays[0])
+    for a in arrays[1:]:
+        bad = bad | ~jnp.isfinite(a)
+    return jnp.where(bad.any(axis=0), jnp.argmax(bad, axis=0), -1).astype(jnp.int32)
+
+
+def _describe_model(spec: RunSpec) -> str:
+    m, s = spec.model, spec.sim
+    return (
+        f"model {m.name} kappa={m.kappa:g} theta={m.theta:g} sigma={m.sigma:g} rho={m.rho:g} "
+        f"v0={m.v0:g} premia.equity={m.premia_equity:g} premia.variance={m.premia_variance:g} "
+        f"(sim.dtype={s.dtype}, sim.scheme={s.scheme}, sim.measure={s.measure}, "
+        f"sim.steps_per_day={s.steps_per_day}, sim.seed={s.seed})"
+    )
+
+
+def check_finite(spec: RunSpec, start: int, first_bad: np.ndarray, outputs: dict) -> None:
+    """Raise :class:`NonFiniteError` for the first path of a chunk (global index
+    ``start + i``) with a non-finite path value or output."""
+    hit = np.flatnonzero(first_bad >= 0)
+    if hit.size:
+        i, day = int(hit[0]), int(first_bad[hit[0]])
+        step = day * spec.sim.steps_per_day
+        raise NonFiniteError(
+            f"non-finite value (NaN or inf) in the simulated spot/variance/VIX of path "
+            f"{start + i} on trading day {day} (by time step {step}; {hit.size} path(s) of "
+            f"this chunk affected) with {_describe_model(spec)}"
+        )
+    for name, arr in outputs.items():
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            where = [int(w) for w in np.argwhere(bad)[0]]
+            index = f" (leading index {tuple(where[:-1])})" if len(where) > 1 else ""
+            raise NonFiniteError(
+                f"non-finite value (NaN or inf) in output {name} of path {start + where[-1]}"
+                f"{index}: the paths are finite, so an option or future mark of the sleeves "
+                f"is not; {bad.sum()} value(s) affected in this chunk, with "
+                f"{_describe_model(spec)}"
+            )
 
 
 def build_model(spec: ModelSpec) -> Heston:
@@ -69,6 +123,7 @@ def _reduce(
     vix = model.vix(var)
     peak = jax.lax.cummax(spot, axis=0)
     per_path = {
+        FIRST_BAD_DAY: first_nonfinite_day(spot, var, vix),
         "spx_final": spot[-1],
         "vix_final": vix[-1],
         "vix_max": vix.max(axis=0),
@@ -206,6 +261,10 @@ def run(
             start = c * size
             n = min(size, sim.paths - start)
             chunk_out, chunk_daily = jax.device_get(fn(jnp.uint32(start), marks))
+            first_bad = np.asarray(chunk_out.pop(FIRST_BAD_DAY))[:n]
+            check_finite(
+                spec, start, first_bad, {k: np.asarray(a)[..., :n] for k, a in chunk_out.items()}
+            )
             for name, arr in chunk_out.items():
                 arr = np.asarray(arr)[..., :n]
                 if name not in per_path:

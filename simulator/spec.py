@@ -13,7 +13,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import pairwise, product
 from pathlib import Path
 from typing import Any
 
@@ -352,8 +352,8 @@ def _sim(cfg: Mapping[str, Any]) -> SimSpec:
 def _output(cfg: Mapping[str, Any]) -> OutputSpec:
     g = _Group(cfg, "output")
     d = g.raw("dir")
-    if d is not None and (not isinstance(d, str) or not d.strip()):
-        raise SpecError("output.dir", d, "must be null or a non-empty path")
+    if d is not None:
+        check_dir(d)
     spec = OutputSpec(
         dir=d,
         save_paths=g.flag("save_paths"),
@@ -370,6 +370,37 @@ def _output(cfg: Mapping[str, Any]) -> OutputSpec:
             ) from None
     g.done()
     return spec
+
+
+def check_dir(value: Any, key: str = "output.dir") -> str:
+    """``output.dir``: the directory the user chose for the results, absolute or relative
+    to the launch directory; it defines "the output directory", so it may point anywhere
+    (``..`` included). It is taken literally: no ``~`` or variable expansion, no control
+    characters (OmegaConf interpolations such as ``${oc.env:HOME}`` are resolved before)."""
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(key, value, "must be null or a non-empty path")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise SpecError(key, value, "must not contain control characters")
+    if value.startswith("~"):
+        raise SpecError(key, value, "is taken literally ('~' is not expanded): give a full path")
+    return value
+
+
+def check_file_name(value: Any, key: str) -> str:
+    """A file name configured to sit inside the output directory: one plain path component
+    (no '/', '\\', '..', '.', drive or absolute path), so it can never escape it."""
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(key, value, "must be a non-empty file name")
+    if (
+        value in (".", "..")
+        or any(sep in value for sep in ("/", "\\", ":"))
+        or value != value.strip()
+        or any(ord(c) < 32 or ord(c) == 127 for c in value)
+    ):
+        raise SpecError(
+            key, value, "must be a plain file name inside the output directory (no path parts)"
+        )
+    return value
 
 
 def _optional(g: _Group, key: str, check: Callable[[float], bool], allowed: str) -> float | None:
@@ -454,6 +485,13 @@ def _layer(name: str, data: Any) -> LayerSpec:
             layer.ceiling,
             f"must exceed threshold={layer.threshold}",
         )
+    if layer.size_rule == "premium" and layer.size > 1:
+        raise SpecError(
+            f"hedge.layers.{name}.size",
+            layer.size,
+            "must be in [0, 1] with size_rule=premium (the share of the strategy capital "
+            "spent per purchase cannot exceed all of it)",
+        )
     if layer.roll_days >= layer.min_dte:
         raise SpecError(
             f"hedge.layers.{name}.roll_days",
@@ -519,8 +557,29 @@ def _hedge(cfg: Mapping[str, Any], strategy: StrategySpec) -> HedgeSpec:
         etp_commission=g.number("etp_commission", *nonneg),
         grid=_grid(g.raw("grid"), layers_t),
     )
+    if not _grid_has_valid_point(spec.grid, layers_t):
+        raise SpecError(
+            "hedge.grid",
+            {k: list(v) for k, v in spec.grid},
+            "no grid point has thresholds rising strictly across layers that share a "
+            "trigger: every point would be NaN",
+        )
     g.done()
     return spec
+
+
+def _grid_has_valid_point(
+    grid: tuple[tuple[str, tuple[float, ...]], ...], layers: tuple[LayerSpec, ...]
+) -> bool:
+    """True when some combination of the swept thresholds rises strictly (see
+    :func:`thresholds_increasing`); other swept keys do not affect validity."""
+    base = {la.name: la.threshold for la in layers}
+    swept = [(k.partition("_")[0], v) for k, v in grid if k.partition("_")[2] == "threshold"]
+    names = [n for n, _ in swept]
+    for combo in product(*(v for _, v in swept)):
+        if thresholds_increasing(layers, {**base, **dict(zip(names, combo, strict=True))}):
+            return True
+    return False
 
 
 def _grid(raw: Any, layers: tuple[LayerSpec, ...]) -> tuple[tuple[str, tuple[float, ...]], ...]:

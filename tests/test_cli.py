@@ -1,11 +1,11 @@
-"""The command line end to end: reference prices, invariance, dataset layout, bad input."""
+"""The command line end to end: reference prices, invariance, dataset layout (bad input:
+tests/test_catalog.py)."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import pytest
 import xarray as xr
 import yaml
 
@@ -138,55 +138,4 @@ def test_default_run_writes_into_hydra_run_dir_and_never_overwrites(tmp_path):
     assert xr.load_dataset(first).sizes["path"] == 300
 
 
-BAD_INPUTS = [
-    ("model.rho=1.5", "model.rho"),
-    ("model.sigma=-0.1", "model.sigma"),
-    ("model.kappa=nan", "model.kappa"),
-    ("model.v0=inf", "model.v0"),
-    ("model.premia.variance=3.0", "model.premia.variance"),
-    ("model=foo", "model"),
-    ("sim.paths=-5", "sim.paths"),
-    ("sim.paths=abc", "sim.paths"),
-    ("sim.paths=2.5", "sim.paths"),
-    ("sim.horizon_days=0", "sim.horizon_days"),
-    ("sim.chunk_paths=0", "sim.chunk_paths"),
-    ("sim.dtype=float16", "sim.dtype"),
-    ("sim.measure=R", "sim.measure"),
-    ("sim.scheme=milstein", "sim.scheme"),
-    ("sim.seed=-1", "sim.seed"),
-    ("market.spot=0", "market.spot"),
-    ("market.start_date=2026-13-45", "market.start_date"),
-    ("output.format=csv", "output.format"),
-    ("output.save_paths=maybe", "output.save_paths"),
-    ("model.gamma=1", "model.gamma"),
-    ("+sim.extra=1", "sim.extra"),
-    ("sim.paths=16000000 sim.chunk_paths=16000000 sim.horizon_days=252", "sim.chunk_paths"),
-    ("strategy=none", "hedge"),
-    ("strategy.short_delta=0.7", "strategy.short_delta"),
-    ("strategy.wing_delta=0.3", "strategy.wing_delta"),
-    ("strategy.stop_multiple=0.5", "strategy.stop_multiple"),
-    ("hedge.layers.l2.threshold=15", "hedge.layers"),
-    ("hedge.layers.l1.instrument=uvxy", "hedge.layers.l1.instrument"),
-    ("+hedge.grid.l1_colour=[1,2]", "hedge.grid.l1_colour"),
-    ("hedge.grid.l1_threshold=[]", "hedge.grid.l1_threshold"),
-    ("hedge.grid.l1_threshold=[18,18]", "hedge.grid.l1_threshold"),
-    ("market.event_vol.fomc=-0.01", "market.event_vol.fomc"),
-    ("hedge.layers.l1.ceiling=10", "hedge.layers.l1.ceiling"),
-    ("hedge.layers.l1.early_trigger=moon", "hedge.layers.l1.early_trigger"),
-    ("hedge.layers.l1.size_rule=all_in", "hedge.layers.l1.size_rule"),
-    ("hedge.layers.l1.strike_delta=1.5", "hedge.layers.l1.strike_delta"),
-    ("hedge.layers.l1.roll_days=30", "hedge.layers.l1.roll_days"),
-    ("sim.paths=100000000 sim.horizon_days=252 output.save_paths=true", "output.save_paths"),
-]
-
-
-@pytest.mark.parametrize(("override", "key"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
-def test_bad_input_exits_2_names_key_writes_nothing(tmp_path, override, key):
-    proc = run_cli(
-        "sim.paths=100", "sim.horizon_days=5", *override.split(), cwd=tmp_path, timeout=120
-    )
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    assert key in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert proc.stdout.strip() == ""
-    assert list(tmp_path.iterdir()) == []
+# Bad inputs: the catalog in tests/test_catalog.py (in-process and through this CLI).

@@ -1,0 +1,78 @@
+"""``python -m tests.hooks POINT OVERRIDES...``: the real CLI with one test hook installed.
+
+The hook makes a moment of the run observable and wide enough to hit with a signal: it
+prints ``HOOK <point>`` on stderr (flushed) and, where said, waits there. Points:
+
+- ``compile``: just before the first chunk call, which traces and compiles the chunk;
+- ``chunk``: after the first chunk, before the second (waits);
+- ``write``: the temporary file is fully written (``complete = 0``), not yet flagged
+  complete nor renamed into place (waits);
+- ``nan``: no wait; the variance of path 2 of every chunk turns NaN from day 3 on.
+
+Nothing here is imported by the package; only tests run it.
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+import time
+
+WAIT_S = 120.0
+
+
+def _say(point: str) -> None:
+    print(f"HOOK {point}", file=sys.stderr, flush=True)
+
+
+def install(point: str) -> None:
+    import jax.numpy as jnp
+
+    from simulator import dataset, engine
+
+    if point in ("compile", "chunk"):
+        make = engine._chunk_function
+
+        def chunk_function(*args, **kwargs):
+            fn = make(*args, **kwargs)
+            calls = [0]
+
+            def hooked(*a, **k):
+                calls[0] += 1
+                if point == "compile" and calls[0] == 1:
+                    _say(point)
+                if point == "chunk" and calls[0] == 2:
+                    _say(point)
+                    time.sleep(WAIT_S)
+                return fn(*a, **k)
+
+            return hooked
+
+        engine._chunk_function = chunk_function
+    elif point == "write":
+        mark = dataset._mark_complete
+
+        def mark_complete(part, fmt):
+            _say(point)
+            time.sleep(WAIT_S)
+            mark(part, fmt)
+
+        dataset._mark_complete = mark_complete
+    elif point == "nan":
+        simulate = engine.Heston.simulate_keys
+
+        def simulate_keys(self, *args, **kwargs):
+            paths = simulate(self, *args, **kwargs)
+            var = paths.var.at[3:, 2].set(jnp.nan)
+            return paths._replace(var=var)
+
+        engine.Heston.simulate_keys = simulate_keys
+    else:
+        raise SystemExit(f"unknown hook point {point!r}")
+
+
+if __name__ == "__main__":
+    install(sys.argv[1])
+    sys.argv = [sys.argv[0], *sys.argv[2:]]
+    # As `python -m simulator`: Hydra finds conf/ relative to simulator/__main__.py.
+    runpy.run_module("simulator", run_name="__main__", alter_sys=True)
