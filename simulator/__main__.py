@@ -1,14 +1,18 @@
 """``python -m simulator [overrides]``: run one study (``-m`` sweeps with the launcher).
 
 Exit codes: 0 success (the dataset path is printed on stdout), 2 invalid configuration
-(one message naming the key; nothing written), 1 any other failure (no partial results).
+(one message naming the key; nothing written), 1 any other failure (no partial results;
+non-finite paths or marks end with one message naming the model parameters and the day),
+130 on SIGINT and 143 on SIGTERM (the run stops cleanly, no partial results).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import hydra
@@ -21,7 +25,33 @@ from simulator.spec import RunSpec, SpecError, build_spec, check_output_target
 log = logging.getLogger("simulator")
 
 EXIT_CONFIG = 2
+EXIT_FAILURE = 1
 _task_started = False
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C so that a run stops the same way:
+    the atomic writer removes its temporary files and no partial results remain."""
+
+    signum = signal.SIGTERM
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: let the cleanup finish
+    raise Terminated()
+
+
+def handle_sigterm() -> None:
+    """Turn SIGTERM into :class:`Terminated` (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def interrupted_exit(exc: KeyboardInterrupt) -> None:
+    """Say which signal stopped the run and exit with 128 + its number."""
+    signum = getattr(exc, "signum", signal.SIGINT)
+    print(f"interrupted ({signal.Signals(signum).name}): no results written", file=sys.stderr)
+    sys.exit(128 + int(signum))
 
 
 def resolve(cfg: DictConfig) -> tuple[dict, str]:
@@ -131,14 +161,19 @@ def _app(cfg: DictConfig) -> float | None:
         _remove_if_empty(run_dir)
         print(done)
         return _objective(objective, done, spec)
+    handle_sigterm()
     try:
         path = run_study(spec, config_yaml, target)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         _remove_if_empty(run_dir)
-        print("interrupted: no results written", file=sys.stderr)
-        sys.exit(130)
+        interrupted_exit(exc)
     except Exception as exc:
         _remove_if_empty(run_dir)
+        from simulator.engine import NonFiniteError  # JAX is loaded by now
+
+        if isinstance(exc, NonFiniteError):
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(EXIT_FAILURE)
         # A plain exception with the message: JAX errors do not always pickle (launchers).
         raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
     _remove_if_empty(run_dir)  # output.dir elsewhere: leave no empty Hydra directory
