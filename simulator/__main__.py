@@ -86,6 +86,7 @@ def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = Tr
     attrs = dataset.provenance(spec, config_yaml, result.devices, result.seconds)
     grid = (book_ctx.grid_dims, book_ctx.grid_valid) if book_ctx is not None else (None, None)
     ds = dataset.build_dataset(spec, result.per_path, result.daily, attrs, *grid)
+    ds = _label_scenario(spec, ds)
     if "pnl" in ds:
         ds = dataset.add_summary(ds)
         log.info("summary (value +- standard error):\n%s", dataset.summary_table(ds))
@@ -97,6 +98,19 @@ def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = Tr
     if spec.output.report:
         _write_report(ds, path)
     return path
+
+
+def _label_scenario(spec: RunSpec, ds):
+    """Stress runs name their scenario; replays get real dates and daily equity."""
+    if spec.stress is not None:
+        from simulator import stress
+
+        ds.attrs.update(stress.attrs(spec))
+    if spec.replay is not None:
+        from simulator import replay
+
+        ds = replay.label(ds, spec)
+    return ds
 
 
 def _write_report(ds, path: Path) -> None:
@@ -147,6 +161,10 @@ def _app(cfg: DictConfig) -> float | None:
     try:
         container, config_yaml = resolve(cfg)
         spec = build_spec(container)
+        if spec.replay is not None:  # one path of real history (reads the shipped data)
+            from simulator import replay
+
+            spec = replay.prepare(spec)
         from simulator.objective import parse_objective
 
         objective = parse_objective(container.get("objective"), bool(spec.hedge.grid))

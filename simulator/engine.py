@@ -151,8 +151,21 @@ def _chunk_function(
     base = jax.random.key(sim.seed)
     save = spec.output.save_paths
     extra_var = event_variance(spec)
+    history = shock = None
+    if spec.replay is not None:  # real daily closes instead of simulated paths
+        from simulator import replay
+
+        history = replay.daily_states(spec)
+    if spec.stress is not None:  # a crisis shape injected into every path
+        from simulator import stress
+
+        shock = stress.injector(spec, model)
 
     def local(start, marks, n):
+        if history is not None:
+            spot, var = (jnp.asarray(a, sim.dtype) for a in history)
+            with replay.daily_blocks():  # daily P&L blocks: label() rebuilds the equity
+                return _reduce(model, spot, var, save, book_ctx, marks)
         paths = model.simulate_keys(
             path_keys(base, start, n),
             sim.n_steps,
@@ -166,7 +179,10 @@ def _chunk_function(
             record_every=sim.steps_per_day,
             extra_var=extra_var,
         )
-        return _reduce(model, paths.spot, paths.var, save, book_ctx, marks)
+        spot, var = paths.spot, paths.var
+        if shock is not None:
+            spot, var = shock(spot, var)
+        return _reduce(model, spot, var, save, book_ctx, marks)
 
     n_dev = len(devices)
     if n_dev == 1:

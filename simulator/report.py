@@ -245,6 +245,9 @@ def _hist_pair(ax, series: list[tuple[str, np.ndarray, str]], lo=None, hi=None) 
 # ----------------------------------------------------------------------------- sections
 
 
+_ONE_PATH = "One path (e.g. a historical replay): no distribution to show."
+
+
 def _settings(ds: xr.Dataset) -> Section:
     rows = [(label, ds.attrs[k]) for k, label in _SETTINGS if k in ds.attrs]
     dims = _grid_dims(ds)
@@ -329,6 +332,8 @@ def _pnl(ds: xr.Dataset, point: dict[str, float]) -> Section:
     title = "P&L over the horizon: hedged vs unhedged"
     if "pnl" not in ds:
         return Section("pnl", title, _note("No book in this run (strategy=none)."))
+    if ds.sizes.get("path", 0) < 2:
+        return Section("pnl", title, _note(_ONE_PATH))
     pnl = _at(ds["pnl"], point).values
     series = [("book + hedge", pnl, "C0")]
     if "pnl_condor" in ds:
@@ -360,6 +365,8 @@ def _var_es(ds: xr.Dataset, point: dict[str, float]) -> Section:
     title = "VaR and ES (positive = loss, USD, ± standard error)"
     if "pnl" not in ds:
         return Section("var-es", title, _note("No book in this run (strategy=none)."))
+    if ds.sizes.get("path", 0) < 2:
+        return Section("var-es", title, _note(_ONE_PATH))
     books = [("book + hedge", _at(ds["pnl"], point).values)]
     if "pnl_condor" in ds:
         books.append(("unhedged condor", ds["pnl_condor"].values))
@@ -398,6 +405,8 @@ def _drawdown(ds: xr.Dataset, point: dict[str, float]) -> Section:
     title = "Maximum drawdown of daily equity"
     if "max_drawdown" not in ds:
         return Section("drawdown", title, _note("No book in this run (strategy=none)."))
+    if ds.sizes.get("path", 0) < 2:
+        return Section("drawdown", title, _note(_ONE_PATH))
     series = [("book + hedge", _at(ds["max_drawdown"], point).values, "C0")]
     if "max_drawdown_condor" in ds:
         series.append(("unhedged condor", ds["max_drawdown_condor"].values, "C3"))

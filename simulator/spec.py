@@ -214,6 +214,32 @@ class RunSpec:
     output: OutputSpec
     strategy: StrategySpec
     hedge: HedgeSpec
+    stress: StressSpec | None = None  # crisis shape injected into the paths (stress.py)
+    replay: ReplaySpec | None = None  # real history instead of simulated paths (replay.py)
+
+
+STRESS_SCENARIOS = ("none", "2008", "2015", "2018", "2020", "2024")
+REPLAY_DATA = ("none", "arch")
+
+
+@dataclass(frozen=True)
+class StressSpec:
+    """``stress.*``: scenario (simulator/stress.py), first shocked trading day, and whether
+    the VIX follows the crisis levels or its relative moves."""
+
+    scenario: str
+    day: int
+    vix: str
+
+
+@dataclass(frozen=True)
+class ReplaySpec:
+    """``replay.*``: drive the sleeves with real daily closes from ``data`` between
+    ``start`` and ``end`` (simulator/replay.py)."""
+
+    data: str
+    start: dt.date
+    end: dt.date
 
 
 # ----------------------------------------------------------------------------- readers
@@ -401,6 +427,53 @@ def check_file_name(value: Any, key: str) -> str:
             key, value, "must be a plain file name inside the output directory (no path parts)"
         )
     return value
+
+
+def _iso_date(g: _Group, key: str) -> dt.date:
+    raw = g.raw(key)
+    if isinstance(raw, dt.datetime):
+        return raw.date()
+    if isinstance(raw, dt.date):
+        return raw
+    try:
+        return dt.date.fromisoformat(str(raw))
+    except ValueError:
+        raise SpecError(f"{g.name}.{key}", raw, "must be an ISO date YYYY-MM-DD") from None
+
+
+def _stress(cfg: Mapping[str, Any], sim: SimSpec) -> StressSpec | None:
+    if cfg.get("stress") is None:
+        return None
+    g = _Group(cfg, "stress")
+    scenario = g.raw("scenario")
+    if isinstance(scenario, int) and not isinstance(scenario, bool):
+        scenario = str(scenario)  # stress.scenario=2008 on the command line is an int
+    if scenario not in STRESS_SCENARIOS:
+        raise SpecError(
+            "stress.scenario", scenario, f"must be one of {', '.join(STRESS_SCENARIOS)}"
+        )
+    day = g.integer("day", 0, sim.horizon_days)
+    if day > sim.horizon_days - 1:
+        raise SpecError("stress.day", day, f"must be below sim.horizon_days={sim.horizon_days}")
+    vix = g.choice("vix", ("level", "ratio"))
+    g.done()
+    return None if scenario == "none" else StressSpec(scenario, day, vix)
+
+
+def _replay(cfg: Mapping[str, Any], stress: StressSpec | None) -> ReplaySpec | None:
+    if cfg.get("replay") is None:
+        return None
+    g = _Group(cfg, "replay")
+    data = g.choice("data", REPLAY_DATA)
+    start, end = _iso_date(g, "start"), _iso_date(g, "end")
+    g.done()
+    if data == "none":
+        return None
+    if not start < end:
+        raise SpecError("replay.end", end.isoformat(), f"must be after replay.start={start}")
+    if stress is not None:
+        raise SpecError("stress.scenario", stress.scenario, "must be none with a replay")
+    return ReplaySpec(data, start, end)
 
 
 def _optional(g: _Group, key: str, check: Callable[[float], bool], allowed: str) -> float | None:
@@ -653,6 +726,7 @@ def _check_memory(sim: SimSpec, output: OutputSpec) -> None:
 def build_spec(cfg: Mapping[str, Any]) -> RunSpec:
     """Validate a resolved config (a plain mapping, e.g. OmegaConf.to_container)."""
     known = {"model", "market", "sim", "output", "strategy", "hedge", "objective"}
+    known |= {"stress", "replay"}
     for k in cfg:
         if k not in known:
             raise SpecError(
@@ -665,6 +739,8 @@ def build_spec(cfg: Mapping[str, Any]) -> RunSpec:
         output=_output(cfg),
         strategy=(strategy := _strategy(cfg)),
         hedge=_hedge(cfg, strategy),
+        stress=(stress := _stress(cfg, _sim(cfg))),
+        replay=_replay(cfg, stress),
     )
     _check_memory(spec.sim, spec.output)
     return spec

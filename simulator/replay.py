@@ -1,0 +1,275 @@
+"""Historical replay: the condor and ALVH sleeves driven by real daily SPX and VIX closes.
+
+``replay.data=arch`` replaces the simulated paths by one path of history: the daily SPX
+closes (``arch.data.sp500``, column Close) and VIX closes (``arch.data.vix``) shipped with
+the ``arch`` package, on their common dates between ``replay.start`` and ``replay.end``
+(2014-01-03 .. 2018-12-31 available). The run becomes one path of ``D`` trading days
+starting on the first date at the first close; those dates are the engine's NYSE calendar,
+so SPX monthly expiries fall on the real third Fridays and VIX expiries on the real
+Wednesdays.
+
+Marks (the approximation, stated): each day the Heston variance state is set to the value
+whose model 30-day VIX equals that day's VIX close (VIX^2 is affine in the variance), with
+the configured Q parameters (kappa, theta, sigma, rho). SPX options are priced on the
+Heston smile of that state, so the surface level is anchored to the day's VIX while its
+skew and term structure are the model's; VIX futures and options come from the same
+model calibrated to the day's VIX in this one-parameter sense, so the VIX futures curve
+is the model's (no real futures data is shipped). Dividends and rates are the configured
+constants.
+
+The dataset gets a ``date`` coordinate along ``time`` (the real dates) and, for the one
+path, ``equity(..., time, path)`` and ``equity_condor(time, path)``: daily book equity
+with and without the hedge (USD, 0 before the first trades; day-0 costs count on day 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+from functools import lru_cache
+
+import numpy as np
+import xarray as xr
+
+from simulator.spec import RunSpec, SpecError
+
+__all__ = [
+    "MARKED_EPISODES",
+    "daily_blocks",
+    "daily_states",
+    "drawdowns",
+    "history",
+    "label",
+    "prepare",
+    "report_section",
+]
+
+MARKED_EPISODES = {
+    "Aug 2015": ("2015-08-10", "2015-09-30"),
+    "Feb 2018": ("2018-01-22", "2018-03-09"),
+}
+"""Windows (ISO dates) whose drawdowns the report compares with and without the hedge."""
+
+
+@lru_cache(maxsize=1)
+def _arch_history() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dates datetime64[D], SPX closes, VIX closes) on the dates both series have."""
+    from arch.data import sp500, vix
+
+    spx = sp500.load()["Close"].dropna()
+    v = vix.load()["vix"].dropna()
+    both = spx.index.intersection(v.index)
+    dates = np.asarray(both.values.astype("datetime64[D]"))
+    return dates, spx.loc[both].to_numpy(np.float64), v.loc[both].to_numpy(np.float64)
+
+
+def history(start: dt.date, end: dt.date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dates, SPX closes (index points), VIX closes (vol points)) between start and end
+    inclusive."""
+    dates, spx, v = _arch_history()
+    keep = (dates >= np.datetime64(start)) & (dates <= np.datetime64(end))
+    return dates[keep], spx[keep], v[keep]
+
+
+def prepare(spec: RunSpec) -> RunSpec:
+    """The run spec of a replay: one path, the history's days, its first date and close.
+    Raises SpecError (naming replay.start/end) when the range has no usable history or
+    its dates are not the engine's trading calendar."""
+    from simulator.calendar import trading_days
+
+    r = spec.replay
+    assert r is not None
+    dates, spx, _ = history(r.start, r.end)
+    all_dates = _arch_history()[0]
+    span = f"{all_dates[0]} .. {all_dates[-1]}"
+    if len(dates) < 2:
+        raise SpecError("replay.start", r.start.isoformat(), f"no history in range ({span})")
+    if spec.sim.steps_per_day != 1:
+        raise SpecError("sim.steps_per_day", spec.sim.steps_per_day, "must be 1 for a replay")
+    first = dates[0].astype(dt.date)
+    cal = np.asarray(trading_days(first, len(dates)), dtype="datetime64[D]")
+    if not np.array_equal(cal, dates):
+        bad = dates[np.argmax(cal != dates)]
+        raise SpecError(
+            "replay.end", r.end.isoformat(), f"history and trading calendar differ at {bad}"
+        )
+    sim = dataclasses.replace(
+        spec.sim, paths=1, horizon_days=len(dates) - 1, chunk_paths=1, steps_per_day=1
+    )
+    market = dataclasses.replace(spec.market, spot=float(spx[0]), start_date=first)
+    return dataclasses.replace(spec, sim=sim, market=market)
+
+
+def daily_states(spec: RunSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(spot, variance) shaped (D+1, 1): the SPX closes and the Heston variances whose
+    model VIX are the VIX closes (see the module docstring)."""
+    from simulator.stress import variance_for_vix
+
+    r = spec.replay
+    assert r is not None
+    _, spx, v = history(r.start, r.end)
+    var = variance_for_vix(v, spec.model.kappa, spec.model.theta)
+    return spx[:, None], np.asarray(var, np.float64)[:, None]
+
+
+@contextlib.contextmanager
+def daily_blocks() -> Iterator[None]:
+    """While tracing the replay's chunk, book.evaluate's 'monthly' P&L blocks are one day
+    long, so ``pnl_month`` carries the daily P&L from which :func:`label` rebuilds the
+    daily equity curves (and then the 21-day months)."""
+    from simulator import book
+
+    saved = book.MONTH_DAYS
+    book.MONTH_DAYS = 1
+    try:
+        yield
+    finally:
+        book.MONTH_DAYS = saved
+
+
+def label(ds: xr.Dataset, spec: RunSpec) -> xr.Dataset:
+    """Real dates on the time axis, daily equity curves, 21-day months, provenance."""
+    from simulator import book, condor
+    from simulator.calendar import build_schedule
+
+    r = spec.replay
+    assert r is not None
+    dates, _, _ = history(r.start, r.end)
+    ds = ds.assign_coords(date=("time", dates.astype("datetime64[ns]")))
+    if "time" not in ds.dims:
+        ds = ds.assign_coords(
+            time=("time", np.arange(len(dates)) / 252.0, {"units": "years"}),
+            day=("time", np.arange(len(dates), dtype=np.int64)),
+            date=("time", dates.astype("datetime64[ns]")),
+        )
+    if "pnl_month" in ds and ds.sizes.get("month", 0) == len(dates) - 1:
+        zero_c = xr.zeros_like(ds["pnl_month_condor"].isel(month=0))
+        zero = xr.zeros_like(ds["pnl_month"].isel(month=0))
+        eq_c = xr.concat([zero_c, ds["pnl_month_condor"].cumsum("month")], "month")
+        eq = xr.concat([zero, ds["pnl_month"].cumsum("month")], "month")
+        eq = eq.rename(month="time").assign_coords(time=ds["time"])
+        eq_c = eq_c.rename(month="time").assign_coords(time=ds["time"])
+        md = book.MONTH_DAYS
+        ends = np.arange(md, len(dates), md)
+        starts = np.concatenate([[0], ends[:-1]])
+        months = np.arange(1, len(ends) + 1)
+
+        def monthly(e: xr.DataArray) -> xr.DataArray:
+            blocks = e.isel(time=ends).values - e.isel(time=starts).values
+            out = e.isel(time=ends).drop_vars(["time", "day", "date"], errors="ignore")
+            out = out.rename(time="month").copy(data=blocks)
+            return out.assign_coords(month=months)
+
+        ds = ds.drop_vars(["pnl_month", "pnl_month_condor", "month"])
+        order = [*(d for d in eq.dims if d not in ("time", "path")), "time", "path"]
+        ds["equity"] = eq.transpose(*order)
+        ds["equity_condor"] = eq_c.transpose("time", "path")
+        ds["pnl_month"] = monthly(ds["equity"]).transpose(
+            *(d for d in order if d not in ("time", "path")), "month", "path"
+        )
+        ds["pnl_month_condor"] = monthly(ds["equity_condor"]).transpose("month", "path")
+        ds["equity"].attrs.update(long_name="daily equity of book + hedge", units="USD")
+        ds["equity_condor"].attrs.update(long_name="daily equity of the condor", units="USD")
+    sched = build_schedule(spec.market.start_date, spec.sim.horizon_days)
+    cal = sched.extended_dates
+    cal_day = (cal - cal[0]).astype("timedelta64[D]").astype(np.int64)
+    expiries = ""
+    if spec.strategy.condor is not None:
+        plan = condor.plan_trades(
+            spec.strategy.condor, spec.sim.horizon_days, cal_day, sched.spx_monthly_expiries
+        )
+        expiries = " ".join(str(cal[i]) for i in plan.expiry)
+    ds.attrs.update(
+        replay_source="arch.data.sp500 (Close) and arch.data.vix, package arch " + _arch_version(),
+        replay_start=str(dates[0]),
+        replay_end=str(dates[-1]),
+        replay_marks="Heston Q smile and VIX futures/options at the variance matching the "
+        "day's VIX close (see simulator/replay.py)",
+        condor_expiries=expiries,
+    )
+    return ds
+
+
+def _arch_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("arch")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+def drawdowns(equity: np.ndarray, dates: np.ndarray, start: str, end: str) -> float:
+    """Largest peak-to-trough fall (USD, >= 0) of a daily equity curve inside the window
+    [start, end] (the peak is taken within the window too)."""
+    keep = (dates >= np.datetime64(start)) & (dates <= np.datetime64(end))
+    e = np.asarray(equity, np.float64)[keep]
+    if e.size == 0:
+        return float("nan")
+    return float((np.maximum.accumulate(e) - e).max())
+
+
+def report_section(ds: xr.Dataset):
+    """The ``replay`` section: SPX and VIX history, equity with and without the hedge,
+    Aug 2015 and Feb 2018 marked, their drawdowns in a table."""
+    from simulator import report as rp
+
+    point = rp.best_point(ds)
+    dates = ds["date"].values.astype("datetime64[D]")
+    parts = [
+        rp._note(
+            f"Replay of {ds.attrs.get('replay_start')} .. {ds.attrs.get('replay_end')} "
+            f"({ds.attrs.get('replay_source')}); marks: {ds.attrs.get('replay_marks')}. "
+            f"Hedge setting: {rp._point_label(point)}."
+        )
+    ]
+    if "equity" in ds:
+        eq = rp._at(ds["equity"], point).isel(path=0).values
+        eq_c = ds["equity_condor"].isel(path=0).values
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(10, 6.0), dpi=rp.DPI, layout="constrained")
+        a0, a1 = fig.subplots(2, 1, sharex=True)
+        a0.plot(dates, eq_c, color="C3", lw=1.2, label="condor alone")
+        a0.plot(dates, eq, color="C0", lw=1.2, label="condor + ALVH")
+        a0.set(ylabel="equity (USD)", title="equity with and without the hedge")
+        a0.legend(fontsize=8)
+        if "spx" in ds:
+            a1.plot(dates, ds["spx"].isel(path=0).values, color="k", lw=1, label="SPX")
+            a1.set_ylabel("SPX")
+            ax2 = a1.twinx()
+            ax2.plot(dates, ds["vix"].isel(path=0).values, color="C1", lw=0.8, label="VIX")
+            ax2.set_ylabel("VIX")
+        rows = []
+        for name, (s, e) in MARKED_EPISODES.items():
+            for ax in (a0, a1):
+                ax.axvspan(np.datetime64(s), np.datetime64(e), color="C3", alpha=0.12)
+            a0.annotate(name, (np.datetime64(s), float(np.nanmin(eq_c))), fontsize=8)
+            dd_h, dd_u = drawdowns(eq, dates, s, e), drawdowns(eq_c, dates, s, e)
+            rows.append((f"{name} ({s} .. {e})", rp._fmt_usd(dd_u), rp._fmt_usd(dd_h),
+                         rp._fmt_usd(dd_u - dd_h)))  # fmt: skip
+        rows.append(
+            (
+                "whole replay",
+                rp._fmt_usd(float((np.maximum.accumulate(eq_c) - eq_c).max())),
+                rp._fmt_usd(float((np.maximum.accumulate(eq) - eq).max())),
+                "",
+            )
+        )
+        parts.append(rp._img(fig, "replay equity"))
+        parts.append(
+            rp._table(
+                ("window", "drawdown, condor alone", "drawdown, condor + ALVH", "reduction"),
+                rows,
+                "num",
+            )
+        )
+        final = (float(eq_c[-1]), float(eq[-1]))
+        parts.append(
+            rp._note(
+                f"Final equity: condor alone {final[0]:,.0f} USD, with ALVH {final[1]:,.0f} USD."
+            )
+        )
+    return rp.Section("replay", "Historical replay", "".join(parts))

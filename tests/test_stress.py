@@ -1,0 +1,154 @@
+"""Stress scenarios: crisis shapes against the shipped history, the overlay's algebra on
+simulated paths, config errors, and every stress experiment from the CLI with its report
+section."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+import xarray as xr
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from simulator import engine, stress
+from simulator.spec import SpecError, build_spec
+from tests.cli import run_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+CONF = ROOT / "conf"
+
+
+def _spec(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    return build_spec(OmegaConf.to_container(cfg, resolve=True))
+
+
+@pytest.mark.parametrize("name", ["2015", "2018"])
+def test_2015_and_2018_shapes_are_the_shipped_closes(name):
+    """Independent reference: the daily closes in the arch package."""
+    from arch.data import sp500, vix
+
+    sc = stress.SCENARIOS[name]
+    spx = sp500.load()["Close"]
+    v = vix.load()["vix"]
+    for day, s, x in zip(sc.dates, sc.spx, sc.vix, strict=True):
+        assert round(float(spx.loc[day]), 2) == s, day
+        assert round(float(v.loc[day]), 2) == x, day
+
+
+def test_scenario_headlines():
+    s18 = stress.SCENARIOS["2018"]
+    i = s18.dates.index("2018-02-05")
+    assert s18.vix[i] / s18.vix[i - 1] - 1 == pytest.approx(1.156, abs=0.001)  # +116%
+    assert max(stress.SCENARIOS["2008"].vix) == pytest.approx(80.06)
+    assert max(stress.SCENARIOS["2020"].vix) == pytest.approx(82.69)
+    assert max(stress.SCENARIOS["2015"].vix) == pytest.approx(40.74)
+    assert max(stress.SCENARIOS["2024"].vix) == pytest.approx(38.57)
+    s20 = stress.SCENARIOS["2020"]
+    assert s20.spx[-1] / s20.spx[0] - 1 == pytest.approx(-0.339, abs=0.001)
+    for sc in stress.SCENARIOS.values():
+        assert len(sc.spx) == len(sc.vix) == sc.days + 1 and sc.days >= 5
+
+
+def test_variance_for_vix_inverts_the_model_vix():
+    m = engine.build_model(_spec().model)
+    levels = np.array([8.0, 11.08, 20.0, 37.32, 80.06])
+    v = stress.variance_for_vix(levels, m.kappa, m.theta)
+    np.testing.assert_allclose(m.vix(v), levels, rtol=1e-12)
+    assert stress.variance_for_vix(np.array([1.0]), m.kappa, m.theta)[0] == 0.0
+
+
+def _paths(spec, n=64):
+    m = engine.build_model(spec.model)
+    p = m.simulate(
+        jax.random.key(3), n, spec.sim.n_steps, spec.sim.dt, spec.market.spot,
+        spec.market.rate, spec.market.div_yield, measure="P", dtype="float64",
+    )  # fmt: skip
+    return m, p.spot, p.var
+
+
+@pytest.mark.parametrize("mode", ["level", "ratio"])
+def test_overlay_follows_the_scenario_then_decays(mode):
+    spec = _spec(
+        "stress.scenario=2015", "stress.day=10", f"stress.vix={mode}", "sim.horizon_days=40"
+    )
+    m, spot, var = _paths(spec)
+    new_spot, new_var = stress.injector(spec, m)(spot, var)
+    new_spot, new_var, spot, var = map(np.asarray, (new_spot, new_var, spot, var))
+    sc, d = stress.SCENARIOS["2015"], 10
+    end = d + sc.days
+    # Before the shock nothing changes.
+    np.testing.assert_array_equal(new_spot[:d], spot[:d])
+    np.testing.assert_array_equal(new_var[:d], var[:d])
+    # In the window: SPX follows the crisis returns from the path's level on day d.
+    rel = np.asarray(sc.spx) / sc.spx[0]
+    np.testing.assert_allclose(new_spot[d : end + 1], spot[d] * rel[:, None], rtol=1e-12)
+    vix_new = np.asarray(m.vix(new_var))
+    if mode == "level":
+        want = np.broadcast_to(np.asarray(sc.vix)[:, None], vix_new[d : end + 1].shape)
+    else:
+        want = np.asarray(m.vix(var[d]))[None, :] * (np.asarray(sc.vix) / sc.vix[0])[:, None]
+    np.testing.assert_allclose(vix_new[d : end + 1], want, rtol=1e-9)
+    # After: the excess variance decays at kappa_P per year.
+    kappa_p = spec.model.kappa - spec.model.premia_variance
+    excess = new_var[end] - var[end]
+    k = np.arange(spec.sim.horizon_days - end + 1)
+    decay = np.exp(-kappa_p * k / 252.0)
+    np.testing.assert_allclose(
+        new_var[end:], np.maximum(var[end:] + excess[None, :] * decay[:, None], 0), rtol=1e-12
+    )
+    # ... and later SPX log-returns are the simulated ones rescaled to the shocked variance.
+    mu = spec.market.rate - spec.market.div_yield + spec.model.premia_equity
+    r, r_new = np.diff(np.log(spot[end:]), axis=0), np.diff(np.log(new_spot[end:]), axis=0)
+    v0, v1 = var[end:-1], new_var[end:-1]
+    dt = 1 / 252
+    z = (r - (mu - v0 / 2) * dt) / np.sqrt(v0 * dt)
+    ok = (np.abs(z) < 8) & (v0 > 1e-10)
+    want_r = (mu - v1 / 2) * dt + np.sqrt(v1 * dt) * z
+    np.testing.assert_allclose(r_new[ok], want_r[ok], rtol=1e-9, atol=1e-12)
+
+
+def test_stress_config_errors_name_the_key():
+    with pytest.raises(SpecError, match=r"stress\.scenario"):
+        _spec("stress.scenario=1987")
+    with pytest.raises(SpecError, match=r"stress\.day"):
+        _spec("stress.scenario=2018", "stress.day=300")
+    with pytest.raises(SpecError, match=r"stress\.vix"):
+        _spec("stress.scenario=2018", "stress.vix=double")
+    assert _spec().stress is None and _spec("stress.scenario=2020").stress.day == 21
+
+
+def test_every_stress_experiment_runs_from_the_cli_with_its_report_section(tmp_path):
+    """One Hydra multirun over the five experiments (small path counts)."""
+    names = sorted(p.stem for p in (ROOT / "experiments").glob("stress_*.yaml"))
+    assert names == ["stress_2008", "stress_2015", "stress_2018", "stress_2020", "stress_2024"]
+    proc = run_cli(
+        "-m",
+        f"experiment={','.join(names)}",
+        "sim.paths=64",
+        "sim.horizon_days=63",
+        f"hydra.sweep.dir={tmp_path}",
+        "hydra.sweep.subdir=${hydra.job.num}",
+        cwd=tmp_path,
+        report=True,
+        timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for i, name in enumerate(names):
+        run = tmp_path / str(i)
+        ds = xr.load_dataset(run / "results.nc")
+        scen = name.split("_")[1]
+        assert ds.attrs["stress_scenario"] == scen and ds.attrs["stress_day"] == 21
+        page = (run / "report.html").read_text()
+        m = re.search(r'<section id="stress">(.*?)</section>', page, re.S)
+        assert m and f"Stress scenario {scen}" in m.group(0)
+        assert 'alt="stress P&amp;L"' in m.group(1) and 'alt="stress paths"' in m.group(1)
+        # The crisis VIX closes are on the paths: the median VIX peaks at the scenario's.
+        peak = float(ds["vix"].isel(time=slice(21, 21 + stress.SCENARIOS[scen].days + 1)).max())
+        assert math.isclose(peak, max(stress.SCENARIOS[scen].vix), rel_tol=1e-5)
