@@ -67,6 +67,7 @@ def resolve(cfg: DictConfig) -> tuple[dict, str]:
 def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = True) -> Path:
     """Simulate ``spec`` and write its dataset atomically to ``target``."""
     import jax
+    import numpy as np
 
     jax.config.update("jax_enable_x64", spec.sim.dtype == "float64")
     from simulator import dataset, engine
@@ -82,10 +83,20 @@ def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = Tr
         from simulator import book
 
         book_ctx = book.prepare(spec, engine.build_model(spec.model))
-    result = engine.run(spec, progress=progress, book_ctx=book_ctx)
+    from simulator import streaming
+
+    points = int(np.size(book_ctx.grid_valid)) if book_ctx is not None else 1
+    keep = streaming.keep_per_path(spec.output.per_path, spec.sim.paths, points)
+    if not keep:
+        log.info("per-path outputs not stored (output.per_path): streamed summaries only")
+    result = engine.run(spec, progress=progress, book_ctx=book_ctx, keep_per_path=keep)
     attrs = dataset.provenance(spec, config_yaml, result.devices, result.seconds)
     grid = (book_ctx.grid_dims, book_ctx.grid_valid) if book_ctx is not None else (None, None)
     ds = dataset.build_dataset(spec, result.per_path, result.daily, attrs, *grid)
+    if result.stream is not None:
+        ds = streaming.add_stats(ds, result.stream, *grid, dataset.EXTRA_DIMS)
+        if "summary" in ds:
+            log.info("summary (value +- standard error):\n%s", dataset.summary_table(ds))
     ds = _label_scenario(spec, ds)
     if "pnl" in ds:
         ds = dataset.add_summary(ds)

@@ -41,6 +41,7 @@ class EngineResult:
     n_chunks: int
     devices: tuple[str, ...]
     seconds: float
+    stream: object | None = None  # simulator.streaming.StreamStats when per-path is off
 
 
 class NonFiniteError(RuntimeError):
@@ -252,11 +253,18 @@ class _Progress:
 
 
 def run(
-    spec: RunSpec, progress: bool = True, devices: list | None = None, book_ctx=None
+    spec: RunSpec,
+    progress: bool = True,
+    devices: list | None = None,
+    book_ctx=None,
+    keep_per_path: bool = True,
 ) -> EngineResult:
     """Simulate every path of ``spec`` chunk by chunk and reduce it on the device.
 
     ``book_ctx`` (simulator.book.prepare) adds the condor and hedge sleeves' outputs.
+    ``keep_per_path=False`` streams each chunk's per-path outputs into
+    ``result.stream`` (simulator.streaming) instead of keeping them: host memory is then
+    bounded by the chunk and the retained tails, not by the number of paths.
     """
     sim = spec.sim
     devices = list(devices if devices is not None else jax.local_devices())
@@ -266,6 +274,11 @@ def run(
     fn = _chunk_function(spec, model, size, devices, book_ctx, marks)
     per_path: dict[str, np.ndarray] = {}
     daily: dict[str, np.ndarray] | None = None
+    stream = None
+    if not keep_per_path:
+        from simulator.streaming import StreamStats
+
+        stream = StreamStats(sim.paths)
     bar = _Progress(sim.paths, progress)
     t0 = time.perf_counter()
     log.info(
@@ -283,6 +296,9 @@ def run(
             )
             for name, arr in chunk_out.items():
                 arr = np.asarray(arr)[..., :n]
+                if stream is not None:
+                    stream.update(name, arr, start)
+                    continue
                 if name not in per_path:
                     per_path[name] = np.empty((*arr.shape[:-1], sim.paths), np.float64)
                 per_path[name][..., start : start + n] = arr
@@ -303,4 +319,5 @@ def run(
         n_chunks=n_chunks,
         devices=tuple(str(d) for d in devices),
         seconds=time.perf_counter() - t0,
+        stream=stream,
     )

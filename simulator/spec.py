@@ -112,6 +112,7 @@ class OutputSpec:
     report: bool
     format: str
     overwrite: bool
+    per_path: str | bool = "auto"  # keep per-path outputs: True, False or "auto" (by size)
 
     @property
     def filename(self) -> str:
@@ -386,6 +387,7 @@ def _output(cfg: Mapping[str, Any]) -> OutputSpec:
         report=g.flag("report"),
         format=g.choice("format", FORMATS),
         overwrite=g.flag("overwrite"),
+        per_path=_per_path(g),
     )
     if spec.format == "zarr":
         try:
@@ -396,6 +398,16 @@ def _output(cfg: Mapping[str, Any]) -> OutputSpec:
             ) from None
     g.done()
     return spec
+
+
+def _per_path(g: _Group) -> str | bool:
+    """``output.per_path``: true, false or auto (optional key, default auto)."""
+    if "per_path" not in g.data:
+        return "auto"
+    v = g.raw("per_path")
+    if not (v is True or v is False or v == "auto"):
+        raise SpecError("output.per_path", v, "must be auto, true or false")
+    return v
 
 
 def check_dir(value: Any, key: str = "output.dir") -> str:
