@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,11 @@ format: install
 test: lint
 	$(PY) -m pytest -q
 
-bench: install
-	$(PY) bench/bench_engine.py
+bench: install  # one table: engine vs peers, study grid scaling, compile, memory (minutes)
+	$(PY) bench/run.py
+
+bench-quick: install  # the same table at small sizes
+	$(PY) bench/run.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache outputs multirun

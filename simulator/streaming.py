@@ -90,7 +90,10 @@ class StreamStats:
 
     def update(self, name: str, values: np.ndarray, start: int) -> None:
         """Add paths ``start .. start + n - 1`` of variable ``name`` (shape (*lead, n))."""
-        x = np.asarray(values, np.float64)
+        raw = np.asarray(values)
+        if raw.dtype.kind != "f":
+            raw = raw.astype(np.float64)
+        x = raw.astype(np.float64, copy=False)  # moments in float64
         n = x.shape[-1]
         if n == 0:
             return
@@ -99,12 +102,12 @@ class StreamStats:
         cm2 = ((x - cmean[..., None]) ** 2).sum(axis=-1)
         below = (x < 0).sum(axis=-1).astype(np.float64)
         first = (-start) % self.every
-        sub = x[..., first :: self.every]
+        sub = x[..., first :: self.every].copy()  # a copy: a view would keep the chunk
         a = self.acc.get(name)
         if a is None:
-            empty = np.empty((*x.shape[:-1], 0))
+            empty = np.empty((*x.shape[:-1], 0), raw.dtype)
             self.acc[name] = a = _Acc(cn, cmean, cm2, below, empty, empty, [sub])
-            a.pending, a.n_pending = [x], n
+            a.pending, a.n_pending = [raw.copy()], n  # tails in the input's dtype (exact)
             self._compact(a, force=False)
             return
         tot = a.n + cn
@@ -113,7 +116,7 @@ class StreamStats:
         a.m2 = a.m2 + cm2 + delta**2 * a.n * cn / tot
         a.n = tot
         a.below0 = a.below0 + below
-        a.pending.append(x)
+        a.pending.append(raw.copy())
         a.n_pending += n
         a.sub.append(sub)
         self._compact(a, force=False)
@@ -143,7 +146,8 @@ class StreamStats:
         """``(*lead, len(STATS))`` statistics of one variable (see :data:`STATS`)."""
         a = self.acc[name]
         self._compact(a, force=True)
-        a.lo, a.hi = np.sort(a.lo, axis=-1), np.sort(a.hi, axis=-1)
+        a.lo = np.sort(a.lo.astype(np.float64), axis=-1)
+        a.hi = np.sort(a.hi.astype(np.float64), axis=-1)
         n = a.n
         var = np.where(n > 1, a.m2 / np.maximum(n - 1, 1), np.nan)
         sd = np.sqrt(var)

@@ -1,0 +1,265 @@
+"""The benchmark suite behind ``make bench``: one table, ratios measured in the same run.
+
+    python bench/run.py [--quick] [--json PATH] [--skip-engine] [--wait-quiet S]
+
+Sections (every timing is wall time on this machine, with whatever else runs on it):
+
+1. path generation, engine vs peers: ``bench/bench_engine.py`` in a subprocess (engine
+   float32 over a chunk-size sweep, final-state only, float64, NumPy QE reference,
+   QuantLib MC, pyfeng's Heston MC when installed; each row checked against the
+   semi-analytic ATM call), with its ratios and jit compile times;
+2. the full study (condor + three-layer ALVH, ``python -m simulator``, one process per
+   row): paths x grid points per second with ``hedge.grid`` of 1, 4, 16 and 64 points on
+   the same paths, the 16- and 64-point runs as multiples of the 1-point time, and the
+   study's compile time (two runs of 1 and 2 chunks: compile = 2 T1 - T2);
+3. streaming scale: ``strategy=none hedge=none`` over 22 trading days with
+   ``output.per_path=false``, 1e7 paths (1e6 with --quick) and one chunk's worth of paths,
+   peak resident memory of each process (``wait4`` rusage).
+
+``--quick`` shrinks every size (a couple of minutes); the default takes several minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GRIDS = {
+    1: (),
+    4: ("hedge.grid.l1_threshold=[17,18,19,20]",),
+    16: ("hedge.grid.l1_threshold=[17,18,19,20]", "hedge.grid.l1_size=[0.05,0.1,0.25,0.5]"),
+    64: (
+        "hedge.grid.l1_threshold=[17,18,19,20]",
+        "hedge.grid.l1_size=[0.05,0.1,0.25,0.5]",
+        "hedge.grid.l2_size=[0.1,0.15,0.25,0.5]",
+    ),
+}
+TARGETS = {
+    "engine_f32/numpy_f32": 4.0,
+    "engine_f32/quantlib": 25.0,
+    "grid16/grid1": 2.0,
+    "rss_gb_1e7": 4.0,
+}
+
+
+def run_measured(cmd: list[str], env: dict | None = None, timeout: float = 1800) -> dict:
+    """Run ``cmd``; wall time, exit code, peak RSS (GB) of that process, its stdout/stderr."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
+        deadline = t0 + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.05)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        return {
+            "rc": proc.returncode,
+            "wall_s": wall,
+            "rss_gb": usage.ru_maxrss * 1024 / 1e9,  # Linux: kilobytes
+            "stdout": out.read(),
+            "stderr": err.read(),
+        }
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("ALVH_LOG_LEVEL", "WARNING")
+    return env
+
+
+def study(overrides: tuple[str, ...], out_dir: Path) -> dict:
+    """One ``python -m simulator`` process; engine seconds from the dataset's attrs."""
+    import xarray as xr
+
+    cmd = [sys.executable, "-m", "simulator", *overrides, f"output.dir={out_dir}"]
+    cmd += ["output.report=false", "output.overwrite=true"]
+    r = run_measured(cmd, env=_env())
+    if r["rc"] != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed (rc {r['rc']}):\n{r['stderr'][-3000:]}")
+    path = r["stdout"].split()[-1]
+    with xr.open_dataset(path) as ds:
+        r["engine_s"] = float(ds.attrs["wall_time_s"])
+    return r
+
+
+def bench_engine(quick: bool, tmp: Path) -> dict | None:
+    out = tmp / "engine.json"
+    cmd = [sys.executable, str(ROOT / "bench/bench_engine.py"), "--json", str(out)]
+    cmd += ["--quick", "--no-one-core"] if quick else ["--no-one-core"]
+    r = run_measured(cmd, env=_env(), timeout=3600)
+    if r["rc"] not in (0, 1) or not out.exists():
+        print(f"  bench_engine.py failed (rc {r['rc']}):\n{r['stderr'][-2000:]}")
+        return None
+    data = json.loads(out.read_text())
+    data["rss_gb"], data["wall_s"] = r["rss_gb"], r["wall_s"]
+    return data
+
+
+def engine_rows(data: dict) -> list[tuple]:
+    """Table rows from bench_engine.py's JSON."""
+    rows = []
+    res = data["results"]
+
+    def best(prefix: str, dtype: str, exact: bool = False):
+        c = [
+            r for r in res
+            if (r["impl"] == prefix if exact else r["impl"].startswith(prefix))
+            and r["dtype"] == dtype
+        ]  # fmt: skip
+        return max(c, key=lambda r: r["path_steps_per_s"]) if c else None
+
+    ref = best("NumPy QE", "float32")
+    for r in res:
+        if "floor" in r["impl"] or r["impl"].endswith(" scan"):
+            continue
+        block = f", chunk 2^{r['block'].bit_length() - 1}" if r.get("block") else ""
+        ratio = f"{r['path_steps_per_s'] / ref['path_steps_per_s']:.2f}x NumPy f32" if ref else ""
+        rows.append(
+            ("1 paths", f"{r['impl']} {r['dtype']}{block}, {r['paths']} x {r['steps']}",
+             f"{r['path_steps_per_s']:.3g}", "path-steps/s", ratio)
+        )  # fmt: skip
+    for r in res:
+        if r["impl"].endswith(" scan"):
+            rows.append(
+                ("1 chunks", f"NumPy QE f32 block 2^{r['block'].bit_length() - 1}",
+                 f"{r['path_steps_per_s']:.3g}", "path-steps/s", "")
+            )  # fmt: skip
+    for r in res:
+        if "compile_s" in r:
+            rows.append(
+                ("1 compile", f"{r['impl']} {r['dtype']} chunk 2^{r['block'].bit_length() - 1}",
+                 f"{r['compile_s']:.2f}", "s", f"first call {r['first_call_s']:.2f} s")
+            )  # fmt: skip
+    for name, value in data.get("ratios", {}).items():
+        target = TARGETS.get(name)
+        note = f"target >= {target:g}: {'met' if value >= target else 'NOT met'}" if target else ""
+        rows.append(("1 ratios", name, f"{value:.2f}", "x", note))
+    rows.append(("1 memory", "bench_engine.py process peak RSS", f"{data['rss_gb']:.2f}", "GB", ""))
+    return rows
+
+
+def study_rows(quick: bool, tmp: Path) -> tuple[list[tuple], dict]:
+    paths = 1000 if quick else 4000
+    days = 63 if quick else 252
+    base = (f"sim.paths={paths}", f"sim.horizon_days={days}", "sim.chunk_paths=65536")
+    rows, raw = [], {}
+    for g, grid in GRIDS.items():
+        r = study((*base, *grid), tmp / f"grid{g}")
+        raw[g] = r
+        rate = paths * g / r["engine_s"]
+        rows.append(
+            ("2 study", f"condor + ALVH, {paths} paths x {days} days, grid {g} point(s)",
+             f"{rate:.3g}", "paths x points/s",
+             f"engine {r['engine_s']:.1f} s (incl. compile), process {r['wall_s']:.1f} s, "
+             f"RSS {r['rss_gb']:.2f} GB")
+        )  # fmt: skip
+    ratios = {}
+    for g in (4, 16, 64):
+        ratios[f"grid{g}/grid1"] = raw[g]["engine_s"] / raw[1]["engine_s"]
+        target = TARGETS.get(f"grid{g}/grid1")
+        note = f"target <= {target:g}: {'met' if ratios[f'grid{g}/grid1'] <= target else 'NOT met'}"
+        rows.append(
+            ("2 scaling", f"time of {g} points / 1 point (same paths)",
+             f"{ratios[f'grid{g}/grid1']:.2f}", "x", note if target else "")
+        )  # fmt: skip
+    chunk = 1024
+    one = study(("sim.paths=1024", f"sim.horizon_days={days}", f"sim.chunk_paths={chunk}"),
+                tmp / "c1")  # fmt: skip
+    two = study(("sim.paths=2048", f"sim.horizon_days={days}", f"sim.chunk_paths={chunk}"),
+                tmp / "c2")  # fmt: skip
+    compile_s = 2 * one["engine_s"] - two["engine_s"]
+    rows.append(
+        ("2 compile", f"study compile (chunk {chunk}, {days} days, 1 point): 2 T1 - T2",
+         f"{compile_s:.1f}", "s", f"T1 {one['engine_s']:.1f} s, T2 {two['engine_s']:.1f} s")
+    )  # fmt: skip
+    return rows, ratios
+
+
+def streaming_rows(quick: bool, tmp: Path) -> list[tuple]:
+    chunk = 2**18
+    big = 10**6 if quick else 10**7
+    rows = []
+    for paths in (chunk, big):
+        r = study(
+            ("strategy=none", "hedge=none", f"sim.paths={paths}", "sim.horizon_days=22",
+             f"sim.chunk_paths={chunk}", "output.per_path=false"),
+            tmp / f"stream{paths}",
+        )  # fmt: skip
+        note = f"{r['wall_s']:.0f} s wall, {paths * 22 / r['engine_s']:.3g} path-steps/s"
+        if paths == 10**7:
+            ok = r["rss_gb"] <= TARGETS["rss_gb_1e7"]
+            note += f"; target <= 4 GB: {'met' if ok else 'NOT met'}"
+        rows.append(
+            ("3 memory", f"{paths:.0e} paths x 22 days, per_path=false, chunk 2^18",
+             f"{r['rss_gb']:.2f}", "GB peak RSS", note)
+        )  # fmt: skip
+    return rows
+
+
+def print_table(rows: list[tuple]) -> None:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(4)]
+    head = ("section", "measurement", "value", "unit", "note")
+    widths = [max(w, len(h)) for w, h in zip(widths, head[:4], strict=True)]
+    line = "  ".join(f"{h:<{w}}" for h, w in zip(head[:4], widths, strict=True)) + "  note"
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        cells = [f"{r[0]:<{widths[0]}}", f"{r[1]:<{widths[1]}}", f"{r[2]:>{widths[2]}}",
+                 f"{r[3]:<{widths[3]}}"]  # fmt: skip
+        print("  ".join(cells) + "  " + r[4])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes (a couple of minutes)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
+    ap.add_argument("--skip-engine", action="store_true", help="skip section 1")
+    ap.add_argument("--skip-study", action="store_true", help="skip section 2")
+    ap.add_argument("--skip-streaming", action="store_true", help="skip section 3")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"{platform.platform()}; load average at start {os.getloadavg()}")  # fmt: skip
+    rows: list[tuple] = []
+    with tempfile.TemporaryDirectory(prefix="alvh-bench-") as tmp_s:
+        tmp = Path(tmp_s)
+        if not args.skip_engine:
+            print("[1] path generation: bench/bench_engine.py ...", flush=True)
+            data = bench_engine(args.quick, tmp)
+            if data:
+                rows += engine_rows(data)
+        if not args.skip_study:
+            print("[2] full study, hedge grid of 1/4/16/64 points ...", flush=True)
+            srows, _ = study_rows(args.quick, tmp)
+            rows += srows
+        if not args.skip_streaming:
+            print("[3] streaming scale ...", flush=True)
+            rows += streaming_rows(args.quick, tmp)
+    print()
+    print_table(rows)
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s; load average at end {os.getloadavg()}")
+    if args.json:
+        args.json.write_text(json.dumps([list(r) for r in rows], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
