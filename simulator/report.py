@@ -668,7 +668,14 @@ def build_html(ds: xr.Dataset, title: str | None = None) -> str:
         _grid(ds, point),
         _frontier(ds, point),
     ]
-    title = title or "ALVH tail-risk report"
+    if "replay_source" not in ds.attrs:  # a replay is the history itself
+        from simulator import facts
+
+        sections.append(facts.report_section(ds))
+    return _page(sections, title or "ALVH tail-risk report", ds)
+
+
+def _page(sections: Sequence[Section], title: str, ds: xr.Dataset) -> str:
     nav = "".join(f'<a href="#{s.id}">{_esc(s.title)}</a>' for s in sections)
     sub = (
         f"{ds.attrs.get('model', '?')} under {ds.attrs.get('measure', '?')}, "
@@ -686,8 +693,15 @@ def build_html(ds: xr.Dataset, title: str | None = None) -> str:
 
 def write_report(ds: xr.Dataset, target: str | Path, title: str | None = None) -> Path:
     """Render ``ds`` and write the page atomically (temporary sibling + rename)."""
-    target = Path(target)
-    page = build_html(ds, title)
+    return _write_atomic(build_html(ds, title), Path(target))
+
+
+def write_page(sections: Sequence[Section], target: str | Path, title: str, ds) -> Path:
+    """A page of the given sections (e.g. simulator.facts), written atomically."""
+    return _write_atomic(_page(sections, title, ds), Path(target))
+
+
+def _write_atomic(page: str, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:

@@ -147,7 +147,7 @@ def test_one_dimensional_grid_no_grid_and_no_book_render(run, tmp_path):
     for sid in report.SECTIONS:
         _section(page, sid)
     assert "strategy=none" in _section(page, "pnl")
-    assert len(_images(page)) == 1  # the fan chart only
+    assert sorted(a for a, _ in _images(page)) == ["SPX and VIX fan charts", "stylized facts"]
 
 
 def test_report_module_cli(run, tmp_path):
@@ -199,3 +199,83 @@ def test_headless_browser_screenshot_is_not_blank(run, tmp_path):
     # The embedded plots were decoded and drawn: many distinct colours, not only text.
     rgb = np.round(img[..., :3] * 255).astype(np.uint8).reshape(-1, 3)
     assert len(np.unique(rgb, axis=0)) > 200
+
+
+# ----------------------------------------------------------------------------- facts
+
+
+def test_facts_of_known_processes():
+    """AR(1) VIX with phi = 0.95 around 20, returns correlated -0.7 with its changes,
+    realised vol 20: autocorrelation, half-life, correlation, realised vol and VRP."""
+    from simulator import facts
+
+    rng = np.random.default_rng(11)
+    n_paths, n_days, phi, rho = 400, 500, 0.95, -0.7
+    x = np.empty((n_paths, n_days + 1))
+    x[:, 0] = rng.normal(0, 1 / np.sqrt(1 - phi**2), n_paths)
+    e = rng.normal(size=(n_paths, n_days))
+    for t in range(n_days):
+        x[:, t + 1] = phi * x[:, t] + e[:, t]
+    vix = 20 + x  # vol points, stays positive
+    dv = np.diff(vix, axis=1)
+    z = rho * dv / dv.std() + np.sqrt(1 - rho**2) * rng.normal(size=dv.shape)
+    r = 0.20 / np.sqrt(252) * z  # realised vol 20 = mean VIX
+    spx = 100 * np.exp(np.concatenate([np.zeros((n_paths, 1)), np.cumsum(r, axis=1)], axis=1))
+    f = facts.facts_of(spx, vix)
+    # the lag-1 estimate with each path's mean removed is biased by about -(1+3 phi)/n
+    assert abs(f.acf[1] - (phi - (1 + 3 * phi) / n_days)) < 0.005
+    assert f.half_life == pytest.approx(np.log(0.5) / np.log(f.acf[1]))
+    assert abs(f.corr_spx_vix - rho) < 0.01
+    assert abs(f.spx_vol - 20) < 0.1
+    # VRP: mean VIX minus E[21-day realised vol] = 20 E[sqrt(chi2_21 / 21)] (Jensen)
+    from scipy.special import gammaln
+
+    e_rv = 20 * np.sqrt(2 / 21) * np.exp(gammaln(11) - gammaln(10.5))
+    assert abs(f.vrp - (f.vix_mean - e_rv)) < 0.05
+    np.testing.assert_allclose(
+        f.vix_percentiles, np.percentile(vix[:, 1:], facts.PERCENTILES), rtol=1e-12
+    )
+
+
+def test_history_facts_are_those_of_the_shipped_vix():
+    from arch.data import vix
+
+    from simulator import facts
+
+    v = vix.load()["vix"].dropna()["2014-01-03":"2018-12-31"].to_numpy()
+    f = facts.history_facts()
+    np.testing.assert_allclose(
+        f.vix_percentiles, np.percentile(v[1:], facts.PERCENTILES), rtol=1e-12
+    )
+    assert f.vix_mean == pytest.approx(v.mean())
+
+
+def test_contango_share_uses_the_critical_vix_of_the_model_future():
+    from models import Heston
+    from simulator import facts
+    from simulator.stress import variance_for_vix
+
+    kappa, theta, sigma = 2.0, 0.04, 0.5
+    m = Heston(kappa=kappa, theta=theta, sigma=sigma, rho=-0.7, v0=theta)
+    levels = np.linspace(8, 40, 321)
+    gaps = [
+        m.vix_future(21 / 252, v0=max(float(variance_for_vix(np.asarray(x), kappa, theta)), 1e-10))
+        - x
+        for x in levels
+    ]
+    above = levels[np.asarray(gaps) > 0]
+    assert 0 < above.size < levels.size and np.all(np.diff(np.asarray(gaps)) < 0)
+    crit = above.max()  # the future lies above the VIX below ~crit
+    vix = np.array([crit - 1.0, crit - 0.5, crit + 0.5, crit + 1.0, 10.0, 35.0])
+    assert facts.contango_share(vix, kappa, theta, sigma) == pytest.approx(3 / 6)
+
+
+def test_report_has_a_facts_section_and_the_facts_page(run, tmp_path):
+    page = (run / "report.html").read_text()
+    body = _section(page, "facts")
+    assert "VIX half-life" in body and "contango share" in body
+    assert "stylized facts" in [a for a, _ in _images(page)]
+    out = tmp_path / "facts.html"
+    proc = run_cli(str(run), "-o", str(out), cwd=tmp_path, module="simulator.facts")
+    assert proc.returncode == 0, proc.stderr
+    assert '<section id="facts">' in out.read_text()
