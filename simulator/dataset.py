@@ -68,6 +68,21 @@ def package_version() -> str:
         return "0+unknown"
 
 
+def source_digest() -> str:
+    """SHA-256 over the engine's source (``models/`` and ``simulator/``: .py, .csv, .yaml),
+    path and content, so two datasets tell whether the same code made them even when the
+    git tree is dirty or unknown."""
+    import hashlib
+
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for pkg in ("models", "simulator"):
+        for f in sorted((root / pkg).rglob("*")):
+            if f.suffix in (".py", ".csv", ".yaml") and "__pycache__" not in f.parts:
+                h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
 def git_commit() -> str:
     """The commit of the source tree (with '-dirty' when modified), or 'unknown'."""
     root = Path(__file__).resolve().parent.parent
@@ -94,6 +109,7 @@ def provenance(spec: RunSpec, config_yaml: str, devices: tuple[str, ...], second
         "title": "ALVH risk engine results",
         "engine_version": package_version(),
         "git_commit": git_commit(),
+        "source_sha256": source_digest(),
         "config": config_yaml,
         "seed": spec.sim.seed,
         "model": spec.model.name,

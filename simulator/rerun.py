@@ -30,6 +30,8 @@ from simulator.spec import SpecError, build_spec, check_output_target
 __all__ = ["compare", "default_out", "load_results", "main", "stored_config"]
 
 EXIT_DIFFERENT = 3
+SETUP_ATTRS = ("jax_backend", "jax_devices", "jax_version", "engine_version", "git_commit")
+SETUP_ATTRS += ("source_sha256",)  # the code itself, also for dirty or unknown git trees
 
 log = logging.getLogger("simulator.rerun")
 
@@ -178,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"differs: {d}")
     notes = [
         f"{key} {original.attrs.get(key)} -> {rerun.attrs.get(key)}"
-        for key in ("jax_backend", "jax_devices", "engine_version", "git_commit", "jax_version")
+        for key in SETUP_ATTRS
         if str(original.attrs.get(key)) != str(rerun.attrs.get(key))
     ]
     if notes:

@@ -309,6 +309,26 @@ def test_rerun_from_stored_config_is_bitwise_identical(tmp_path, monkeypatch):
     assert "Traceback" not in refused.stderr
 
 
+def test_compare_is_bitwise_and_says_what_differs():
+    from simulator.rerun import compare
+
+    x = np.array([1.0, np.nan, 3.0], np.float32)
+    a = xr.Dataset({"pnl": ("path", x), "n": ("path", [1, 2, 3])}, coords={"path": [0, 1, 2]})
+    assert compare(a, a.copy(deep=True)) == []  # NaN equals NaN bit for bit
+    b = a.copy(deep=True)
+    b["pnl"].values[2] = np.nextafter(np.float32(3.0), np.float32(4.0))  # one ulp
+    assert compare(a, b) == [
+        "variable pnl: 1 of 3 values differ (largest absolute difference 2.38419e-07)"
+    ]
+    c = a.assign(extra=("path", x)).assign_coords(path=[0, 1, 5])
+    assert compare(a, c) == [
+        "variable extra: only in the rerun",
+        "coordinate path: 1 of 3 values differ (largest absolute difference 3)",
+    ]
+    d = a.assign(pnl=a.pnl.astype(np.float64))
+    assert compare(a, d) == ["variable pnl: float32(3,) vs float64(3,)"]
+
+
 def test_rerun_refuses_incomplete_or_foreign_files(tmp_path):
     incomplete = tmp_path / "a.nc"
     xr.Dataset({"x": ("path", [1.0])}, attrs={"complete": 0, "config": "sim: {}"}).to_netcdf(
