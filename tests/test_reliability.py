@@ -146,6 +146,16 @@ def test_killed_study_leaves_nothing_complete_looking_and_reruns(tmp_path, point
     assert files_under(tmp_path) == [out / "results.nc"]  # no Hydra run directories either
 
 
+def test_sigint_and_sigterm_exit_codes_and_messages(capsys):
+    from simulator.__main__ import Terminated, interrupted_exit
+
+    for exc, code, name in [(KeyboardInterrupt(), 130, "SIGINT"), (Terminated(), 143, "SIGTERM")]:
+        with pytest.raises(SystemExit) as stop:
+            interrupted_exit(exc)
+        assert stop.value.code == code
+        assert capsys.readouterr().err == f"interrupted ({name}): no results written\n"
+
+
 def test_stale_temporaries_of_dead_writers_only_are_removed(tmp_path):
     target = tmp_path / "results.nc"
     host = dataset._temp_prefix(target).split(".")[3]
