@@ -177,6 +177,19 @@ def signals(
     return sig, early
 
 
+def _fence(day: jax.Array, values):
+    """``values`` (a pytree of arrays) unchanged, but materialised as buffers.
+
+    XLA's loop fusion recomputes a shared intermediate inside every fusion that consumes
+    it. In the day loop, with the grid vmapped, that recomputed the VIX option marks and
+    the layer decisions in each of a dozen state-update fusions: ~10x the work per grid
+    point. A conditional on an always-true, unbatched predicate is a fusion boundary that
+    every backend keeps (``lax.optimization_barrier`` is not: the CPU and GPU pipelines
+    drop it before fusion).
+    """
+    return jax.lax.cond(day >= 0, lambda x: x, lambda x: jax.tree.map(jnp.zeros_like, x), values)
+
+
 def hedge_sleeve(
     params: dict[str, jax.Array],
     spec: HedgeSpec,
@@ -262,7 +275,7 @@ def hedge_sleeve(
             sig_i, early_i = s[i], e_arm[i]
             # ---- exits
             tau = jnp.maximum(expiry - d, 0).astype(dtype)
-            m_now = mark(la, v, tau, strike, etp_d)
+            m_now = _fence(d, mark(la, v, tau, strike, etp_d))
             expired = active & (tau <= 0)
             roll = active & ~expired & (tau <= p["roll_days"])
             release_lvl = p["threshold"] - p["release_gap"]
@@ -279,6 +292,7 @@ def hedge_sleeve(
                 qty * mult * (m_now - ref - slip) - comm * qty,
             )
             leaving = expired | sell
+            leaving, tp, proceeds = _fence(d, (leaving, tp, proceeds))
             st["cash"] = st["cash"] + jnp.where(leaving, proceeds, 0.0)
             st["recovered"] = st["recovered"] + jnp.where(leaving, proceeds, 0.0)
             active = active & ~leaving
@@ -308,6 +322,7 @@ def hedge_sleeve(
                 new_k = jnp.zeros_like(fut)
                 price = fut
                 new_ref = fut
+            new_k, price, new_ref, new_exp = _fence(d, (new_k, price, new_ref, new_exp))
             unit_cost = mult * (price - new_ref + slip) + comm
             size = p["size"]
             if la.size_scale == "expected_move":
@@ -326,6 +341,7 @@ def hedge_sleeve(
                 fire &= sig_i < la.ceiling
             buy = ~active & armed & fire & (buy_qty >= 1) & listed
             total = jnp.where(buy, buy_qty * unit_cost, 0.0)
+            buy, buy_qty, total = _fence(d, (buy, buy_qty, total))
             st["cash"] = st["cash"] - total
             st["paid"] = st["paid"] + total
             st["pool"] = st["pool"] - total
