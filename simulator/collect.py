@@ -2,10 +2,11 @@
 
 Every run of a Hydra multirun (``python -m simulator -m key=a,b other=x,y``) writes its
 own ``results.nc`` (or ``results.zarr``). This command finds them under ``DIR``, checks
-that they come from the same code (``engine_version`` and ``git_commit``) and differ only
-in the swept keys, and writes one dataset whose extra dimensions are the swept keys
-(dotted names such as ``hedge.layers.l1.threshold``): numeric axes sorted ascending,
-anything else as sorted string labels. Points missing from the sweep are NaN.
+that they come from the same code (``engine_version``, ``git_commit`` and, where
+recorded, ``source_sha256``) and differ only in the swept keys, and writes one dataset
+whose extra dimensions are the swept keys (dotted names such as
+``hedge.layers.l1.threshold``): numeric axes sorted ascending, anything else as sorted
+string labels. Points missing from the sweep are NaN.
 
 The swept keys are read from ``DIR/multirun.yaml`` (written by Hydra) when it is there;
 a config key that differs between runs without being swept is refused. Without that
@@ -56,7 +57,7 @@ RESULT_NAMES = ("results.nc", "results.zarr")
 IGNORED_PREFIXES = ("output.", "objective.")
 """Config keys that never make runs different points (where and how results are written,
 the sweeper's objective)."""
-VERSION_ATTRS = ("engine_version", "git_commit")
+VERSION_ATTRS = ("engine_version", "git_commit", "source_sha256")
 ZARR_ABOVE = 2**30
 RUN_ATTRS = ("config", "command", "wall_time_s", "created_utc", "seed", "complete")
 """Per-run attributes that do not carry over to the cube (the config is kept per point)."""
@@ -273,7 +274,7 @@ def existing_result(target: Path, config_yaml: str) -> Path | None:
     """``target`` when it holds a complete result of the same config and code version (a
     resumed sweep skips that point), None when there is nothing there. Raises SpecError
     (key ``output.dir``) when something else is in the way."""
-    from simulator.dataset import git_commit, package_version
+    from simulator.dataset import git_commit, package_version, source_digest
 
     target = Path(target)
     if not target.exists():
@@ -287,6 +288,8 @@ def existing_result(target: Path, config_yaml: str) -> Path | None:
         why = "exists but cannot be read"
     if attrs is not None:
         here = {"engine_version": package_version(), "git_commit": git_commit()}
+        if "source_sha256" in attrs:  # datasets before the digest existed lack it
+            here["source_sha256"] = source_digest()
         mine = _comparable(config_yaml)
         if int(attrs.get("complete", 0)) != 1:
             why = "exists but is incomplete"

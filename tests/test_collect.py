@@ -31,14 +31,14 @@ def _config(**changes) -> dict:
     return cfg
 
 
-def _run(root, job, cfg, value, *, commit=None, version=None, fmt="netcdf", paths=4, complete=True):
+def _run(root, job, cfg, value, *, commit=None, version=None, digest=None, complete=True):
     """One fake run directory ``root/job`` with a results file like the CLI writes."""
     ds = xr.Dataset(
         {
-            "pnl": (("path",), np.full(paths, float(value)) + np.arange(paths)),
+            "pnl": (("path",), np.full(4, float(value)) + np.arange(4)),
             "summary": (("metric",), np.array([float(value), -float(value)])),
         },
-        coords={"path": np.arange(paths), "metric": ["mean", "es99"]},
+        coords={"path": np.arange(4), "metric": ["mean", "es99"]},
         attrs={
             "config": yaml.safe_dump(cfg),
             "engine_version": version or package_version(),
@@ -48,8 +48,10 @@ def _run(root, job, cfg, value, *, commit=None, version=None, fmt="netcdf", path
             "complete": 1,
         },
     )
-    name = "results.nc" if fmt == "netcdf" else "results.zarr"
-    path = write_atomic(ds, root / str(job) / name, fmt)
+    if digest is not None:
+        ds.attrs["source_sha256"] = digest
+    name = "results.nc"
+    path = write_atomic(ds, root / str(job) / name, "netcdf")
     if not complete:
         import h5netcdf
 
@@ -160,6 +162,10 @@ def test_refuses_mixed_code_versions(tmp_path, capsys):
     _refused(tmp_path, capsys, "different code versions", "git_commit", "abc123", "def456")
     _run(tmp_path, 1, _config(**{"sim.seed": 2}), 2.0, version="9.9.9")  # replaces run 1
     _refused(tmp_path, capsys, "engine_version", "9.9.9")
+    # same commit (a dirty tree, say) but different sources
+    _run(tmp_path, 0, _config(**{"sim.seed": 1}), 1.0, digest="aaaa")
+    _run(tmp_path, 1, _config(**{"sim.seed": 2}), 2.0, digest="bbbb")
+    _refused(tmp_path, capsys, "source_sha256", "aaaa", "bbbb")
 
 
 def test_refuses_config_differences_that_were_not_swept(tmp_path, capsys):
