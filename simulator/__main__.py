@@ -117,6 +117,7 @@ def _label_scenario(spec: RunSpec, ds):
         from simulator import stress
 
         ds.attrs.update(stress.attrs(spec))
+        ds = stress.window_pnl(ds, spec)
     if spec.replay is not None:
         from simulator import replay
 

@@ -158,7 +158,7 @@ def _chunk_function(
 
         history = replay.daily_states(spec)
     if spec.stress is not None:  # a crisis shape injected into every path
-        from simulator import stress
+        from simulator import replay, stress
 
         shock = stress.injector(spec, model)
 
@@ -183,6 +183,8 @@ def _chunk_function(
         spot, var = paths.spot, paths.var
         if shock is not None:
             spot, var = shock(spot, var)
+            with replay.daily_blocks():  # daily P&L: P&L through the shock window
+                return _reduce(model, spot, var, save, book_ctx, marks)
         return _reduce(model, spot, var, save, book_ctx, marks)
 
     n_dev = len(devices)

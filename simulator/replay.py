@@ -131,47 +131,14 @@ def daily_blocks() -> Iterator[None]:
 
 def label(ds: xr.Dataset, spec: RunSpec) -> xr.Dataset:
     """Real dates on the time axis, daily equity curves, 21-day months, provenance."""
-    from simulator import book, condor
+    from simulator import condor
     from simulator.calendar import build_schedule
 
     r = spec.replay
     assert r is not None
     dates, _, _ = history(r.start, r.end)
+    ds = daily_equity(ds)  # adds the time axis when paths were not saved
     ds = ds.assign_coords(date=("time", dates.astype("datetime64[ns]")))
-    if "time" not in ds.dims:
-        ds = ds.assign_coords(
-            time=("time", np.arange(len(dates)) / 252.0, {"units": "years"}),
-            day=("time", np.arange(len(dates), dtype=np.int64)),
-            date=("time", dates.astype("datetime64[ns]")),
-        )
-    if "pnl_month" in ds and ds.sizes.get("month", 0) == len(dates) - 1:
-        zero_c = xr.zeros_like(ds["pnl_month_condor"].isel(month=0))
-        zero = xr.zeros_like(ds["pnl_month"].isel(month=0))
-        eq_c = xr.concat([zero_c, ds["pnl_month_condor"].cumsum("month")], "month")
-        eq = xr.concat([zero, ds["pnl_month"].cumsum("month")], "month")
-        eq = eq.rename(month="time").assign_coords(time=ds["time"])
-        eq_c = eq_c.rename(month="time").assign_coords(time=ds["time"])
-        md = book.MONTH_DAYS
-        ends = np.arange(md, len(dates), md)
-        starts = np.concatenate([[0], ends[:-1]])
-        months = np.arange(1, len(ends) + 1)
-
-        def monthly(e: xr.DataArray) -> xr.DataArray:
-            blocks = e.isel(time=ends).values - e.isel(time=starts).values
-            out = e.isel(time=ends).drop_vars(["time", "day", "date"], errors="ignore")
-            out = out.rename(time="month").copy(data=blocks)
-            return out.assign_coords(month=months)
-
-        ds = ds.drop_vars(["pnl_month", "pnl_month_condor", "month"])
-        order = [*(d for d in eq.dims if d not in ("time", "path")), "time", "path"]
-        ds["equity"] = eq.transpose(*order)
-        ds["equity_condor"] = eq_c.transpose("time", "path")
-        ds["pnl_month"] = monthly(ds["equity"]).transpose(
-            *(d for d in order if d not in ("time", "path")), "month", "path"
-        )
-        ds["pnl_month_condor"] = monthly(ds["equity_condor"]).transpose("month", "path")
-        ds["equity"].attrs.update(long_name="daily equity of book + hedge", units="USD")
-        ds["equity_condor"].attrs.update(long_name="daily equity of the condor", units="USD")
     sched = build_schedule(spec.market.start_date, spec.sim.horizon_days)
     cal = sched.extended_dates
     cal_day = (cal - cal[0]).astype("timedelta64[D]").astype(np.int64)
@@ -189,6 +156,52 @@ def label(ds: xr.Dataset, spec: RunSpec) -> xr.Dataset:
         "day's VIX close (see simulator/replay.py)",
         condor_expiries=expiries,
     )
+    return ds
+
+
+def daily_equity(ds: xr.Dataset) -> xr.Dataset:
+    """Turn the daily P&L blocks of a run traced under :func:`daily_blocks` (``pnl_month``
+    with one 'month' per day) into daily ``equity`` and ``equity_condor`` (USD, 0 on day 0;
+    day-0 costs count on day 1) and rebuild the 21-day ``pnl_month`` from them."""
+    from simulator import book
+
+    if "pnl_month" not in ds:
+        return ds
+    n = ds.sizes["month"] + 1  # days incl. day 0
+    if "time" not in ds.dims:
+        ds = ds.assign_coords(
+            time=("time", np.arange(n) / 252.0, {"units": "years"}),
+            day=("time", np.arange(n, dtype=np.int64), {"units": "trading days"}),
+        )
+    if ds.sizes["time"] != n:
+        raise ValueError(f"{n - 1} daily P&L blocks for {ds.sizes['time']} days")
+
+    def cum(x: xr.DataArray) -> xr.DataArray:
+        e = xr.concat([xr.zeros_like(x.isel(month=0)), x.cumsum("month")], "month")
+        e = e.rename(month="time").assign_coords(time=ds["time"])
+        dims = [*(d for d in e.dims if d not in ("time", "path")), "time", "path"]
+        return e.drop_vars("month", errors="ignore").transpose(*dims)
+
+    md = book.MONTH_DAYS
+    ends = np.arange(md, n, md)
+    starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+    months = np.arange(1, len(ends) + 1)
+
+    def monthly(e: xr.DataArray) -> xr.DataArray:
+        blocks = e.isel(time=ends).values - e.isel(time=starts).values
+        out = e.isel(time=ends).drop_vars(["time", "day", "date"], errors="ignore")
+        out = out.rename(time="month").copy(data=blocks).assign_coords(month=months)
+        dims = [*(d for d in out.dims if d not in ("month", "path")), "month", "path"]
+        return out.transpose(*dims)
+
+    eq, eq_c = cum(ds["pnl_month"]), cum(ds["pnl_month_condor"])
+    ds = ds.drop_vars(["pnl_month", "pnl_month_condor", "month"])
+    ds["equity"], ds["equity_condor"] = eq, eq_c
+    ds["pnl_month"], ds["pnl_month_condor"] = monthly(eq), monthly(eq_c)
+    ds["equity"].attrs.update(long_name="daily equity of book + hedge", units="USD")
+    ds["equity_condor"].attrs.update(long_name="daily equity of the condor", units="USD")
+    for name in ("pnl_month", "pnl_month_condor"):
+        ds[name].attrs.update(long_name=f"{name} per 21-trading-day month", units="USD")
     return ds
 
 

@@ -296,7 +296,7 @@ def _answer(ds: xr.Dataset, point: dict[str, float]) -> Section:
         ("mean max drawdown reduction", _fmt_se(mdd_red, mdd_rede)),
         (
             "  as a share of the unhedged mean drawdown",
-            f"{100 * mdd_red / mdd_u:.1f}% ± {100 * mdd_rede / mdd_u:.1f}%"
+            f"{100 * mdd_red / mdd_u:.2f}% ± {100 * mdd_rede / mdd_u:.2f}%"
             if np.isfinite(mdd_u) and mdd_u > 0
             else "n/a",
         ),

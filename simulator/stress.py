@@ -216,12 +216,35 @@ def attrs(spec) -> dict:
     }
 
 
+def window_pnl(ds: xr.Dataset, spec) -> xr.Dataset:
+    """Per-path P&L through the shock window, trading days d .. d + K (USD): ``pnl_shock``
+    (book + hedge, per grid point) and ``pnl_shock_condor``, from the daily P&L the stress
+    run records (simulator.replay.daily_blocks); the 21-day months are rebuilt from it."""
+    from simulator import replay
+
+    if "pnl_month" not in ds:
+        return ds
+    had_time = "time" in ds.dims
+    ds = replay.daily_equity(ds)
+    d = spec.stress.day
+    end = min(d + SCENARIOS[spec.stress.scenario].days, spec.sim.horizon_days)
+    for name, src in (("pnl_shock", "equity"), ("pnl_shock_condor", "equity_condor")):
+        e = ds[src]
+        ds[name] = (e.isel(time=end) - e.isel(time=d)).drop_vars(["time", "day"], errors="ignore")
+        ds[name].attrs.update(long_name=f"{src} change over trading days {d}..{end}", units="USD")
+    ds = ds.drop_vars(["equity", "equity_condor"])
+    if not had_time:
+        ds = ds.drop_vars(["time", "day"], errors="ignore")
+    return ds
+
+
 # ----------------------------------------------------------------------------- report
 
 
 def report_section(ds: xr.Dataset, point: dict[str, float]):
-    """The ``stress`` section: the scenario, VIX/SPX through it, the book's P&L in the
-    months the shock touches and the hedge's contribution (book + hedge minus condor)."""
+    """The ``stress`` section: the scenario, VIX/SPX through it, the book's P&L through
+    the shock window and the hedge's contribution (book + hedge minus condor), and the
+    mean monthly P&L with the shock months shaded."""
     from simulator import report as rp
 
     d, k = int(ds.attrs["stress_day"]), int(ds.attrs["stress_days"])
@@ -233,12 +256,12 @@ def report_section(ds: xr.Dataset, point: dict[str, float]):
             f"(VIX as {ds.attrs.get('stress_vix')}). Hedge setting: {rp._point_label(point)}."
         )
     ]
-    if "pnl_month" in ds and ds.sizes.get("month", 0) > 0:
+    if "pnl_shock" in ds:
         month_days = 21
-        first, last = d // month_days + 1, min((d + k - 1) // month_days + 1, ds.sizes["month"])
-        months = list(range(first, last + 1))
-        book = rp._at(ds["pnl_month"], point).sel(month=months).sum("month").values
-        condor = ds["pnl_month_condor"].sel(month=months).sum("month").values
+        first = d // month_days + 1
+        last = min((d + k - 1) // month_days + 1, ds.sizes.get("month", 1))
+        book = rp._at(ds["pnl_shock"], point).values
+        condor = ds["pnl_shock_condor"].values
         hedge = book - condor
         rows = []
         for label, x in (
@@ -252,14 +275,15 @@ def report_section(ds: xr.Dataset, point: dict[str, float]):
             rows.append((label, rp._fmt_se(float(x.mean()), float(se)), *map(rp._fmt_usd, q)))
         parts.append(
             rp._note(
-                f"P&L (USD) over months {months[0]}..{months[-1]} (21 trading days each, "
-                f"trading days {21 * (first - 1)}..{21 * last}), which contain the shock:"
+                f"P&L (USD) through the shock, from the close of trading day {d} to that of "
+                f"day {d + k} (marked at mid); hedge contribution = book + hedge minus condor "
+                "on the same path:"
             )
         )
         parts.append(rp._table(("sleeve", "mean ± se", "p1", "p5", "p50"), rows, "num"))
         fig, axes = rp._figure(10, 3.4, 2)
         rp._hist_pair(axes[0], [("unhedged condor", condor, "C3"), ("book + hedge", book, "C0")])
-        axes[0].set(xlabel="P&L over the shock months (USD)", ylabel="density")
+        axes[0].set(xlabel="P&L through the shock (USD)", ylabel="density")
         rp._usd_axis(axes[0].xaxis)
         axes[0].legend(fontsize=8)
         pm = rp._at(ds["pnl_month"], point).mean("path")

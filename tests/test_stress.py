@@ -124,6 +124,7 @@ def test_stress_config_errors_name_the_key():
     assert _spec().stress is None and _spec("stress.scenario=2020").stress.day == 21
 
 
+@pytest.mark.slow
 def test_every_stress_experiment_runs_from_the_cli_with_its_report_section(tmp_path):
     """One Hydra multirun over the five experiments (small path counts)."""
     names = sorted(p.stem for p in (ROOT / "experiments").glob("stress_*.yaml"))
@@ -149,6 +150,15 @@ def test_every_stress_experiment_runs_from_the_cli_with_its_report_section(tmp_p
         m = re.search(r'<section id="stress">(.*?)</section>', page, re.S)
         assert m and f"Stress scenario {scen}" in m.group(0)
         assert 'alt="stress P&amp;L"' in m.group(1) and 'alt="stress paths"' in m.group(1)
-        # The crisis VIX closes are on the paths: the median VIX peaks at the scenario's.
+        # P&L through the window and the 21-day months rebuilt from the daily P&L
+        assert ds["pnl_shock"].dims[-1] == "path" and "pnl_shock_condor" in ds
+        # (float32 run: each of the 63 daily differences rounds within one float32 ulp)
+        for month, total in (("pnl_month", "pnl"), ("pnl_month_condor", "pnl_condor")):
+            tol = 63 * np.finfo(np.float32).eps * float(np.abs(ds[total]).max())
+            np.testing.assert_allclose(
+                ds[month].sum("month").values, ds[total].values, rtol=0, atol=tol
+            )
+        assert "through the shock" in m.group(1)
+        # The crisis VIX closes are on the paths: the VIX peaks at the scenario's.
         peak = float(ds["vix"].isel(time=slice(21, 21 + stress.SCENARIOS[scen].days + 1)).max())
         assert math.isclose(peak, max(stress.SCENARIOS[scen].vix), rel_tol=1e-5)
