@@ -135,7 +135,7 @@ def _value(table, market: MarketSpec, s, v, tau, strikes) -> jax.Array:
     r, q = market.rate, market.div_yield
 
     def p(k, is_call):
-        return tables.spx_price(table, s, k, tau, v, r, q, is_call)
+        return tables.spx_price(table, s, k, tau, v, r, q, is_call, whole_days=True)
 
     return p(sp, False) - p(lp, False) + p(sc, True) - p(lc, True)
 

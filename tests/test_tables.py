@@ -241,6 +241,26 @@ def test_spx_fractional_days(spx_tables):
     assert err.max() <= 2.0
 
 
+def test_whole_days_lookups_equal_the_blended_ones_on_integer_days(spx_tables, vix_tables):
+    """``whole_days=True`` skips the blend with the next day: same values on the daily
+    grid (the engine's case), half the lookups."""
+    var, days = _states(17, 40)
+    days = np.maximum(np.minimum(days, MAX_DAYS - 1), 1).astype(np.float64)
+    strikes = SPOT * np.exp(np.linspace(-0.15, 0.1, 7))[None, :].repeat(len(var), 0)
+    call = strikes >= SPOT
+    args = (SPOT, strikes, days[:, None], var[:, None], RATE, DIV, call)
+    table = spx_tables["reference"]
+    np.testing.assert_allclose(
+        T.spx_price(table, *args, whole_days=True), T.spx_price(table, *args), rtol=0, atol=1e-12
+    )
+    vt = vix_tables["reference"]
+    vk = np.array([[15.0, 20.0, 25.0, 35.0]])
+    for fn, extra in ((T.vix_future, ()), (T.vix_option, (vk, True, RATE))):
+        whole = fn(vt, var[:, None], days[:, None], *extra, whole_days=True)
+        blended = fn(vt, var[:, None], days[:, None], *extra)
+        np.testing.assert_allclose(whole, blended, rtol=0, atol=1e-12)
+
+
 # --------------------------------------------------------------------------- VIX
 
 

@@ -686,12 +686,13 @@ def _bicubic_lookup(coef, day_idx, var, sqrt_var_max, x, lo, step):
     return ((row[0] * t + row[1]) * t + row[2]) * t + row[3]
 
 
-@jax.jit
-def spx_iv(table: SpxSmileTable, var, log_moneyness, tau_days):
+@partial(jax.jit, static_argnames=("whole_days",))
+def spx_iv(table: SpxSmileTable, var, log_moneyness, tau_days, whole_days: bool = False):
     """Black-76 implied vol (per year) for ln(K/F) = ``log_moneyness`` at state ``var``.
 
     Bicubic in (sqrt(v), z) on each day, the normalised smile linear between days (see
     the module notes for clamping and extrapolation). Pure, jitted, broadcasting.
+    ``whole_days``: see :func:`vix_future`.
     """
     dtype = _dtype(var, log_moneyness)
     var = jnp.asarray(var, dtype)
@@ -705,22 +706,31 @@ def spx_iv(table: SpxSmileTable, var, log_moneyness, tau_days):
     i0, i1, w, t = _day_position(tau, coef.shape[0])
     ref = _ref_vol(jnp, kappa, theta, v, t)
     z = k / (ref * jnp.sqrt(t / DAYS_PER_YEAR))
+    if whole_days:
+        day = jnp.clip(jnp.round(t) - 1, 0, coef.shape[0] - 1).astype(jnp.int32)
+        return ref * _bicubic_lookup(coef, day, v, sqrt_var_max, z, z_lo, z_step)
     r0 = _bicubic_lookup(coef, i0, v, sqrt_var_max, z, z_lo, z_step)
     r1 = _bicubic_lookup(coef, i1, v, sqrt_var_max, z, z_lo, z_step)
     return ref * (r0 + w * (r1 - r0))
+
+
+def _ndtr(x):
+    """Standard normal CDF as 0.5 erfc(-x / sqrt 2): one erfc, accurate in both tails
+    (jax.scipy.special.ndtr evaluates erf and erfc and selects: twice the work)."""
+    return 0.5 * jax.lax.erfc(-x * np.sqrt(0.5).astype(x.dtype))
 
 
 def _black(fwd, strike, sd, disc, is_call):
     """Black-76 price with total vol ``sd`` > 0."""
     d1 = jnp.log(fwd / strike) / sd + 0.5 * sd
     d2 = d1 - sd
-    ndtr = jax.scipy.special.ndtr
+    ndtr = _ndtr
     call = fwd * ndtr(d1) - strike * ndtr(d2)
     put = strike * ndtr(-d2) - fwd * ndtr(-d1)
     return disc * jnp.where(is_call, call, put)
 
 
-def _spx_setup(table, spot, strike, tau_days, var, rate, div_yield):
+def _spx_setup(table, spot, strike, tau_days, var, rate, div_yield, whole_days=False):
     dtype = _dtype(spot, strike, var)
     spot = jnp.asarray(spot, dtype)
     strike = jnp.maximum(jnp.asarray(strike, dtype), jnp.finfo(dtype).tiny)
@@ -731,17 +741,21 @@ def _spx_setup(table, spot, strike, tau_days, var, rate, div_yield):
     rate = jnp.asarray(rate, dtype)
     div_yield = jnp.asarray(div_yield, dtype)
     fwd = spot * jnp.exp((rate - div_yield) * t_years)
-    iv = spx_iv(table, var, jnp.log(strike / fwd), jnp.where(live, tau, 1.0))
+    iv = spx_iv(table, var, jnp.log(strike / fwd), jnp.where(live, tau, 1.0), whole_days)
     sd = iv * jnp.sqrt(t_years)
     return spot, strike, fwd, sd, t_years, live, rate, div_yield
 
 
-@jax.jit
-def spx_price(table: SpxSmileTable, spot, strike, tau_days, var, rate, div_yield, is_call):
+@partial(jax.jit, static_argnames=("whole_days",))
+def spx_price(
+    table: SpxSmileTable, spot, strike, tau_days, var, rate, div_yield, is_call,
+    whole_days: bool = False,
+):  # fmt: skip
     """European SPX option value per unit of index (x100 per contract): Black-Scholes at
-    the table vol; ``tau_days <= 0`` gives the intrinsic value. Broadcasts."""
+    the table vol; ``tau_days <= 0`` gives the intrinsic value. Broadcasts.
+    ``whole_days``: see :func:`vix_future`."""
     spot, strike, fwd, sd, t_years, live, rate, _ = _spx_setup(
-        table, spot, strike, tau_days, var, rate, div_yield
+        table, spot, strike, tau_days, var, rate, div_yield, whole_days
     )
     price = _black(fwd, strike, sd, jnp.exp(-rate * t_years), is_call)
     intrinsic = jnp.where(is_call, spot - strike, strike - spot)
