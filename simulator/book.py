@@ -58,7 +58,10 @@ def prepare(spec: RunSpec, model: Heston) -> BookContext:
     max_days = 1
     c = spec.strategy.condor
     if c is not None:
-        plan = condor.plan_trades(c, sim.horizon_days, calendar_day, schedule.spx_monthly_expiries)
+        plan = condor.plan_trades(
+            c, sim.horizon_days, calendar_day, schedule.spx_monthly_expiries,
+            schedule.spx_weekly_expiries,
+        )  # fmt: skip
         if len(plan.entry):
             max_days = int((plan.expiry - plan.entry).max())
     grid_params = grid_valid = vix_table = None

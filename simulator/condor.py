@@ -64,17 +64,25 @@ def plan_trades(
     horizon_days: int,
     calendar_day: np.ndarray,
     monthly_expiries: np.ndarray,
+    weekly_expiries: np.ndarray | None = None,
 ) -> CondorPlan:
     """Entry days and expiries from the calendar.
 
     ``calendar_day[d]`` is the calendar day number (e.g. days since start) of trading day d;
-    ``monthly_expiries`` the trading-day indices of SPX monthly expiries (sorted). Each
-    entry takes the monthly expiry whose calendar DTE is closest to ``spec.target_dte``
-    among those at least ``spec.min_dte`` calendar days out.
+    ``monthly_expiries`` and ``weekly_expiries`` the trading-day indices of SPX monthly and
+    weekly (every Friday, monthlies included) expiries, sorted. Each entry takes the
+    expiry (of the kind ``spec.expiries``) whose calendar DTE is closest to
+    ``spec.target_dte`` among those at least ``spec.min_dte`` calendar days out. Entries
+    with ``entry = "monthly"`` are on day 0 and the monthly expiries either way.
     """
-    exps = np.asarray([e for e in monthly_expiries if 0 < e <= horizon_days], dtype=np.int64)
+    monthly = np.asarray([e for e in monthly_expiries if 0 < e <= horizon_days], np.int64)
+    exps = monthly
+    if spec.expiries == "weekly":
+        if weekly_expiries is None:
+            raise ValueError("expiries = 'weekly' needs the weekly expiry calendar")
+        exps = np.asarray([e for e in weekly_expiries if 0 < e <= horizon_days], np.int64)
     if spec.entry == "monthly":
-        starts = [0, *[int(e) for e in exps]]
+        starts = [0, *[int(e) for e in monthly]]
     else:
         starts = list(range(0, horizon_days + 1, spec.every_days))
     entry, expiry = [], []

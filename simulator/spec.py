@@ -146,6 +146,7 @@ class CondorSpec:
     spread_vix_power: float
     spread_max_multiple: float
     fill_fraction: float  # share of the half-spread paid per leg
+    expiries: str = "monthly"  # traded SPX expiries: "monthly" (third Fridays) or "weekly"
 
 
 @dataclass(frozen=True)
@@ -525,6 +526,7 @@ def _strategy(cfg: Mapping[str, Any]) -> StrategySpec:
         spread_vix_power=g.number("spread_vix_power", lambda x: x >= 0, ">= 0"),
         spread_max_multiple=g.number("spread_max_multiple", lambda x: x >= 1, ">= 1"),
         fill_fraction=g.number("fill_fraction", lambda x: 0 <= x <= 1, "in [0, 1]"),
+        expiries=g.choice("expiries", ("monthly", "weekly")),
     )
     if c.wing == "delta" and not c.wing_delta < c.short_delta:
         raise SpecError(

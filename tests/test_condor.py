@@ -153,6 +153,26 @@ def test_plan_monthly_and_every():
     assert all(e > d for d, e in zip(every.entry, every.expiry, strict=True))
 
 
+def test_plan_weekly_expiries():
+    cal = np.arange(300) * 7 // 5
+    monthly = np.array([10, 31, 52, 73, 94])
+    weekly = np.arange(0, 100, 5)  # every fifth trading day, monthlies among them
+    weekly = np.union1d(weekly, monthly)
+    spec = replace(BASE, entry="every", every_days=5, expiries="weekly", target_dte=9)
+    plan = condor.plan_trades(spec, 80, cal, monthly, weekly)
+    # Every 5 trading days (7 calendar days) into the Friday ~9 calendar days out (>= 14
+    # min_dte in BASE: the first weekly at least 14 days away).
+    assert plan.entry.tolist()[:3] == [0, 5, 10]
+    dte = cal[plan.expiry] - cal[plan.entry]
+    assert np.all(dte >= BASE.min_dte) and np.all(np.isin(plan.expiry, weekly))
+    assert not np.all(np.isin(plan.expiry, monthly))
+    # Monthly entries still enter at the monthly expiries, into weeklies.
+    mplan = condor.plan_trades(replace(spec, entry="monthly"), 80, cal, monthly, weekly)
+    assert mplan.entry.tolist() == [0, 10, 31, 52, 73][: len(mplan.entry)]
+    with pytest.raises(ValueError, match="weekly"):
+        condor.plan_trades(spec, 80, cal, monthly)
+
+
 def test_short_gap_in_expected_moves():
     res = _run(BASE, [5000.0] * DAYS + [4650.0], [0.04] * (DAYS + 1))
     _, sp, sc, _ = _legs(res)
