@@ -19,7 +19,7 @@ from models import Heston
 from models.pricing import tables
 from simulator import alvh, condor
 from simulator.calendar import Schedule, build_schedule
-from simulator.spec import RunSpec
+from simulator.spec import MONTH_DAYS, RunSpec
 
 __all__ = ["BookContext", "evaluate", "prepare"]
 
@@ -166,10 +166,6 @@ def evaluate(
     else:
         out.update(jax.vmap(one)(batched))
     return out
-
-
-MONTH_DAYS = 21
-"""Trading days in a 'month' for monthly P&L (and monthly VaR/ES)."""
 
 
 def _monthly(equity: jax.Array) -> jax.Array:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from simulator.spec import DAYS_PER_YEAR, RunSpec
+from simulator.spec import DAYS_PER_YEAR, MONTH_DAYS, RunSpec
 
 __all__ = [
     "build_dataset",
@@ -176,6 +176,8 @@ def build_dataset(
         coords["day"] = ("time", np.arange(days + 1, dtype=np.int64), {"units": "trading days"})
         data_vars.update({name: (("path", "time"), arr) for name, arr in daily.items()})
     ds = xr.Dataset(data_vars, coords=coords, attrs=attrs)
+    if spec.strategy.condor is not None:  # the package's invested capital, for its IRR
+        ds.attrs["capital_usd"] = float(spec.strategy.condor.capital)
     for name, (long_name, units) in VARIABLES.items():
         if name in ds:
             ds[name].attrs.update(long_name=long_name, units=units)
@@ -277,6 +279,7 @@ def add_summary(ds: xr.Dataset) -> xr.Dataset:
 
     hedged = "pnl_hedge" in ds
     acts = ds["layer_activations"].sum("layer") if hedged else None
+    irr = package_irr(ds) if "capital_usd" in ds.attrs and "pnl_month" in ds else None
     s = metrics.summarize(
         ds["pnl"],
         ds["pnl_condor"] if hedged else None,
@@ -285,6 +288,7 @@ def add_summary(ds: xr.Dataset) -> xr.Dataset:
         margin=ds["condor_at_risk_mean"],
         hedge_cost=ds["hedge_cost"] if hedged else None,
         activations=acts,
+        irr_rates=irr,
     )
     if "pnl_month" in ds and ds.sizes.get("month", 0) > 0:
         s = xr.concat([s[["value", "se"]], _monthly_var_es(ds["pnl_month"])], dim="metric")
@@ -294,6 +298,27 @@ def add_summary(ds: xr.Dataset) -> xr.Dataset:
     out["summary"].attrs["long_name"] = "metrics per grid point (see the metric coordinate)"
     out["summary_se"].attrs["long_name"] = "Monte Carlo standard errors of summary"
     return out
+
+
+def package_irr(ds: xr.Dataset) -> xr.DataArray:
+    """Per-path annual IRR of the package (condor + hedge) cash flows: the capital
+    (``capital_usd`` attribute) invested at t = 0, each 21-day month's P&L received at its
+    end, the rest of the horizon's P&L and the capital returned at the horizon. NaN where
+    no IRR exists (e.g. losses beyond the capital). Shaped like ``pnl``."""
+    from simulator import metrics
+
+    capital = float(ds.attrs["capital_usd"])
+    months = ds["pnl_month"].transpose(..., "path", "month")
+    horizon = ds.attrs.get("horizon_days", MONTH_DAYS * ds.sizes["month"]) / DAYS_PER_YEAR
+    rest = ds["pnl"] - ds["pnl_month"].sum("month")  # days after the last whole month
+    dims = months.dims[:-1]
+    mv = months.values
+    first = np.full((*mv.shape[:-1], 1), -capital)
+    last = (rest.transpose(*dims).values + capital)[..., None]
+    flows = np.concatenate([first, mv, last], axis=-1)
+    ends = np.arange(1, mv.shape[-1] + 1) * MONTH_DAYS / DAYS_PER_YEAR
+    rates = metrics.irr(flows, np.concatenate([[0.0], ends, [horizon]]))
+    return xr.DataArray(rates, dims=dims, coords={d: ds[d] for d in dims if d in ds.coords})
 
 
 def _monthly_var_es(pnl_month: xr.DataArray) -> xr.Dataset:

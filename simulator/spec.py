@@ -35,6 +35,8 @@ __all__ = [
 
 DAYS_PER_YEAR = 252
 """Trading days per year: the time unit of the engine (``time`` coordinates are in years)."""
+MONTH_DAYS = 21
+"""Trading days in a 'month' for monthly P&L, monthly VaR/ES and the package IRR."""
 
 MODELS = ("heston",)
 DTYPES = ("float32", "float64")

@@ -64,3 +64,24 @@ def test_monthly_pnl_adds_up_to_the_horizon_pnl(grid_run):
     ref = metrics.var_es(point, 0.99)
     got = full.summary.sel(l1_threshold=19, metric=["var99_month", "es99_month"]).values
     np.testing.assert_allclose(got, [ref.var, ref.es])
+
+
+def test_package_irr_zeroes_the_npv_of_the_cash_flows(grid_run):
+    ds = grid_run.assign_attrs(capital_usd=1e6, horizon_days=63)
+    rates = dataset.package_irr(ds).sel(l1_threshold=19).values
+    point = ds.sel(l1_threshold=19)
+    months = point.pnl_month.transpose("path", "month").values
+    t = np.arange(1, 4) * 21 / 252
+    for i in range(0, 3000, 500):
+        r = rates[i]
+        rest = float(point.pnl[i]) - months[i].sum()  # float32 rounding: ~1e-3 USD
+        npv = -1e6 + np.sum(months[i] * (1 + r) ** -t) + (1e6 + rest) * (1 + r) ** -0.25
+        assert abs(npv) < 1e-6, (i, r, npv)
+        # Close to the compounded horizon return (the flows come monthly, not at the end).
+        simple = (1 + float(point.pnl[i]) / 1e6) ** 4 - 1
+        assert abs(r - simple) < 0.2 * abs(simple) + 1e-3, (r, simple)
+    full = dataset.add_summary(ds)
+    got = full.summary.sel(l1_threshold=19, metric="irr_median").item()
+    defined = np.sort(rates[~np.isnan(rates)])
+    k = len(defined) // 2  # an empirical median: between the two middle order statistics
+    assert defined[k - 1] <= got <= defined[k]
