@@ -269,6 +269,7 @@ def test_nan_in_paths_stops_the_run_naming_parameters_and_day(tmp_path):
 # ----------------------------------------------------------------------------- rerun
 
 
+@pytest.mark.slow
 def test_rerun_from_stored_config_is_bitwise_identical(tmp_path, monkeypatch):
     """The default book (condor + three-layer ALVH) with a two-point grid and saved paths,
     rerun by ``python -m simulator.rerun``: every variable and coordinate bitwise equal.
