@@ -189,7 +189,7 @@ def _app(cfg: DictConfig) -> float | None:
     if done is not None:  # resumed sweep: this point is already complete
         log.info("complete results for this config exist, skipping: %s", done)
         _remove_if_empty(run_dir)
-        print(done)
+        _print_path(done)
         return _objective(objective, done, spec)
     handle_sigterm()
     try:
@@ -207,8 +207,14 @@ def _app(cfg: DictConfig) -> float | None:
         # A plain exception with the message: JAX errors do not always pickle (launchers).
         raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
     _remove_if_empty(run_dir)  # output.dir elsewhere: leave no empty Hydra directory
-    print(path)
+    _print_path(path)
     return _objective(objective, path, spec)
+
+
+def _print_path(path: Path) -> None:
+    """The result path on stdout as one write: parallel launcher jobs share the stream."""
+    sys.stdout.write(f"{path}\n")
+    sys.stdout.flush()
 
 
 def _complete_result(spec: RunSpec, config_yaml: str, run_dir: Path) -> Path | None:
