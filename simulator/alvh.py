@@ -177,6 +177,24 @@ def signals(
     return sig, early
 
 
+def _per_vix_point(layer, table, var, tau, strike, rate) -> jax.Array:
+    """Model sensitivity of a VIX call (``vix_call``) or future to the spot VIX, per unit:
+    (d price / d v) / (d VIX / d v) at the variance state, vol points per vol point."""
+
+    def price(v):
+        if layer.instrument == "vix_call":
+            return tables.vix_option(table, v, tau, strike, True, rate, whole_days=True)
+        return tables.vix_future(table, v, tau, whole_days=True)
+
+    def spot_vix(v):
+        return tables.vix_future(table, v, jnp.zeros_like(v), whole_days=True)
+
+    one = jnp.ones_like(var)
+    d_price = jax.jvp(price, (var,), (one,))[1]
+    d_vix = jax.jvp(spot_vix, (var,), (one,))[1]
+    return d_price / d_vix
+
+
 def _fence(day: jax.Array, values):
     """``values`` (a pytree of arrays) unchanged, but materialised as buffers.
 
@@ -205,6 +223,7 @@ def hedge_sleeve(
     capital: float = 0.0,
     etp: jax.Array | None = None,
     short_gap: jax.Array | None = None,
+    vega: jax.Array | None = None,
 ) -> HedgeResult:
     """Run the ALVH state machine over days for one grid point (vmap this over the grid).
 
@@ -216,7 +235,11 @@ def hedge_sleeve(
     ``short_gap`` (D+1, n), the condor's nearest short strike in expected moves
     (condor.CondorResult), scales layers with ``size_scale = "expected_move"`` by
     clip(1 / short_gap, 0.25, 4): x1 one expected move away, x2 at half, x4 at a quarter
-    or in the money, x0.25 from four away.
+    or in the money, x0.25 from four away. ``vega`` (D+1, n), the condor book's vega in
+    USD per vol point (condor.CondorResult), sizes layers with ``size_rule = "vega"``:
+    floor(size x max(-vega, 0) / s) contracts, s = the contract's USD gain per point of
+    spot VIX in the model (dPrice/dv / dVIX/dv, on the mark tables): a 1-point rise of
+    the VIX then pays ``size`` x what a 1-point rise of SPX implied vol costs the condor.
     """
     n_days, n = var.shape
     dtype = var.dtype
@@ -249,7 +272,7 @@ def hedge_sleeve(
         return tables.vix_future(table, v, tau, whole_days=True)
 
     def day(state, x):
-        d, v, vx, s, e_arm, risk, cred, etp_d, gap_d = x
+        d, v, vx, s, e_arm, risk, cred, etp_d, gap_d, vega_d = x
         st = dict(state)
         share = jnp.where(capped, budget_share, 0.0)
         st["pool"] = jnp.where(cred > 0, share * cred, st["pool"])
@@ -329,6 +352,9 @@ def hedge_sleeve(
                 size = size * jnp.clip(1.0 / jnp.maximum(gap_d, 1e-6), 0.25, 4.0)
             if la.size_rule == "premium":
                 want = jnp.floor(size * capital / unit_cost) * jnp.ones_like(risk)
+            elif la.size_rule == "vega":
+                sens = mult * _per_vix_point(la, table, v, new_tau, new_k, rate)
+                want = jnp.floor(size * jnp.maximum(-vega_d, 0.0) / jnp.maximum(sens, 1e-9))
             elif etf:  # notional = size x the condor's max loss
                 want = jnp.floor(size * risk / price)
             else:
@@ -363,9 +389,10 @@ def hedge_sleeve(
     days = jnp.arange(n_days, dtype=jnp.int32)
     etp = jnp.ones_like(var) if etp is None else etp
     short_gap = jnp.ones_like(var) if short_gap is None else short_gap
+    vega = jnp.zeros_like(var) if vega is None else vega
     xs = (
         days, var, vix, jnp.moveaxis(sig, 0, 1), jnp.moveaxis(early, 0, 1), at_risk, credit,
-        etp, short_gap,
+        etp, short_gap, vega,
     )  # fmt: skip
     final, (cash, equity) = jax.lax.scan(day, state0, xs)
     return HedgeResult(equity, cash, equity[-1], final["paid"], final["recovered"], final["acts"])

@@ -146,7 +146,7 @@ def evaluate(
         h = alvh.hedge_sleeve(
             {**fixed, **pb}, spec.hedge, vix_table, spec.market.rate, var, vix, sig, early,
             book.at_risk, book.credit, ctx.vix_expiries, spec.strategy.condor.capital, etp,
-            book.short_gap,
+            book.short_gap, book.vega,
         )  # fmt: skip
         total = book.equity + h.equity
         return {

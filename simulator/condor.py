@@ -57,6 +57,7 @@ class CondorResult(NamedTuple):
     trade_pnl: jax.Array  # (J, n) realized P&L per trade, USD
     short_gap: jax.Array  # (D+1, n) nearest short strike's distance from spot in expected
     # moves (ATM vol x sqrt(tau) x spot) over the open trades; NO_GAP when none is open
+    vega: jax.Array  # (D+1, n) book vega, USD per vol point of SPX implied vol (< 0: short)
 
 
 def plan_trades(
@@ -172,7 +173,7 @@ def condor_sleeve(
         return CondorResult(
             zeros, zeros, zeros, zeros[0], zeros[0], zeros[0],
             jnp.zeros((4, 0, n), dtype), none, none, none.astype(jnp.int32), none,
-            jnp.full((n_days, n), NO_GAP, dtype),
+            jnp.full((n_days, n), NO_GAP, dtype), zeros,
         )  # fmt: skip
     entry, expiry = plan.entry, plan.expiry
     length = expiry - entry  # trading days held at most
@@ -239,9 +240,18 @@ def condor_sleeve(
     gap = jnp.minimum(s - sp[:, None], sc[:, None] - s) / jnp.maximum(em, 1e-9)
     gap = jnp.where(open_ & (qty[:, None] > 0), gap, NO_GAP)
     short_gap = jnp.full((n_days, n), NO_GAP, dtype).at[target].min(gap, mode="drop")
+
+    # Book vega: long wings minus short legs, sticky strike at the table vol.
+    def leg_vega(k):
+        return tables.spx_vega(table, s, k[:, None], tau_j, v, r_, q_, whole_days=True)
+
+    r_, q_ = market.rate, market.div_yield
+    unit_vega = leg_vega(lp) + leg_vega(lc) - leg_vega(sp) - leg_vega(sc)
+    book_vega = jnp.where(open_, qty[:, None] * MULTIPLIER * unit_vega / 100.0, 0.0)
+    vega = jnp.zeros((n_days, n), dtype).at[target].add(book_vega, mode="drop")
     trades = (qty > 0).astype(dtype).sum(axis=0)
     costs = (entry_comm + exit_comm + qty * MULTIPLIER * (slip[:, 0] + exit_slip)).sum(axis=0)
     return CondorResult(
         equity, at_risk, credit_in, equity[-1], trades, costs,
-        jnp.stack(strikes), qty, credit, first, realized, short_gap,
+        jnp.stack(strikes), qty, credit, first, realized, short_gap, vega,
     )  # fmt: skip

@@ -186,7 +186,8 @@ class LayerSpec:
     early_threshold: float = 0.5  # ... is at or above this level: early arming
     ceiling: float | None = None  # no new buys while the trigger is at or above this
     size_rule: str = "max_loss"  # max_loss: size x max loss per cover_points; premium:
-    # size x strategy capital spent per purchase (premium, spread and commissions)
+    # size x strategy capital spent per purchase (premium, spread and commissions); vega:
+    # a 1-point VIX rise pays size x what a 1-point SPX implied-vol rise costs the condor
     strike_delta: float | None = None  # call strike by Black-76 delta instead of strike_otm
     size_scale: str = "none"  # expected_move: size x clip(1 / short_gap, 0.25, 4)
 
@@ -564,7 +565,7 @@ def _layer(name: str, data: Any) -> LayerSpec:
         else g.choice("early_trigger", TRIGGERS),
         early_threshold=g.number("early_threshold"),
         ceiling=_optional(g, "ceiling", lambda x: True, "(a trigger level)"),
-        size_rule=g.choice("size_rule", ("max_loss", "premium")),
+        size_rule=g.choice("size_rule", ("max_loss", "premium", "vega")),
         strike_delta=_optional(g, "strike_delta", lambda x: 0 < x < 1, "in (0, 1)"),
         size_scale=g.choice("size_scale", ("none", "expected_move")),
     )
@@ -573,6 +574,12 @@ def _layer(name: str, data: Any) -> LayerSpec:
             f"hedge.layers.{name}.ceiling",
             layer.ceiling,
             f"must exceed threshold={layer.threshold}",
+        )
+    if layer.size_rule == "vega" and layer.instrument == "vxx":
+        raise SpecError(
+            f"hedge.layers.{name}.size_rule",
+            "vega",
+            "needs instrument vix_call or vix_future (not vxx)",
         )
     if layer.size_rule == "premium" and layer.size > 1:
         raise SpecError(

@@ -10,6 +10,7 @@ import pytest
 
 from models.pricing import tables
 from simulator import alvh
+from simulator.spec import SpecError
 from tests.sleeves import column, replace, run_spec, var_for_vix, vix_table
 
 HEDGE = run_spec("strategy=condor", "hedge=alvh").hedge
@@ -20,7 +21,9 @@ RISK = 100_000.0  # condor max loss at risk, USD
 F64 = np.float64
 
 
-def _run(spec, vix_path, credit=None, events=None, capital=0.0, etp=None, short_gap=None):
+def _run(
+    spec, vix_path, credit=None, events=None, capital=0.0, etp=None, short_gap=None, vega=None
+):
     """The sleeve on one hand-built path (no grid axis); extra inputs as in hedge_sleeve."""
     vix = column(vix_path)
     var = column(var_for_vix(vix_path))
@@ -38,6 +41,7 @@ def _run(spec, vix_path, credit=None, events=None, capital=0.0, etp=None, short_
         jnp.asarray(risk), jnp.asarray(cred), EXPIRIES, capital,
         None if etp is None else jnp.asarray(etp),
         None if short_gap is None else jnp.full_like(jnp.asarray(vix), short_gap),
+        None if vega is None else jnp.full_like(jnp.asarray(vix), vega),
     )  # fmt: skip
     assert res.equity.shape == (n_days, 1) and bool(valid[0])
     return res
@@ -270,3 +274,41 @@ def test_expected_move_scaling_doubles_size_at_half_a_move():
     assert paid[1] == pytest.approx(q2 * unit, abs=0.005)
     q4 = math.floor(layer.size * 0.25 * RISK / (100 * spec.cover_points))
     assert paid[2] == pytest.approx(q4 * unit, abs=0.005)
+
+
+@pytest.mark.parametrize("instrument", ["vix_call", "vix_future"])
+def test_vega_sizing_matches_the_condor_vega_per_vix_point(instrument):
+    """qty = floor(size x -vega / s), s = USD per contract per spot-VIX point, here by
+    central finite differences of the marks and of the VIX in the variance state."""
+    layer = replace(L1, size_rule="vega", size=0.5, take_profit=None, instrument=instrument)
+    spec = replace(ONE, layers=(layer,))
+    vega = -40_000.0  # USD per vol point: a short-vega condor book
+    flows = _flows(_run(spec, [21.0] * 3, vega=vega))
+    v, tau, h = var_for_vix(21.0), F64(35.0), 1e-6
+    fut = float(tables.vix_future(vix_table(), F64(v), tau))
+
+    def price(x):
+        if instrument == "vix_future":
+            return float(tables.vix_future(vix_table(), F64(x), tau))
+        k = F64(max(round(fut * (1 + layer.strike_otm)), 1))
+        return float(tables.vix_option(vix_table(), F64(x), tau, k, True, 0.0))
+
+    def spot(x):
+        return float(tables.vix_future(vix_table(), F64(x), F64(0.0)))
+
+    mult = 100.0 if instrument == "vix_call" else 1000.0
+    sens = mult * (price(v + h) - price(v - h)) / (spot(v + h) - spot(v - h))
+    qty = math.floor(0.5 * 40_000.0 / sens)
+    assert qty >= 1
+    if instrument == "vix_call":
+        unit = 100 * (price(v) + _slip(spec, 21.0)) + spec.option_commission
+    else:
+        half = spec.fill_fraction * spec.future_half_spread * 21.0 / 20.0
+        unit = 1000 * half + spec.future_commission
+    assert -flows[0] == pytest.approx(qty * unit, abs=0.01)
+    assert np.all(_flows(_run(spec, [21.0] * 3, vega=5_000.0)) == 0.0)  # long vega: none
+
+
+def test_vega_sizing_needs_an_instrument_with_a_vix_sensitivity():
+    with pytest.raises(SpecError, match=r"hedge\.layers\.l1\.size_rule"):
+        run_spec("hedge.layers.l1.size_rule=vega", "hedge.layers.l1.instrument=vxx")

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from models.pricing import tables
+from models.pricing import black, tables
 from simulator import condor
 from tests.sleeves import MODEL, column, replace, run_spec, spx_table
 
@@ -182,3 +182,25 @@ def test_short_gap_in_expected_moves():
         want = min(5000 - sp, sc - 5000) / em
         assert float(res.short_gap[d, 0]) == pytest.approx(want, rel=1e-9)
     assert float(res.short_gap[DAYS, 0]) == condor.NO_GAP  # settled: nothing open
+
+
+def test_book_vega_is_the_legs_black_vega_per_vol_point():
+    """Day-0 book vega = qty x 100 x (long wings - short legs) of d price / d sigma at the
+    table vol, by finite differences of an independent Black-76 (numpy), / 100 per point."""
+    res = _run(BASE, [5000.0] * (DAYS + 1), [0.04] * (DAYS + 1))
+    t = spx_table()
+    f64 = np.float64
+    tau_y = DAYS / 252.0
+
+    def fd_vega(k):
+        iv = float(tables.spx_iv(t, f64(0.04), np.log(k / 5000.0), f64(DAYS)))
+        up = black.black76(5000.0, k, tau_y, iv + 1e-5)
+        dn = black.black76(5000.0, k, tau_y, iv - 1e-5)
+        return float(up - dn) / 2e-5
+
+    lp, sp, sc, lc = _legs(res)
+    unit = fd_vega(lp) + fd_vega(lc) - fd_vega(sp) - fd_vega(sc)
+    want = float(res.qty[0, 0]) * 100.0 * unit / 100.0
+    assert want < 0  # a short condor is short vega
+    assert float(res.vega[0, 0]) == pytest.approx(want, rel=1e-6)
+    assert float(res.vega[DAYS, 0]) == 0.0  # settled

@@ -779,6 +779,22 @@ def spx_delta(table: SpxSmileTable, spot, strike, tau_days, var, rate, div_yield
     return jnp.where(live, delta, at_expiry.astype(spot.dtype))
 
 
+@partial(jax.jit, static_argnames=("whole_days",))
+def spx_vega(
+    table: SpxSmileTable, spot, strike, tau_days, var, rate, div_yield, whole_days=False
+):  # fmt: skip
+    """Black-Scholes vega at the table vol, d price / d sigma per unit of index for a
+    change of 1.00 in the annual implied vol (divide by 100 for one vol point); the same
+    for calls and puts, 0 at tau_days <= 0. Sticky-strike, like :func:`spx_delta`."""
+    spot, strike, fwd, sd, t_years, live, rate, _ = _spx_setup(
+        table, spot, strike, tau_days, var, rate, div_yield, whole_days
+    )
+    d1 = jnp.log(fwd / strike) / sd + 0.5 * sd
+    pdf = jnp.exp(-0.5 * d1 * d1) / np.sqrt(2.0 * np.pi).astype(d1.dtype)
+    vega = jnp.exp(-rate * t_years) * fwd * pdf * jnp.sqrt(t_years)
+    return jnp.where(live, vega, 0.0)
+
+
 @partial(jax.jit, static_argnames=("n_steps",))
 def strike_for_delta(
     table: SpxSmileTable,
