@@ -49,14 +49,18 @@ class NonFiniteError(RuntimeError):
     written. The message names the model parameters, the path and the first bad day."""
 
 
+ALL_FINITE = "_all_finite"
+"""Internal per-path output: spot, variance and VIX finite on every recorded day (one
+fused and-reduction in the jitted chunk); checked and dropped on the host, never written."""
+
 FIRST_BAD_DAY = "_first_nonfinite_day"
-"""Internal per-path output: first recorded day with a NaN/inf in spot, variance or VIX
-(-1 when none); checked and dropped on the host, never written."""
+"""Internal per-path output of the locating rerun of a chunk that failed the check: first
+recorded day with a NaN/inf in spot, variance or VIX (-1 when none)."""
 
 
 def first_nonfinite_day(*arrays: jax.Array) -> jax.Array:
     """Per path (last axis), the first index along axis 0 where any of ``arrays`` (all
-    (days+1, n)) is NaN or inf, -1 where all are finite: one cheap reduction in the jit."""
+    (days+1, n)) is NaN or inf, -1 where all are finite (the locating rerun's reduction)."""
     bad = ~jnp.isfinite(arrays[0])
     for a in arrays[1:]:
         bad = bad | ~jnp.isfinite(a)
@@ -98,6 +102,27 @@ def check_finite(spec: RunSpec, start: int, first_bad: np.ndarray, outputs: dict
             )
 
 
+def _check_chunk(
+    spec: RunSpec, model, size, devices, book_ctx, marks, start: int, finite, chunk_out
+) -> None:
+    """Stop on NaN/inf in a chunk: its paths (flag from the jit) or its outputs. A flagged
+    chunk is run again with the locating reduction to name the first bad day."""
+    n = finite.shape[0]
+    outputs = {k: np.asarray(a)[..., :n] for k, a in chunk_out.items()}
+    first_bad = np.full(n, -1)
+    if not finite.all():
+        fn = _chunk_function(spec, model, size, devices, book_ctx, marks, locate=True)
+        first_bad = np.asarray(jax.device_get(fn(jnp.uint32(start), marks))[0][FIRST_BAD_DAY])
+        first_bad = first_bad[:n]
+        if (first_bad < 0).all():  # not reproduced: still refuse, without a day
+            i = int(np.flatnonzero(~finite)[0])
+            raise NonFiniteError(
+                f"non-finite value (NaN or inf) in the simulated spot/variance/VIX of path "
+                f"{start + i} with {_describe_model(spec)}"
+            )
+    check_finite(spec, start, first_bad, outputs)
+
+
 def build_model(spec: ModelSpec) -> Heston:
     """The model object for a validated model spec."""
     return Heston(
@@ -118,18 +143,28 @@ def chunk_layout(paths: int, chunk_paths: int, n_devices: int) -> tuple[int, int
 
 
 def _reduce(
-    model: Heston, spot: jax.Array, var: jax.Array, save: bool, book_ctx=None, marks=None
+    model: Heston,
+    spot: jax.Array,
+    var: jax.Array,
+    save: bool,
+    book_ctx=None,
+    marks=None,
+    locate: bool = False,
 ) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
-    """(per-path outputs with the path axis last, daily paths (n, days+1)) of a chunk."""
+    """(per-path outputs with the path axis last, daily paths (n, days+1)) of a chunk;
+    ``locate`` adds the first non-finite day per path (only run after a failed check)."""
     vix = model.vix(var)
     peak = jax.lax.cummax(spot, axis=0)
+    finite = jnp.isfinite(spot) & jnp.isfinite(var) & jnp.isfinite(vix)
     per_path = {
-        FIRST_BAD_DAY: first_nonfinite_day(spot, var, vix),
+        ALL_FINITE: finite.all(axis=0),
         "spx_final": spot[-1],
         "vix_final": vix[-1],
         "vix_max": vix.max(axis=0),
         "spx_max_drawdown": (1.0 - spot / peak).max(axis=0),
     }
+    if locate:
+        per_path[FIRST_BAD_DAY] = first_nonfinite_day(spot, var, vix)
     if book_ctx is not None:
         from simulator import book
 
@@ -139,7 +174,13 @@ def _reduce(
 
 
 def _chunk_function(
-    spec: RunSpec, model: Heston, size: int, devices: list, book_ctx=None, marks=None
+    spec: RunSpec,
+    model: Heston,
+    size: int,
+    devices: list,
+    book_ctx=None,
+    marks=None,
+    locate: bool = False,
 ) -> Callable:
     """jit(chunk)(start, marks) -> (per-path outputs, daily paths) of paths start..+size.
 
@@ -166,7 +207,7 @@ def _chunk_function(
         if history is not None:
             spot, var = (jnp.asarray(a, sim.dtype) for a in history)
             with replay.daily_blocks():  # daily P&L blocks: label() rebuilds the equity
-                return _reduce(model, spot, var, save, book_ctx, marks)
+                return _reduce(model, spot, var, save, book_ctx, marks, locate)
         paths = model.simulate_keys(
             path_keys(base, start, n),
             sim.n_steps,
@@ -184,8 +225,8 @@ def _chunk_function(
         if shock is not None:
             spot, var = shock(spot, var)
             with replay.daily_blocks():  # daily P&L: P&L through the shock window
-                return _reduce(model, spot, var, save, book_ctx, marks)
-        return _reduce(model, spot, var, save, book_ctx, marks)
+                return _reduce(model, spot, var, save, book_ctx, marks, locate)
+        return _reduce(model, spot, var, save, book_ctx, marks, locate)
 
     n_dev = len(devices)
     if n_dev == 1:
@@ -292,10 +333,8 @@ def run(
             start = c * size
             n = min(size, sim.paths - start)
             chunk_out, chunk_daily = jax.device_get(fn(jnp.uint32(start), marks))
-            first_bad = np.asarray(chunk_out.pop(FIRST_BAD_DAY))[:n]
-            check_finite(
-                spec, start, first_bad, {k: np.asarray(a)[..., :n] for k, a in chunk_out.items()}
-            )
+            finite = np.asarray(chunk_out.pop(ALL_FINITE))[:n]
+            _check_chunk(spec, model, size, devices, book_ctx, marks, start, finite, chunk_out)
             for name, arr in chunk_out.items():
                 arr = np.asarray(arr)[..., :n]
                 if stream is not None:
