@@ -163,7 +163,7 @@ def daily_equity(ds: xr.Dataset) -> xr.Dataset:
     """Turn the daily P&L blocks of a run traced under :func:`daily_blocks` (``pnl_month``
     with one 'month' per day) into daily ``equity`` and ``equity_condor`` (USD, 0 on day 0;
     day-0 costs count on day 1) and rebuild the 21-day ``pnl_month`` from them."""
-    from simulator import book
+    from simulator.spec import MONTH_DAYS
 
     if "pnl_month" not in ds:
         return ds
@@ -182,7 +182,7 @@ def daily_equity(ds: xr.Dataset) -> xr.Dataset:
         dims = [*(d for d in e.dims if d not in ("time", "path")), "time", "path"]
         return e.drop_vars("month", errors="ignore").transpose(*dims)
 
-    md = book.MONTH_DAYS
+    md = MONTH_DAYS
     ends = np.arange(md, n, md)
     starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
     months = np.arange(1, len(ends) + 1)
