@@ -320,6 +320,22 @@ def test_rerun_from_stored_config_is_bitwise_identical(tmp_path, monkeypatch):
     assert "Traceback" not in refused.stderr
 
 
+def test_rerun_of_a_zarr_store_goes_to_rerun_2_when_rerun_is_taken(tmp_path):
+    """Paths only (fast), zarr format: the default rerun directory skips a taken one."""
+    out = tmp_path / "z"
+    first = run_cli(*FAST, "output.format=zarr", "output.save_paths=true", f"output.dir={out}",
+                    cwd=tmp_path)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    (out / "rerun").mkdir()
+    (out / "rerun" / "results.nc").write_bytes(b"someone else's")
+    proc = run_cli(str(out / "results.zarr"), cwd=tmp_path, module="simulator.rerun")
+    assert proc.returncode == 0, proc.stderr
+    *_, path, verdict = proc.stdout.strip().splitlines()
+    assert Path(path) == out / "rerun-2" / "results.zarr"
+    assert verdict.startswith("bitwise identical: ")
+    assert (out / "rerun" / "results.nc").read_bytes() == b"someone else's"
+
+
 def test_compare_is_bitwise_and_says_what_differs():
     from simulator.rerun import compare
 
