@@ -279,3 +279,28 @@ def test_report_has_a_facts_section_and_the_facts_page(run, tmp_path):
     proc = run_cli(str(run), "-o", str(out), cwd=tmp_path, module="simulator.facts")
     assert proc.returncode == 0, proc.stderr
     assert '<section id="facts">' in out.read_text()
+
+
+@pytest.mark.filterwarnings("ignore:The data type", "ignore:Consolidated metadata")
+def test_zarr_results_and_a_directory_of_them_render(run, tmp_path):
+    pytest.importorskip("zarr")
+    ds = xr.load_dataset(run / "results.nc")
+    ds.to_zarr(tmp_path / "results.zarr", mode="w")
+    assert report.main([str(tmp_path)]) == 0  # the directory holding results.zarr
+    page = (tmp_path / "report.html").read_text()
+    for sid in report.SECTIONS:
+        _section(page, sid)
+
+
+def test_a_failing_report_leaves_the_run_and_its_dataset_alone(run, monkeypatch, caplog):
+    from simulator import __main__ as cli
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(report, "write_report", boom)
+    ds = xr.load_dataset(run / "results.nc")
+    with caplog.at_level("ERROR", logger="simulator"):
+        cli._write_report(ds, run / "results.nc")  # logs, does not raise
+    assert "report not written (RuntimeError: no fonts)" in caplog.text
+    assert "python -m simulator.report" in caplog.text
