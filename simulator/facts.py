@@ -129,8 +129,7 @@ def model_facts(ds: xr.Dataset) -> Facts:
     """Facts of a dataset's saved paths (first MAX_PATHS paths)."""
     import yaml
 
-    spx = ds["spx"].transpose("path", "time").values[:MAX_PATHS]
-    vix = ds["vix"].transpose("path", "time").values[:MAX_PATHS]
+    spx, vix = _paths(ds["spx"]), _paths(ds["vix"])
     contango = float("nan")
     try:
         m = (yaml.safe_load(ds.attrs.get("config", "")) or {})["model"]
@@ -140,6 +139,13 @@ def model_facts(ds: xr.Dataset) -> Facts:
     except (KeyError, TypeError, ValueError, yaml.YAMLError):
         pass
     return facts_of(spx, vix, contango)
+
+
+def _paths(da: xr.DataArray) -> np.ndarray:
+    """(path, time) values of the first MAX_PATHS paths (first index of any other dim, e.g.
+    a collected sweep over seeds or experiments)."""
+    da = da.isel({d: 0 for d in da.dims if d not in ("path", "time")})
+    return da.transpose("path", "time").values[:MAX_PATHS]
 
 
 def _table_rows(sim: Facts, hist: Facts) -> list[tuple[str, str, str]]:
@@ -175,7 +181,7 @@ def report_section(ds: xr.Dataset):
         )
     sim, hist = model_facts(ds), history_facts()
     fig, axes = rp._figure(10, 3.4, 2)
-    sim_vix = ds["vix"].transpose("path", "time").values[:MAX_PATHS, 1:].ravel()
+    sim_vix = _paths(ds["vix"])[:, 1:].ravel()
     _, _, hv = _history_vix()
     bins = np.linspace(0, max(60.0, float(np.nanpercentile(sim_vix, 99.5))), 80)
     axes[0].hist(sim_vix, bins=bins, density=True, histtype="step", lw=1.4, label="model")

@@ -133,9 +133,9 @@ def best_point(ds: xr.Dataset, metric: str = "es99") -> dict[str, float]:
         v = v.where(ds["valid"])
     arr = v.transpose(*dims).values
     if np.all(np.isnan(arr)):
-        return {d: float(ds[d].values[0]) for d in dims}
+        return {d: ds[d].values[0].item() for d in dims}
     idx = np.unravel_index(int(np.nanargmin(arr)), arr.shape)
-    return {d: float(ds[d].values[i]) for d, i in zip(dims, idx, strict=True)}
+    return {d: ds[d].values[i].item() for d, i in zip(dims, idx, strict=True)}
 
 
 def _at(da: xr.DataArray, point: dict[str, float]) -> xr.DataArray:
@@ -164,8 +164,13 @@ def _fmt_se(v: float, se: float, usd: bool = True) -> str:
     return f"{body} ± {(_fmt_usd(se) if usd else f'{se:.2g}')}"
 
 
-def _point_label(point: dict[str, float]) -> str:
-    return ", ".join(f"{k} = {v:g}" for k, v in point.items()) or "the only hedge setting"
+def _g(v: Any) -> str:
+    """A coordinate value: numbers as %g, labels (e.g. collected experiment names) as is."""
+    return f"{v:g}" if isinstance(v, int | float | np.number) else str(v)
+
+
+def _point_label(point: dict[str, Any]) -> str:
+    return ", ".join(f"{k} = {_g(v)}" for k, v in point.items()) or "the only hedge setting"
 
 
 def _esc(x: Any) -> str:
@@ -252,7 +257,7 @@ def _settings(ds: xr.Dataset) -> Section:
     rows = [(label, ds.attrs[k]) for k, label in _SETTINGS if k in ds.attrs]
     dims = _grid_dims(ds)
     for d in dims:
-        rows.append((f"grid: {d}", ", ".join(f"{x:g}" for x in ds[d].values)))
+        rows.append((f"grid: {d}", ", ".join(_g(x) for x in ds[d].values)))
     if "valid" in ds:
         v = ds["valid"].values
         rows.append(("valid grid points", f"{int(v.sum())} of {v.size}"))
@@ -285,7 +290,11 @@ def _answer(ds: xr.Dataset, point: dict[str, float]) -> Section:
     red, rede = _metric(ds, "es99_reduction", point)
     cost, coste = _metric(ds, "hedge_cost", point)
     mdd_red, mdd_rede = _metric(ds, "mdd_mean_reduction", point)
-    mdd_u = float(ds["max_drawdown_condor"].mean()) if "max_drawdown_condor" in ds else np.nan
+    mdd_u = (
+        float(_at(ds["max_drawdown_condor"], point).mean())
+        if "max_drawdown_condor" in ds
+        else np.nan
+    )
     diff, diffe = _metric(ds, "diff_mean", point)
     years = float(ds.attrs.get("horizon_days", 252)) / float(ds.attrs.get("days_per_year", 252))
     capital = _capital(ds)
@@ -337,7 +346,7 @@ def _pnl(ds: xr.Dataset, point: dict[str, float]) -> Section:
     pnl = _at(ds["pnl"], point).values
     series = [("book + hedge", pnl, "C0")]
     if "pnl_condor" in ds:
-        series.append(("unhedged condor", ds["pnl_condor"].values, "C3"))
+        series.append(("unhedged condor", _at(ds["pnl_condor"], point).values, "C3"))
     fig, (a1, a2) = _figure(10, 3.6, 2)
     _hist_pair(a1, series)
     a1.set(xlabel="P&L over the horizon (USD)", ylabel="density", title="distribution")
@@ -369,7 +378,7 @@ def _var_es(ds: xr.Dataset, point: dict[str, float]) -> Section:
         return Section("var-es", title, _note(_ONE_PATH))
     books = [("book + hedge", _at(ds["pnl"], point).values)]
     if "pnl_condor" in ds:
-        books.append(("unhedged condor", ds["pnl_condor"].values))
+        books.append(("unhedged condor", _at(ds["pnl_condor"], point).values))
     rows = []
     for label, x in books:
         row = [label]
@@ -409,7 +418,7 @@ def _drawdown(ds: xr.Dataset, point: dict[str, float]) -> Section:
         return Section("drawdown", title, _note(_ONE_PATH))
     series = [("book + hedge", _at(ds["max_drawdown"], point).values, "C0")]
     if "max_drawdown_condor" in ds:
-        series.append(("unhedged condor", ds["max_drawdown_condor"].values, "C3"))
+        series.append(("unhedged condor", _at(ds["max_drawdown_condor"], point).values, "C3"))
     fig, ax = _figure(7, 3.4)
     _hist_pair(ax, series, lo=0.0)
     rows = []
@@ -445,7 +454,7 @@ def _fan_quantiles(x: np.ndarray) -> np.ndarray:
     return part[:, ks].T.astype(np.float64)
 
 
-def _fan(ds: xr.Dataset) -> Section:
+def _fan(ds: xr.Dataset, point: dict[str, Any]) -> Section:
     title = "Fan charts of SPX and VIX"
     if "spx" not in ds or "vix" not in ds:
         return Section(
@@ -454,7 +463,7 @@ def _fan(ds: xr.Dataset) -> Section:
     t, xlabel = _time_axis(ds)
     fig, axes = _figure(10, 3.6, 2)
     for ax, name, unit in ((axes[0], "spx", "index points"), (axes[1], "vix", "vol points")):
-        arr = ds[name].transpose("path", "time").values
+        arr = _at(ds[name], point).transpose("path", "time").values
         q = _fan_quantiles(arr)
         for (lo, hi), alpha in (((0, 6), 0.15), ((1, 5), 0.25), ((2, 4), 0.4)):
             ax.fill_between(t, q[lo], q[hi], color="C0", alpha=alpha, lw=0)
@@ -491,7 +500,7 @@ def _layers(ds: xr.Dataset, point: dict[str, float]) -> Section:
     timing_note = ""
     if "vix" in ds and triggers:
         t_day = np.arange(ds.sizes["time"])
-        vix = ds["vix"].transpose("path", "time").values
+        vix = _at(ds["vix"], point).transpose("path", "time").values
         for i, (name, thr) in enumerate(triggers):
             hit = vix >= thr
             first = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
@@ -574,8 +583,8 @@ def _grid(ds: xr.Dataset, point: dict[str, float]) -> Section:
             z = _at(val.sel(metric=m), rest).transpose(a, b).values
             im = ax.imshow(z, origin="lower", aspect="auto", cmap="viridis")
             ax.set(
-                xticks=range(ds.sizes[b]), xticklabels=[f"{v:g}" for v in ds[b].values],
-                yticks=range(ds.sizes[a]), yticklabels=[f"{v:g}" for v in ds[a].values],
+                xticks=range(ds.sizes[b]), xticklabels=[_g(v) for v in ds[b].values],
+                yticks=range(ds.sizes[a]), yticklabels=[_g(v) for v in ds[a].values],
                 xlabel=b, ylabel=a, title=lab,
             )  # fmt: skip
             fig.colorbar(im, ax=ax)
@@ -663,7 +672,7 @@ def build_html(ds: xr.Dataset, title: str | None = None) -> str:
         _pnl(ds, point),
         _var_es(ds, point),
         _drawdown(ds, point),
-        _fan(ds),
+        _fan(ds, point),
         _layers(ds, point),
         _grid(ds, point),
         _frontier(ds, point),

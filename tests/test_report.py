@@ -304,3 +304,18 @@ def test_a_failing_report_leaves_the_run_and_its_dataset_alone(run, monkeypatch,
         cli._write_report(ds, run / "results.nc")  # logs, does not raise
     assert "report not written (RuntimeError: no fonts)" in caplog.text
     assert "python -m simulator.report" in caplog.text
+
+
+def test_a_collected_cube_with_label_dimensions_renders(run):
+    """A multirun merged by simulator.collect may carry a label dimension (e.g. the
+    experiment) on every variable: the best point names it and every section renders."""
+    ds = xr.load_dataset(run / "results.nc")
+    labels = xr.DataArray(["a", "b"], dims="experiment", name="experiment")
+    cube = xr.concat([ds, ds], dim=labels)
+    cube.attrs = ds.attrs
+    best = report.best_point(cube)
+    assert best["experiment"] == "a" and set(best) == {"experiment", "l1_threshold", "l2_threshold"}
+    page = report.build_html(cube)
+    for sid in report.SECTIONS:
+        _section(page, sid)
+    assert "experiment = a" in _section(page, "answer")
