@@ -105,12 +105,13 @@ def prepare(spec: RunSpec) -> RunSpec:
 def daily_states(spec: RunSpec) -> tuple[np.ndarray, np.ndarray]:
     """(spot, variance) shaped (D+1, 1): the SPX closes and the Heston variances whose
     model VIX are the VIX closes (see the module docstring)."""
-    from simulator.stress import variance_for_vix
+    from simulator.engine import build_model
+    from simulator.stress import model_variance_for_vix
 
     r = spec.replay
     assert r is not None
     _, spx, v = history(r.start, r.end)
-    var = variance_for_vix(v, spec.model.kappa, spec.model.theta)
+    var = model_variance_for_vix(v, build_model(spec.model))
     return spx[:, None], np.asarray(var, np.float64)[:, None]
 
 

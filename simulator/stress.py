@@ -155,6 +155,25 @@ def variance_for_vix(vix, kappa: float, theta: float):
     return xp.maximum((xp.asarray(vix) / 100.0) ** 2 - b, 0.0) / a
 
 
+def vix_affine(model) -> tuple[float, float]:
+    """(a, b) with model VIX^2 / 1e4 = a v + b, read off ``model.vix`` at v = 0 and 1
+    (jump terms of affine models only shift b); ValueError when the model's VIX is not
+    affine in the variance (a rough model, say), so no single variance state matches."""
+    v = np.array([0.0, 1.0, 0.3])
+    w = (np.asarray(model.vix(v), np.float64) / 100.0) ** 2
+    b, a = w[0], w[1] - w[0]
+    if not (a > 0 and abs(a * 0.3 + b - w[2]) <= 1e-9 * max(w[2], 1e-12)):
+        raise ValueError(f"{type(model).__name__}: model VIX^2 is not affine in the variance")
+    return float(a), float(b)
+
+
+def model_variance_for_vix(vix, model):
+    """The variance state whose ``model.vix`` is ``vix`` (vol points), floored at 0."""
+    a, b = vix_affine(model)
+    xp = jnp if isinstance(vix, jax.Array) else np
+    return xp.maximum((xp.asarray(vix) / 100.0) ** 2 - b, 0.0) / a
+
+
 def injector(spec, model) -> Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]:
     """(spot, var) -> shocked (spot, var) for daily states (D+1, n) of ``spec.stress``."""
     st = spec.stress
@@ -174,14 +193,13 @@ def injector(spec, model) -> Callable[[jax.Array, jax.Array], tuple[jax.Array, j
 
     def apply(spot: jax.Array, var: jax.Array) -> tuple[jax.Array, jax.Array]:
         dtype = spot.dtype
-        kap, th = spec.model.kappa, spec.model.theta
         if st.vix == "level":
-            v_win = variance_for_vix(jnp.asarray(vix_path, dtype), kap, th)[:, None]
+            v_win = model_variance_for_vix(jnp.asarray(vix_path, dtype), model)[:, None]
             v_win = jnp.broadcast_to(v_win, (len(ks), spot.shape[1]))
         else:
             vix_d = model.vix(var[d])
             ratio = jnp.asarray(vix_path / sc.vix[0], dtype)[:, None]
-            v_win = variance_for_vix(vix_d[None, :] * ratio, kap, th)
+            v_win = model_variance_for_vix(vix_d[None, :] * ratio, model)
         s_win = spot[d][None, :] * jnp.asarray(spx_rel, dtype)[:, None]
         excess = v_win[-1] - var[end]
         v_after = jnp.maximum(var[end:] + excess[None, :] * jnp.asarray(decay, dtype)[:, None], 0)
