@@ -138,7 +138,7 @@ def label(ds: xr.Dataset, spec: RunSpec) -> xr.Dataset:
     r = spec.replay
     assert r is not None
     dates, _, _ = history(r.start, r.end)
-    ds = daily_equity(ds)  # adds the time axis when paths were not saved
+    ds = daily_equity(ds, spec.sim.horizon_days)  # adds the time axis if paths were not saved
     ds = ds.assign_coords(date=("time", dates.astype("datetime64[ns]")))
     sched = build_schedule(spec.market.start_date, spec.sim.horizon_days)
     cal = sched.extended_dates
@@ -160,7 +160,7 @@ def label(ds: xr.Dataset, spec: RunSpec) -> xr.Dataset:
     return ds
 
 
-def daily_equity(ds: xr.Dataset) -> xr.Dataset:
+def daily_equity(ds: xr.Dataset, n_days: int) -> xr.Dataset:
     """Turn the daily P&L blocks of a run traced under :func:`daily_blocks` (``pnl_month``
     with one 'month' per day) into daily ``equity`` and ``equity_condor`` (USD, 0 on day 0;
     day-0 costs count on day 1) and rebuild the 21-day ``pnl_month`` from them."""
@@ -168,7 +168,11 @@ def daily_equity(ds: xr.Dataset) -> xr.Dataset:
 
     if "pnl_month" not in ds:
         return ds
-    n = ds.sizes["month"] + 1  # days incl. day 0
+    if ds.sizes["month"] != n_days:  # book.evaluate no longer honours daily_blocks
+        raise RuntimeError(
+            f"expected {n_days} daily P&L blocks from book.evaluate, got {ds.sizes['month']}"
+        )
+    n = n_days + 1  # days incl. day 0
     if "time" not in ds.dims:
         ds = ds.assign_coords(
             time=("time", np.arange(n) / 252.0, {"units": "years"}),

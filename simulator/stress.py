@@ -243,7 +243,7 @@ def window_pnl(ds: xr.Dataset, spec) -> xr.Dataset:
     if "pnl_month" not in ds:
         return ds
     had_time = "time" in ds.dims
-    ds = replay.daily_equity(ds)
+    ds = replay.daily_equity(ds, spec.sim.horizon_days)
     d = spec.stress.day
     end = min(d + SCENARIOS[spec.stress.scenario].days, spec.sim.horizon_days)
     for name, src in (("pnl_shock", "equity"), ("pnl_shock_condor", "equity_condor")):

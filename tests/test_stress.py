@@ -183,3 +183,28 @@ def test_every_stress_experiment_runs_from_the_cli_with_its_report_section(tmp_p
         # The crisis VIX closes are on the paths: the VIX peaks at the scenario's.
         peak = float(ds["vix"].isel(time=slice(21, 21 + stress.SCENARIOS[scen].days + 1)).max())
         assert math.isclose(peak, max(stress.SCENARIOS[scen].vix), rel_tol=1e-5)
+
+
+def test_window_pnl_from_daily_blocks_without_saved_paths():
+    """Daily P&L blocks (as recorded under replay.daily_blocks) -> P&L through the window
+    (a plain sum of the window's days) and 21-day months, with no time axis left over."""
+    spec = _spec("stress.scenario=2015", "stress.day=5", "sim.horizon_days=42")
+    rng = np.random.default_rng(2)
+    daily = rng.normal(size=(3, 42, 50))  # (l1_threshold, day, path)
+    daily_c = rng.normal(size=(42, 50))
+    ds = xr.Dataset(
+        {
+            "pnl_month": (("l1_threshold", "month", "path"), daily),
+            "pnl_month_condor": (("month", "path"), daily_c),
+        },
+        coords={"l1_threshold": [18.0, 19.0, 20.0], "month": np.arange(1, 43)},
+    )
+    out = stress.window_pnl(ds, spec)
+    k = stress.SCENARIOS["2015"].days  # moves into days 6 .. 5 + k
+    np.testing.assert_allclose(out["pnl_shock"].values, daily[:, 5 : 5 + k].sum(axis=1))
+    np.testing.assert_allclose(out["pnl_shock_condor"].values, daily_c[5 : 5 + k].sum(axis=0))
+    np.testing.assert_allclose(out["pnl_month"].values[:, 1], daily[:, 21:42].sum(axis=1))
+    assert out["pnl_month"].dims == ("l1_threshold", "month", "path") and out.sizes["month"] == 2
+    assert "time" not in out.dims and "equity" not in out
+    with pytest.raises(RuntimeError, match="daily P&L blocks"):
+        stress.window_pnl(ds.isel(month=slice(0, 2)), spec)  # 21-day months: refused
