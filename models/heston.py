@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
 
+from models._jumps import JumpStep, LognormalJumps, jump_increment
 from models._random import inverse_normal, path_keys, step_normals, step_uniforms
 from models.pricing.fourier import cos_price
 from models.pricing.vix import (
@@ -93,10 +94,11 @@ class Heston:
         }
         for name, ok in checks.items():
             if not (ok and math.isfinite(getattr(self, name))):
-                raise ValueError(f"Heston: invalid {name}={getattr(self, name)!r}")
+                raise ValueError(f"{type(self).__name__}: invalid {name}={getattr(self, name)!r}")
         if self.kappa - self.premia.variance <= 0:
             raise ValueError(
-                f"Heston: premia.variance={self.premia.variance} must be below kappa={self.kappa}"
+                f"{type(self).__name__}: premia.variance={self.premia.variance} "
+                f"must be below kappa={self.kappa}"
             )
 
     # ----------------------------------------------------------------- parameters
@@ -110,12 +112,18 @@ class Heston:
         kappa_p = self.kappa - self.premia.variance
         return kappa_p, self.kappa * self.theta / kappa_p
 
+    def jumps(self) -> LognormalJumps | None:
+        """Jumps in ln S (the same law under P and Q); None: Heston has none."""
+        return None
+
     def _dynamics(self, measure: str, rate: float, div_yield: float) -> _Dyn:
+        jumps = self.jumps()
+        mu = rate - div_yield - (jumps.compensator if jumps is not None else 0.0)
         if measure == "Q":
-            return _Dyn(self.kappa, self.theta, self.sigma, self.rho, rate - div_yield)
+            return _Dyn(self.kappa, self.theta, self.sigma, self.rho, mu)
         if measure == "P":
             kp, tp = self.p_parameters()
-            return _Dyn(kp, tp, self.sigma, self.rho, rate - div_yield + self.premia.equity)
+            return _Dyn(kp, tp, self.sigma, self.rho, mu + self.premia.equity)
         raise ValueError(f"measure must be 'P' or 'Q', got {measure!r}")
 
     # ----------------------------------------------------------------- pricing (Q)
@@ -148,12 +156,16 @@ class Heston:
         models.pricing.fourier.cos_price for L and N)."""
         return cos_price(self.char_fn, spot, strike, maturity, rate, div_yield, kind, L=L, N=N)
 
+    def vix_coefficients(self) -> tuple[float, float]:
+        """(a, b) with VIX^2 / 100^2 = a v + b (Q parameters, 30-day horizon, v per year)."""
+        return vix_affine_coefficients(self.kappa, self.theta, VIX_TAU)
+
     def vix(self, var: ArrayLike) -> ArrayLike:
         """Model 30-day VIX in vol points from the instantaneous variance (Q parameters).
 
         Works on NumPy and JAX arrays alike; negative variances count as 0.
         """
-        a, b = vix_affine_coefficients(self.kappa, self.theta, VIX_TAU)
+        a, b = self.vix_coefficients()
         if isinstance(var, jax.Array):
             return 100.0 * jnp.sqrt(a * jnp.maximum(var, 0.0) + b)
         return 100.0 * np.sqrt(a * np.maximum(np.asarray(var, dtype=np.float64), 0.0) + b)
@@ -162,7 +174,7 @@ class Heston:
         if maturity <= 0:
             raise ValueError(f"maturity must be positive, got {maturity}")
         law = CIRLaw(self.kappa, self.theta, self.sigma, self.v0 if v0 is None else v0, maturity)
-        a, b = vix_affine_coefficients(self.kappa, self.theta, VIX_TAU)
+        a, b = self.vix_coefficients()
         return law, a, b
 
     def vix_future(self, maturity: float, *, v0: float | None = None) -> float:
@@ -245,14 +257,18 @@ class Heston:
             raise ValueError("float64 paths need jax_enable_x64 set before any array is created")
         dyn = self._dynamics(measure, rate, div_yield)
         coef = _coefficients(dyn, dt, dtype)
+        jumps = self.jumps()
+        # lam = 0 runs the jump-free kernel: bitwise the Heston paths of the same keys.
+        jump_coef = jumps.step(dt, dtype) if jumps is not None and jumps.lam > 0 else None
         init = jnp.asarray([math.log(spot), self.v0], dtype=dtype)
         if extra_var is not None:
             extra_var = jnp.asarray(extra_var, dtype)
             if extra_var.shape != (n_steps,):
                 raise ValueError(f"extra_var must have shape ({n_steps},), got {extra_var.shape}")
         return _simulate(
-            keys, init, coef, extra_var, n_steps // record_every, record_every, scheme, dtype
-        )
+            keys, init, coef, extra_var, jump_coef, n_steps // record_every, record_every, scheme,
+            dtype,
+        )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- kernels
@@ -353,7 +369,9 @@ def _euler_step(x, v, u1, u2, c: _StepCoef):
 
 
 @partial(jax.jit, static_argnames=("n_records", "record_every", "scheme", "dtype"))
-def _simulate(keys, init, coef, extra_var, n_records, record_every, scheme, dtype):
+def _simulate(
+    keys, init, coef, extra_var, jumps: JumpStep | None, n_records, record_every, scheme, dtype
+):
     step_fn = _qe_step if scheme == "qe" else _euler_step
     n = keys.shape[0]
     x0 = jnp.full((n,), init[0], dtype)
@@ -367,6 +385,8 @@ def _simulate(keys, init, coef, extra_var, n_records, record_every, scheme, dtyp
             z, _ = step_normals(keys, t, dtype, stream=1)
             ev = extra_var[t]
             x = x + jnp.sqrt(ev) * z - 0.5 * ev
+        if jumps is not None:
+            x = x + jump_increment(keys, t, jumps, dtype)
         return x, v
 
     # Rows are written into preallocated buffers inside the loop (in place), which is
