@@ -453,18 +453,23 @@ def bench_pyfeng(n_paths: int, n_steps: int, seed: int) -> dict | None:
     except ImportError:
         print("  pyfeng not importable (not installed): skipped; REFERENCES.md anchor ~2e7/s")
         return None
+    from importlib import metadata
+
+    version = metadata.version("pyfeng")
     p = PARAMS
     try:  # pyfeng's Heston takes the initial variance as ``sigma`` and vol-of-var as ``vov``
-        m = pf.HestonMcAndersen2008(p["v0"], p["sigma"], p["rho"], p["kappa"], p["theta"], RATE)
-        m.set_num_params(n_path=n_paths, dt=1.0 / 252, rn_seed=seed)
+        m = pf.HestonMcAndersen2008(
+            p["v0"], vov=p["sigma"], rho=p["rho"], mr=p["kappa"], theta=p["theta"],
+            n_path=n_paths, dt=1.0 / 252, rn_seed=seed, antithetic=False, intr=RATE,
+        )  # fmt: skip
         wall, other, price = best_of(
             2, lambda: float(np.ravel(m.price(STRIKE, SPOT, n_steps / 252))[0])
         )
     except Exception as exc:  # an API we do not know: report, do not fail the bench
-        print(f"  pyfeng {getattr(pf, '__version__', '?')} failed ({exc!r}): skipped")
+        print(f"  pyfeng {version} failed ({exc!r}): skipped")
         return None
     return {
-        "impl": f"pyfeng {pf.__version__}",
+        "impl": f"pyfeng {version} Andersen QE MC",
         "dtype": "float64",
         "paths": n_paths,
         "steps": n_steps,
