@@ -37,6 +37,7 @@ class BookContext:
     grid_valid: np.ndarray | None
     grid_dims: list
     vix_expiries: np.ndarray
+    block_days: int = MONTH_DAYS  # trading days per pnl_month block (1: daily P&L)
 
     @property
     def marks(self) -> tuple:
@@ -120,7 +121,7 @@ def evaluate(
         spot, var, vix, ctx.plan, spec.strategy.condor, spec.market, spx_table, events
     )
     mdd_condor = _max_drawdown(book.equity)
-    out.update(pnl_month_condor=_monthly(book.equity))
+    out.update(pnl_month_condor=_monthly(book.equity, ctx.block_days))
     out.update(
         pnl_condor=book.pnl,
         condor_trades=book.trades,
@@ -129,7 +130,9 @@ def evaluate(
         condor_at_risk_mean=book.at_risk.mean(axis=0),
     )
     if ctx.grid_params is None:
-        out.update(pnl=book.pnl, max_drawdown=mdd_condor, pnl_month=_monthly(book.equity))
+        out.update(
+            pnl=book.pnl, max_drawdown=mdd_condor, pnl_month=_monthly(book.equity, ctx.block_days)
+        )
         return out
     front, second = _futures_curve(ctx, vix_table, var)
     etp = None
@@ -153,7 +156,7 @@ def evaluate(
             "pnl": total[-1],
             "pnl_hedge": h.pnl,
             "max_drawdown": _max_drawdown(total),
-            "pnl_month": _monthly(total),
+            "pnl_month": _monthly(total, ctx.block_days),
             "hedge_paid": h.paid,
             "hedge_recovered": h.recovered,
             "layer_activations": h.activations,
@@ -168,11 +171,11 @@ def evaluate(
     return out
 
 
-def _monthly(equity: jax.Array) -> jax.Array:
-    """P&L over consecutive 21-trading-day blocks, (M, n) from (D+1, n). The first block
-    starts before the day-0 trades (equity 0), so the blocks add up to the horizon P&L
-    when the horizon is a whole number of blocks."""
-    ends = equity[np.arange(MONTH_DAYS, equity.shape[0], MONTH_DAYS)]
+def _monthly(equity: jax.Array, block: int = MONTH_DAYS) -> jax.Array:
+    """P&L over consecutive ``block``-trading-day blocks (21: months; 1: days), (M, n)
+    from (D+1, n). The first block starts before the day-0 trades (equity 0), so the
+    blocks add up to the horizon P&L when the horizon is a whole number of blocks."""
+    ends = equity[np.arange(block, equity.shape[0], block)]
     starts = jnp.concatenate([jnp.zeros_like(ends[:1]), ends[:-1]])
     return ends - starts
 

@@ -8,6 +8,7 @@ size, on the number of devices or on the backend's ordering.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import sys
@@ -199,15 +200,19 @@ def _chunk_function(
 
         history = replay.daily_states(spec)
     if spec.stress is not None:  # a crisis shape injected into every path
-        from simulator import replay, stress
+        from simulator import stress
 
         shock = stress.injector(spec, model)
+
+    if book_ctx is not None and (history is not None or shock is not None):
+        # Daily P&L blocks: replay.label() rebuilds the daily equity, stress the P&L
+        # through the shock window (and both the 21-day months).
+        book_ctx = dataclasses.replace(book_ctx, block_days=1)
 
     def local(start, marks, n):
         if history is not None:
             spot, var = (jnp.asarray(a, sim.dtype) for a in history)
-            with replay.daily_blocks():  # daily P&L blocks: label() rebuilds the equity
-                return _reduce(model, spot, var, save, book_ctx, marks, locate)
+            return _reduce(model, spot, var, save, book_ctx, marks, locate)
         paths = model.simulate_keys(
             path_keys(base, start, n),
             sim.n_steps,
@@ -224,8 +229,6 @@ def _chunk_function(
         spot, var = paths.spot, paths.var
         if shock is not None:
             spot, var = shock(spot, var)
-            with replay.daily_blocks():  # daily P&L: P&L through the shock window
-                return _reduce(model, spot, var, save, book_ctx, marks, locate)
         return _reduce(model, spot, var, save, book_ctx, marks, locate)
 
     n_dev = len(devices)

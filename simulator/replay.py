@@ -24,10 +24,8 @@ with and without the hedge (USD, 0 before the first trades; day-0 costs count on
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
@@ -37,7 +35,6 @@ from simulator.spec import RunSpec, SpecError
 
 __all__ = [
     "MARKED_EPISODES",
-    "daily_blocks",
     "daily_states",
     "drawdowns",
     "history",
@@ -115,21 +112,6 @@ def daily_states(spec: RunSpec) -> tuple[np.ndarray, np.ndarray]:
     return spx[:, None], np.asarray(var, np.float64)[:, None]
 
 
-@contextlib.contextmanager
-def daily_blocks() -> Iterator[None]:
-    """While tracing the replay's chunk, book.evaluate's 'monthly' P&L blocks are one day
-    long, so ``pnl_month`` carries the daily P&L from which :func:`label` rebuilds the
-    daily equity curves (and then the 21-day months)."""
-    from simulator import book
-
-    saved = book.MONTH_DAYS
-    book.MONTH_DAYS = 1
-    try:
-        yield
-    finally:
-        book.MONTH_DAYS = saved
-
-
 def label(ds: xr.Dataset, spec: RunSpec) -> xr.Dataset:
     """Real dates on the time axis, daily equity curves, 21-day months, provenance."""
     from simulator import condor
@@ -161,14 +143,14 @@ def label(ds: xr.Dataset, spec: RunSpec) -> xr.Dataset:
 
 
 def daily_equity(ds: xr.Dataset, n_days: int) -> xr.Dataset:
-    """Turn the daily P&L blocks of a run traced under :func:`daily_blocks` (``pnl_month``
+    """Turn the daily P&L blocks of a replay or stress run (book block_days = 1: ``pnl_month``
     with one 'month' per day) into daily ``equity`` and ``equity_condor`` (USD, 0 on day 0;
     day-0 costs count on day 1) and rebuild the 21-day ``pnl_month`` from them."""
     from simulator.spec import MONTH_DAYS
 
     if "pnl_month" not in ds:
         return ds
-    if ds.sizes["month"] != n_days:  # book.evaluate no longer honours daily_blocks
+    if ds.sizes["month"] != n_days:  # the book did not run with block_days=1
         raise RuntimeError(
             f"expected {n_days} daily P&L blocks from book.evaluate, got {ds.sizes['month']}"
         )

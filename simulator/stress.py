@@ -237,7 +237,7 @@ def attrs(spec) -> dict:
 def window_pnl(ds: xr.Dataset, spec) -> xr.Dataset:
     """Per-path P&L through the shock window, trading days d .. d + K (USD): ``pnl_shock``
     (book + hedge, per grid point) and ``pnl_shock_condor``, from the daily P&L the stress
-    run records (simulator.replay.daily_blocks); the 21-day months are rebuilt from it."""
+    run records (book block_days = 1); the 21-day months are rebuilt from it."""
     from simulator import replay
 
     if "pnl_month" not in ds:

@@ -186,7 +186,7 @@ def test_every_stress_experiment_runs_from_the_cli_with_its_report_section(tmp_p
 
 
 def test_window_pnl_from_daily_blocks_without_saved_paths():
-    """Daily P&L blocks (as recorded under replay.daily_blocks) -> P&L through the window
+    """Daily P&L blocks (as recorded with the book's block_days = 1) -> P&L through the window
     (a plain sum of the window's days) and 21-day months, with no time axis left over."""
     spec = _spec("stress.scenario=2015", "stress.day=5", "sim.horizon_days=42")
     rng = np.random.default_rng(2)
