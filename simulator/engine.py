@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-from models import Heston, Premia
+from models import Bates, Heston, Premia
 from models._random import path_keys
 from simulator.spec import ModelSpec, RunSpec
 
@@ -73,7 +73,8 @@ def _describe_model(spec: RunSpec) -> str:
     return (
         f"model {m.name} kappa={m.kappa:g} theta={m.theta:g} sigma={m.sigma:g} rho={m.rho:g} "
         f"v0={m.v0:g} premia.equity={m.premia_equity:g} premia.variance={m.premia_variance:g} "
-        f"(sim.dtype={s.dtype}, sim.scheme={s.scheme}, sim.measure={s.measure}, "
+        + (f"lam={m.lam:g} mu_j={m.mu_j:g} sigma_j={m.sigma_j:g} " if m.name == "bates" else "")
+        + f"(sim.dtype={s.dtype}, sim.scheme={s.scheme}, sim.measure={s.measure}, "
         f"sim.steps_per_day={s.steps_per_day}, sim.seed={s.seed})"
     )
 
@@ -125,8 +126,8 @@ def _check_chunk(
 
 
 def build_model(spec: ModelSpec) -> Heston:
-    """The model object for a validated model spec."""
-    return Heston(
+    """The model object for a validated model spec (Bates extends Heston)."""
+    heston = Heston(
         kappa=spec.kappa,
         theta=spec.theta,
         sigma=spec.sigma,
@@ -134,6 +135,9 @@ def build_model(spec: ModelSpec) -> Heston:
         v0=spec.v0,
         premia=Premia(equity=spec.premia_equity, variance=spec.premia_variance),
     )
+    if spec.name == "bates":
+        return Bates(**vars(heston), lam=spec.lam, mu_j=spec.mu_j, sigma_j=spec.sigma_j)
+    return heston
 
 
 def chunk_layout(paths: int, chunk_paths: int, n_devices: int) -> tuple[int, int]:

@@ -38,7 +38,7 @@ DAYS_PER_YEAR = 252
 MONTH_DAYS = 21
 """Trading days in a 'month' for monthly P&L, monthly VaR/ES and the package IRR."""
 
-MODELS = ("heston",)
+MODELS = ("heston", "bates")
 DTYPES = ("float32", "float64")
 MEASURES = ("P", "Q")
 SCHEMES = ("qe", "euler")
@@ -60,7 +60,8 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Heston-family parameters under Q plus the P premia (see models.Heston)."""
+    """Heston-family parameters under Q plus the P premia (see models.Heston), and for
+    ``bates`` the jumps (see models.Bates; zero for heston)."""
 
     name: str
     kappa: float
@@ -70,6 +71,9 @@ class ModelSpec:
     v0: float
     premia_equity: float
     premia_variance: float
+    lam: float = 0.0
+    mu_j: float = 0.0
+    sigma_j: float = 0.0
 
     @property
     def feller_ratio(self) -> float:
@@ -334,8 +338,15 @@ def _model(cfg: Mapping[str, Any]) -> ModelSpec:
         raise SpecError(
             "model.premia.variance", lam, f"must be below model.kappa={kappa} so kappa_P > 0"
         )
+    jumps = {}
+    if name == "bates":
+        jumps = {
+            "lam": g.number("lam", lambda x: 0 <= x <= 100, "in [0, 100] jumps per year"),
+            "mu_j": g.number("mu_j", lambda x: -1 <= x <= 1, "in [-1, 1]"),
+            "sigma_j": g.number("sigma_j", lambda x: 0 <= x <= 2, "in [0, 2]"),
+        }
     g.done()
-    return ModelSpec(name, kappa, theta, sigma, rho, v0, eq, lam)
+    return ModelSpec(name, kappa, theta, sigma, rho, v0, eq, lam, **jumps)
 
 
 def _market(cfg: Mapping[str, Any]) -> MarketSpec:

@@ -275,3 +275,125 @@ def test_replace_keeps_the_jumps():
     """The mark tables rebuild the model with dataclasses.replace(model, v0=...)."""
     m = dataclasses.replace(Bates(**BATES), v0=0.09)
     assert isinstance(m, Bates) and (m.lam, m.mu_j, m.sigma_j, m.v0) == (0.8, -0.1, 0.15, 0.09)
+
+
+# --------------------------------------------------------------------------- mark tables
+
+TABLE_MODEL = Bates(**HESTON, lam=0.5, mu_j=-0.08, sigma_j=0.1)  # conf/model/bates.yaml jumps
+TABLE_DAYS = 30
+
+
+def test_mark_tables_within_the_stated_bound():
+    """The book's mark tables built from a Bates model keep the error bound stated in
+    models/pricing/tables.py against the exact Bates pricers: SPX from the 5-delta put to
+    the 5-delta call <= 0.15 USD a contract (spot 5000), VIX futures <= 1e-5 relative,
+    VIX options <= 5e-4 vol points; the table's exact VIX quadrature equals the adaptive
+    Bates.vix_future / vix_option (so the jump constant reaches the tables)."""
+    from models.pricing import tables as T
+
+    spot, rate, div = 5000.0, 0.02, 0.01
+    rng = np.random.default_rng(4)
+    var = rng.uniform(0.08, 0.9, 40) ** 2
+    days = rng.integers(1, TABLE_DAYS + 1, 40).astype(np.float64)
+    spx = T.build_spx_table(TABLE_MODEL, TABLE_DAYS, rate, div)
+    k_put = np.asarray(T.strike_for_delta(spx, spot, var, days, 0.05, False, rate, div))
+    k_call = np.asarray(T.strike_for_delta(spx, spot, var, days, 0.05, True, rate, div))
+    u = np.linspace(0.0, 1.0, 9)
+    strikes = np.exp(np.log(k_put)[:, None] * (1 - u) + np.log(k_call)[:, None] * u)
+    fwd = spot * np.exp((rate - div) * days / T.DAYS_PER_YEAR)
+    call = strikes >= fwd[:, None]
+    exact = np.empty_like(strikes)
+    for i in range(len(var)):
+        m = dataclasses.replace(TABLE_MODEL, v0=float(var[i]))
+        tau = days[i] / T.DAYS_PER_YEAR
+        c = m.spx_option(strikes[i], tau, spot, rate, div, "call")
+        p = m.spx_option(strikes[i], tau, spot, rate, div, "put")
+        exact[i] = np.where(call[i], c, p)
+    got = np.asarray(T.spx_price(spx, spot, strikes, days[:, None], var[:, None], rate, div, call))
+    err = 100.0 * np.abs(got - exact)
+    print(f"\nBates SPX table: max {err.max():.4f} USD, median {np.median(err):.5f} USD")
+    assert err.max() <= 0.15 and np.median(err) <= 0.002
+
+    for v, d in ((0.0, 1), (0.04, 21), (0.3, 30)):
+        m = dataclasses.replace(TABLE_MODEL, v0=v)
+        f_adaptive = m.vix_future(d / T.DAYS_PER_YEAR)
+        k = f_adaptive * np.array([0.8, 1.0, 1.5])
+        f, c, p = T.vix_exact(TABLE_MODEL, [v], d, k[None])
+        assert f[0] == pytest.approx(f_adaptive, rel=1e-10)
+        np.testing.assert_allclose(c[0], m.vix_option(k, d / T.DAYS_PER_YEAR), atol=1e-9)
+        np.testing.assert_allclose(p[0], m.vix_option(k, d / T.DAYS_PER_YEAR, "put"), atol=1e-9)
+    vix = T.build_vix_table(TABLE_MODEL, TABLE_DAYS, rate)
+    assert float(vix.floor) == pytest.approx(100.0 * math.sqrt(TABLE_MODEL.vix_coefficients()[1]))
+    fut = np.empty(len(var))
+    k = np.empty((len(var), 8))
+    calls, puts = np.empty_like(k), np.empty_like(k)
+    for i in range(len(var)):
+        fut[i] = T.vix_exact(TABLE_MODEL, var[i : i + 1], days[i])[0]
+        k[i] = fut[i] * np.linspace(0.7, 2.5, 8)
+        _, calls[i], puts[i] = T.vix_exact(TABLE_MODEL, var[i : i + 1], days[i], k[i : i + 1])
+    fut_err = np.abs(np.asarray(T.vix_future(vix, var, days)) / fut - 1.0).max()
+    disc = np.exp(-rate * days / T.DAYS_PER_YEAR)[:, None]
+    opt_err = max(
+        np.abs(
+            np.asarray(T.vix_option(vix, var[:, None], days[:, None], k, c, rate)) - disc * r
+        ).max()
+        for c, r in ((True, calls), (False, puts))
+    )
+    print(f"Bates VIX table: futures rel {fut_err:.1e}, options {opt_err:.1e} vol points")
+    assert fut_err <= 1e-5 and opt_err <= 5e-4
+
+
+# --------------------------------------------------------------------------- config and CLI
+
+
+def _compose(*overrides: str) -> dict:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from tests.cli import ROOT
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def test_config_group_builds_the_bates_model():
+    from simulator.engine import build_model
+    from simulator.spec import SpecError, build_spec
+
+    spec = build_spec(_compose("model=bates", "model.lam=1.5"))
+    m = build_model(spec.model)
+    assert isinstance(m, Bates) and (m.lam, m.mu_j, m.sigma_j) == (1.5, -0.08, 0.1)
+    assert (m.kappa, m.premia) == (spec.model.kappa, Premia(0.05, -1.0))
+    assert type(build_model(build_spec(_compose()).model)) is Heston
+    with pytest.raises(SpecError, match=r"model\.sigma_j=-0\.1"):
+        build_spec(_compose("model=bates", "model.sigma_j=-0.1"))
+    with pytest.raises(SpecError, match=r"model\.lam=0\.5: unknown key"):
+        build_spec(_compose("+model.lam=0.5"))  # heston has no jumps
+
+
+@pytest.mark.slow
+def test_cli_runs_bates_through_condor_and_alvh(tmp_path):
+    """python -m simulator model=bates: the whole book (condor + three-layer ALVH) on
+    Bates paths; VIX at t = 0 is the Bates VIX (with the jump term), P&L finite."""
+    import xarray as xr
+    import yaml
+
+    from tests.cli import run_cli
+
+    proc = run_cli(
+        "model=bates", "sim.paths=500", "sim.horizon_days=21", "output.save_paths=true",
+        f"output.dir={tmp_path}", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    ds = xr.load_dataset(proc.stdout.strip().splitlines()[-1])
+    m = yaml.safe_load(ds.attrs["config"])["model"]
+    assert m["name"] == "bates"
+    heston = {k: m[k] for k in HESTON}
+    vix0 = float(Bates(**heston, **{k: m[k] for k in JUMPS}).vix(m["v0"]))
+    np.testing.assert_allclose(ds.vix.values[:, 0], vix0, rtol=1e-6)
+    assert vix0 > float(Heston(**heston).vix(m["v0"])) + 1.0
+    for name in ("pnl", "pnl_condor", "pnl_hedge", "max_drawdown"):
+        assert np.isfinite(ds[name].values).all(), name
+    assert ds.sizes["path"] == 500 and ds.sizes["time"] == 22
+    assert ds.layer_activations.dims == ("layer", "path")

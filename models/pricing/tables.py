@@ -113,7 +113,6 @@ from scipy import interpolate, stats
 
 from models.pricing.black import implied_vol
 from models.pricing.fourier import cos_price, cumulants
-from models.pricing.vix import VIX_TAU, vix_affine_coefficients
 
 __all__ = [
     "DAYS_PER_YEAR",
@@ -559,7 +558,7 @@ def vix_exact(model, var: ArrayLike, tau_days: float, strikes: ArrayLike | None 
     against them (and a Laplace-transform future) at 1e-9.
     """
     kappa, theta, sigma = float(model.kappa), float(model.theta), float(model.sigma)
-    a, b = vix_affine_coefficients(kappa, theta, VIX_TAU)
+    a, b = model.vix_coefficients()  # b includes any jump term (Bates)
     v = np.atleast_1d(np.asarray(var, dtype=np.float64))
     if tau_days <= 0:
         fut = 100.0 * np.sqrt(a * np.maximum(v, 0.0) + b)
@@ -586,9 +585,9 @@ def build_vix_table(
     """VIX futures (days 0..max_days) and option smiles (days 1..max_days).
 
     ``model`` needs the Q parameters ``kappa``, ``theta``, ``sigma`` of a CIR variance
-    with VIX^2 affine in v (Heston). ``rate`` does not change futures or vols (the
-    discount factor is applied at lookup); it is accepted for symmetry. ``y_grid`` must
-    be uniform.
+    with VIX^2 affine in v and ``vix_coefficients()`` = (a, b) (Heston, Bates). ``rate``
+    does not change futures or vols (the discount factor is applied at lookup); it is
+    accepted for symmetry. ``y_grid`` must be uniform.
     """
     _check_common(max_days, n_var, var_max)
     if not math.isfinite(rate):
@@ -597,7 +596,7 @@ def build_vix_table(
     if not y[0] < 0 < y[-1]:
         raise ValueError("y_grid must straddle 0")
     kappa, theta, sigma = float(model.kappa), float(model.theta), float(model.sigma)
-    a, b = vix_affine_coefficients(kappa, theta, VIX_TAU)
+    a, b = model.vix_coefficients()  # b includes any jump term (Bates)
     floor = 100.0 * math.sqrt(b)
     var_nodes = np.linspace(0.0, math.sqrt(var_max), n_var) ** 2
     step_u = math.sqrt(var_max) / (n_var - 1)
