@@ -43,7 +43,7 @@ OPTION_MULTIPLIER = 100.0
 FUTURE_MULTIPLIER = 1000.0
 _UNSET = np.inf  # take_profit / budget_share switched off
 NEVER = 2**30  # expiry index of positions that do not expire (the VXX-like product)
-_LAYER_STATE = ("active", "armed", "qty", "strike", "ref", "cost", "expiry", "acts")
+_LAYER_STATE = ("active", "armed", "qty", "strike", "ref", "cost", "expiry", "acts", "first")
 
 
 class HedgeResult(NamedTuple):
@@ -55,6 +55,7 @@ class HedgeResult(NamedTuple):
     paid: jax.Array  # premium, spread and commissions paid, USD
     recovered: jax.Array  # sale and settlement proceeds, USD
     activations: jax.Array  # (L, n) buys per layer
+    first_buy: jax.Array  # (L, n) trading day of each layer's first buy, -1 if none
 
 
 def grid_points(spec: HedgeSpec) -> tuple[dict[str, np.ndarray], np.ndarray, list]:
@@ -255,6 +256,7 @@ def hedge_sleeve(
         "cost": zeros,
         "expiry": jnp.zeros((n_layers, n), jnp.int32),
         "acts": zeros,
+        "first": jnp.full((n_layers, n), -1, jnp.int32),
         "cash": jnp.zeros((n,), dtype),
         "pool": jnp.zeros((n,), dtype),
         "paid": jnp.zeros((n,), dtype),
@@ -379,7 +381,8 @@ def hedge_sleeve(
             active = active | buy
             m_end = jnp.where(buy, price, m_now)
             value = value + jnp.where(active, qty * mult * (m_end - ref), 0.0)
-            new_rows = (active, armed, qty, strike, ref, cost, expiry, st["acts"][i] + buy)
+            first = jnp.where(buy & (st["first"][i] < 0), d, st["first"][i])
+            new_rows = (active, armed, qty, strike, ref, cost, expiry, st["acts"][i] + buy, first)
             for k, val in zip(rows, new_rows, strict=True):
                 rows[k].append(val)
         for k, vals in rows.items():
@@ -395,4 +398,6 @@ def hedge_sleeve(
         etp, short_gap, vega,
     )  # fmt: skip
     final, (cash, equity) = jax.lax.scan(day, state0, xs)
-    return HedgeResult(equity, cash, equity[-1], final["paid"], final["recovered"], final["acts"])
+    return HedgeResult(
+        equity, cash, equity[-1], final["paid"], final["recovered"], final["acts"], final["first"]
+    )

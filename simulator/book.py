@@ -160,6 +160,7 @@ def evaluate(
             "hedge_paid": h.paid,
             "hedge_recovered": h.recovered,
             "layer_activations": h.activations,
+            "layer_first_buy": h.first_buy.astype(total.dtype),  # -1: never (NaN in the dataset)
         }
 
     if not batched:

@@ -42,6 +42,7 @@ VARIABLES = {
     "hedge_paid": ("hedge premium, spread and commissions paid", "USD"),
     "hedge_recovered": ("hedge sale and settlement proceeds", "USD"),
     "layer_activations": ("hedge buys per layer", "count"),
+    "layer_first_buy": ("trading day of the layer's first buy (NaN: never)", "trading days"),
     "condor_trades": ("condors opened", "count"),
     "condor_costs": ("condor commissions and spread paid", "USD"),
     "condor_at_risk_mean": ("average max loss of open condors", "USD"),
@@ -57,7 +58,12 @@ VARIABLES = {
 }
 
 
-EXTRA_DIMS = {"layer_activations": "layer", "pnl_month": "month", "pnl_month_condor": "month"}
+EXTRA_DIMS = {
+    "layer_activations": "layer",
+    "layer_first_buy": "layer",
+    "pnl_month": "month",
+    "pnl_month_condor": "month",
+}
 """Per-path variables with a dimension besides the grid and ``path``."""
 
 
@@ -176,6 +182,8 @@ def build_dataset(
         coords["day"] = ("time", np.arange(days + 1, dtype=np.int64), {"units": "trading days"})
         data_vars.update({name: (("path", "time"), arr) for name, arr in daily.items()})
     ds = xr.Dataset(data_vars, coords=coords, attrs=attrs)
+    if "layer_first_buy" in ds:  # the sleeve marks "never" with -1
+        ds["layer_first_buy"] = ds["layer_first_buy"].where(ds["layer_first_buy"] >= 0)
     if spec.strategy.condor is not None:  # the package's invested capital, for its IRR
         ds.attrs["capital_usd"] = float(spec.strategy.condor.capital)
     for name, (long_name, units) in VARIABLES.items():

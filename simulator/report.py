@@ -498,7 +498,20 @@ def _layers(ds: xr.Dataset, point: dict[str, float]) -> Section:
     )  # fmt: skip
     triggers = _layer_triggers(ds, point)
     timing_note = ""
-    if "vix" in ds and triggers:
+    if "layer_first_buy" in ds:
+        first = _at(ds["layer_first_buy"], point).transpose("layer", "path").values
+        last = max(float(np.nanmax(first)) if np.isfinite(first).any() else 1.0, 1.0)
+        for i, name in enumerate(layers):
+            days = first[i][np.isfinite(first[i])]
+            if days.size:
+                axes[1].hist(
+                    days, bins=np.linspace(0, last, 40), histtype="step", lw=1.4,
+                    color=f"C{i}", label=name,
+                )  # fmt: skip
+        axes[1].set(xlabel="trading day", ylabel="paths", title="day of the layer's first buy")
+        axes[1].legend(fontsize=8)
+        timing_note = "Timing: the trading day of each layer's first buy on each path."
+    elif "vix" in ds and triggers:
         t_day = np.arange(ds.sizes["time"])
         vix = _at(ds["vix"], point).transpose("path", "time").values
         for i, (name, thr) in enumerate(triggers):

@@ -79,6 +79,10 @@ class _Acc:
     n_pending: int = 0
 
 
+NOT_STREAMED = frozenset({"layer_first_buy"})
+"""Per-path variables without streamed statistics (-1 marks 'never': not a sample)."""
+
+
 class StreamStats:
     """Accumulates chunks of per-path outputs (path axis last) for ``total`` paths."""
 
@@ -89,7 +93,10 @@ class StreamStats:
         self.acc: dict[str, _Acc] = {}
 
     def update(self, name: str, values: np.ndarray, start: int) -> None:
-        """Add paths ``start .. start + n - 1`` of variable ``name`` (shape (*lead, n))."""
+        """Add paths ``start .. start + n - 1`` of variable ``name`` (shape (*lead, n));
+        variables in :data:`NOT_STREAMED` are ignored."""
+        if name in NOT_STREAMED:
+            return
         raw = np.asarray(values)
         if raw.dtype.kind != "f":
             raw = raw.astype(np.float64)

@@ -81,6 +81,7 @@ def test_crossing_on_day_5_buys_layer_1_at_the_day_5_mark():
     flows = _flows(res)
     qty, strike, expiry, total, _ = _buy(ONE, L1, 5, 21.0)
     assert qty >= 1 and expiry == 35
+    assert int(res.first_buy[0, 0]) == 5
     assert np.all(flows[:5] == 0.0)
     assert flows[5] == pytest.approx(-total, abs=0.005)
     assert np.all(flows[6:] == 0.0)

@@ -30,6 +30,11 @@ def test_never_triggering_threshold_reproduces_the_unhedged_book_exactly(grid_ru
     np.testing.assert_array_equal(never.pnl.values, never.pnl_condor.values)
     np.testing.assert_array_equal(never.max_drawdown.values, never.max_drawdown_condor.values)
     assert np.all(never.hedge_paid.values == 0) and np.all(never.layer_activations.values == 0)
+    assert np.all(np.isnan(never.layer_first_buy.values))
+    low = grid_run.sel(l1_threshold=15)  # buys on day 0 where the VIX starts above 15
+    bought = low.layer_activations.sel(layer="l1").values > 0
+    first = low.layer_first_buy.sel(layer="l1").values
+    assert np.all(np.isfinite(first[bought])) and np.all(np.isnan(first[~bought]))
 
 
 def test_higher_thresholds_never_cost_more_on_average(grid_run):
