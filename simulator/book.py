@@ -102,15 +102,28 @@ def _futures_curve(ctx: BookContext, vix_table, var: jax.Array) -> tuple[jax.Arr
     return front, second
 
 
+MARK_DAY = "_first_nonfinite_mark_day"
+"""Output key (locate mode): first trading day whose book equity (condor, or condor +
+hedge per grid point) is NaN/inf, -1 where finite; shaped like ``pnl``."""
+
+
 def evaluate(
-    ctx: BookContext, marks: tuple, spot: jax.Array, var: jax.Array, vix: jax.Array
+    ctx: BookContext,
+    marks: tuple,
+    spot: jax.Array,
+    var: jax.Array,
+    vix: jax.Array,
+    locate: bool = False,
 ) -> dict:
     """Per-path outputs of the book for daily states (D+1, n); ``vix`` is the model VIX of
-    ``var`` (computed once by the engine).
+    ``var`` (computed once by the engine). ``locate`` adds :data:`MARK_DAY` (run only
+    after a non-finite output, to name the day).
 
     ``marks`` = (spx_table, vix_table) are passed as traced arguments (ctx.marks), not
     closed over: tens of MB of constants would slow compilation badly.
     """
+    from simulator.engine import first_nonfinite_day
+
     spx_table, vix_table = marks
     spec = ctx.spec
     out: dict[str, jax.Array] = {}
@@ -133,6 +146,8 @@ def evaluate(
         out.update(
             pnl=book.pnl, max_drawdown=mdd_condor, pnl_month=_monthly(book.equity, ctx.block_days)
         )
+        if locate:
+            out[MARK_DAY] = first_nonfinite_day(book.equity)
         return out
     front, second = _futures_curve(ctx, vix_table, var)
     etp = None
@@ -161,7 +176,7 @@ def evaluate(
             "hedge_recovered": h.recovered,
             "layer_activations": h.activations,
             "layer_first_buy": h.first_buy.astype(total.dtype),  # -1: never (NaN in the dataset)
-        }
+        } | ({MARK_DAY: first_nonfinite_day(total)} if locate else {})
 
     if not batched:
         out.update(jax.tree.map(lambda a: a[None], one({})))

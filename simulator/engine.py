@@ -79,9 +79,12 @@ def _describe_model(spec: RunSpec) -> str:
     )
 
 
-def check_finite(spec: RunSpec, start: int, first_bad: np.ndarray, outputs: dict) -> None:
+def check_finite(
+    spec: RunSpec, start: int, first_bad: np.ndarray, outputs: dict, mark_day=None
+) -> None:
     """Raise :class:`NonFiniteError` for the first path of a chunk (global index
-    ``start + i``) with a non-finite path value or output."""
+    ``start + i``) with a non-finite path value or output; ``mark_day`` (like the book
+    outputs, from the locating rerun) names the first day of a non-finite book equity."""
     hit = np.flatnonzero(first_bad >= 0)
     if hit.size:
         i, day = int(hit[0]), int(first_bad[hit[0]])
@@ -96,10 +99,17 @@ def check_finite(spec: RunSpec, start: int, first_bad: np.ndarray, outputs: dict
         if bad.any():
             where = [int(w) for w in np.argwhere(bad)[0]]
             index = f" (leading index {tuple(where[:-1])})" if len(where) > 1 else ""
+            day = ""
+            if mark_day is not None:
+                md = np.asarray(mark_day)
+                d = md[..., where[-1]].reshape(-1)
+                d = d[d >= 0]
+                if d.size:
+                    day = f" first on trading day {int(d.min())} (book equity)"
             raise NonFiniteError(
                 f"non-finite value (NaN or inf) in output {name} of path {start + where[-1]}"
-                f"{index}: the paths are finite, so an option or future mark of the sleeves "
-                f"is not; {bad.sum()} value(s) affected in this chunk, with "
+                f"{index}{day}: the paths are finite, so an option or future mark of the "
+                f"sleeves is not; {bad.sum()} value(s) affected in this chunk, with "
                 f"{_describe_model(spec)}"
             )
 
@@ -122,7 +132,15 @@ def _check_chunk(
                 f"non-finite value (NaN or inf) in the simulated spot/variance/VIX of path "
                 f"{start + i} with {_describe_model(spec)}"
             )
-    check_finite(spec, start, first_bad, outputs)
+    mark_day = None
+    if finite.all() and book_ctx is not None:
+        if any(not np.isfinite(a).all() for a in outputs.values()):
+            from simulator.book import MARK_DAY
+
+            fn = _chunk_function(spec, model, size, devices, book_ctx, marks, locate=True)
+            located = jax.device_get(fn(jnp.uint32(start), marks))[0]
+            mark_day = np.asarray(located[MARK_DAY])[..., :n] if MARK_DAY in located else None
+    check_finite(spec, start, first_bad, outputs, mark_day)
 
 
 def build_model(spec: ModelSpec) -> Heston:
@@ -173,7 +191,7 @@ def _reduce(
     if book_ctx is not None:
         from simulator import book
 
-        per_path.update(book.evaluate(book_ctx, marks, spot, var, vix))
+        per_path.update(book.evaluate(book_ctx, marks, spot, var, vix, locate=locate))
     daily = {"spx": spot.T, "vix": vix.T} if save else {}
     return per_path, daily
 

@@ -248,6 +248,32 @@ def test_nonfinite_output_names_output_path_and_parameters():
     assert "kappa=2 " in msg and "sigma=0.5 " in msg and "sim.dtype=float32" in msg
     with pytest.raises(NonFiniteError, match="path 43 on trading day 7"):
         check_finite(spec, 40, np.array([-1, -1, -1, 7, 2, -1, -1, -1, -1, -1]), outputs)
+    mark_day = np.full((2, 10), -1.0)
+    mark_day[1, 6] = 5
+    with pytest.raises(NonFiniteError, match=r"path 46 \(leading index \(1,\)\) first on "):
+        check_finite(spec, 40, np.full(10, -1), outputs, mark_day)
+
+
+def test_nonfinite_hedge_mark_stops_the_run_naming_the_day(monkeypatch):
+    """A hedge equity that turns NaN on day 4 of path 1 (injected into the sleeve's
+    result): the engine's locating rerun names output, path and day."""
+    from simulator import alvh, book, engine
+    from simulator.spec import build_spec
+
+    spec = build_spec(
+        _compose(["sim.paths=6", "sim.horizon_days=10", "hedge.grid.l1_threshold=[18,20]"])
+    )
+    real = alvh.hedge_sleeve
+
+    def broken(*args, **kwargs):
+        res = real(*args, **kwargs)
+        equity = res.equity.at[4:, 1].set(np.nan)
+        return res._replace(equity=equity, pnl=equity[-1])
+
+    monkeypatch.setattr(alvh, "hedge_sleeve", broken)
+    ctx = book.prepare(spec, engine.build_model(spec.model))
+    with pytest.raises(NonFiniteError, match=r"of path 1 .*first on trading day 4 "):
+        engine.run(spec, progress=False, book_ctx=ctx)
 
 
 def test_nan_in_paths_stops_the_run_naming_parameters_and_day(tmp_path):
