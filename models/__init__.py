@@ -3,6 +3,7 @@
 from models.bates import Bates
 from models.heston import SCHEMES, Heston, Paths, Premia
 from models.pricing.black import black76, black_scholes, implied_vol
+from models.rbergomi import RoughBergomi
 
 __all__ = [
     "SCHEMES",
@@ -10,6 +11,7 @@ __all__ = [
     "Heston",
     "Paths",
     "Premia",
+    "RoughBergomi",
     "black76",
     "black_scholes",
     "implied_vol",
