@@ -196,20 +196,28 @@ class RoughBergomi:
         div_yield: float = 0.0,
         *,
         measure: str = "Q",
+        scheme: str = "hybrid",
         dtype: str = "float32",
         record_every: int = 1,
         first_path: int = 0,
+        extra_var: ArrayLike | None = None,
     ) -> Paths:
         """Simulate paths ``first_path .. first_path + n_paths - 1`` (hybrid scheme).
 
         Returns Paths(spot, var) shaped (n_steps // record_every + 1, n_paths); ``var``
         is v_t (per year). The key of path i is fold_in(key, i), so any split of the
         paths into calls gives bitwise the same paths. Memory: O(n_steps x n_paths).
+
+        ``extra_var`` (n_steps,), optional: extra log-return variance on a step (event
+        days) as an independent zero-mean shock with its -extra_var/2 drift, from random
+        stream 2, as in Heston. ``scheme`` exists for the common interface: only
+        "hybrid".
         """
         keys = path_keys(key, first_path, n_paths)
         return self.simulate_keys(
             keys, n_steps, dt, spot, rate, div_yield,
-            measure=measure, dtype=dtype, record_every=record_every,
+            measure=measure, scheme=scheme, dtype=dtype, record_every=record_every,
+            extra_var=extra_var,
         )  # fmt: skip
 
     def simulate_keys(
@@ -222,18 +230,53 @@ class RoughBergomi:
         div_yield: float = 0.0,
         *,
         measure: str = "Q",
+        scheme: str = "hybrid",
         dtype: str = "float32",
         record_every: int = 1,
+        extra_var: ArrayLike | None = None,
     ) -> Paths:
         """Like :meth:`simulate` for explicit raw path keys, uint32[n_paths, 2]."""
-        if n_steps < 1 or record_every < 1 or n_steps % record_every:
-            raise ValueError(
-                f"n_steps={n_steps} must be a positive multiple of record_every={record_every}"
-            )
+        if scheme != "hybrid":
+            raise ValueError(f"scheme must be 'hybrid' for rough Bergomi, got {scheme!r}")
+        _check_steps(n_steps, record_every)
         dtype = _check_dtype(dtype)
         coef = self._coef(n_steps, dt, self._mu(measure, rate, div_yield), dtype)
         s0 = jnp.asarray([spot, math.log(spot)], dtype)
-        return _simulate(keys, coef, s0, n_steps, record_every)
+        if extra_var is not None:
+            extra_var = jnp.asarray(extra_var, dtype)
+            if extra_var.shape != (n_steps,):
+                raise ValueError(f"extra_var must have shape ({n_steps},), got {extra_var.shape}")
+        return _simulate(keys, coef, s0, extra_var, n_steps, record_every)
+
+    def vix_keys(
+        self,
+        keys: jax.Array,
+        n_steps: int,
+        dt: float,
+        *,
+        n_nodes: int = 16,
+        dtype: str = "float32",
+        record_every: int = 1,
+    ) -> jax.Array:
+        """VIX in vol points at every recorded step of the paths of ``keys`` (the same
+        Brownian increments as :meth:`simulate_keys`), shaped (n_steps // record_every + 1,
+        n_paths); row 0 is 100 sqrt(xi0).
+
+        The forward variance quadrature of the module docstring at every grid time t_i:
+        with the node offsets u - t_i fixed, each node's Volterra integral is a
+        convolution along time of dW with the cell-mean kernel, done by FFT (one per node;
+        memory O(n_steps x n_paths)). Bitwise chunk invariant like the paths.
+        """
+        _check_steps(n_steps, record_every)
+        if n_nodes < 1:
+            raise ValueError(f"n_nodes must be positive, got {n_nodes}")
+        dtype = _check_dtype(dtype)
+        coef = self._coef(n_steps, dt, 0.0, dtype)
+        h, var_z = _node_kernels(n_steps, dt, n_nodes, self.H)
+        cdt = coef.gamma_hat.dtype
+        h_hat = jnp.asarray(np.fft.rfft(h, _fft_len(n_steps), axis=1), cdt)
+        comp = jnp.asarray(0.5 * (self.eta**2 * 2 * self.H) * var_z, dtype)
+        return _vix_grid(keys, coef, h_hat, comp, n_steps, record_every)
 
     def volterra_keys(
         self, keys: jax.Array, n_steps: int, dt: float, *, dtype: str = "float32"
@@ -393,6 +436,28 @@ def _grid(maturity: float, steps_per_year: int) -> tuple[int, float]:
     return n, maturity / n
 
 
+def _check_steps(n_steps: int, record_every: int) -> None:
+    if n_steps < 1 or record_every < 1 or n_steps % record_every:
+        raise ValueError(
+            f"n_steps={n_steps} must be a positive multiple of record_every={record_every}"
+        )
+
+
+def _node_kernels(n_steps: int, dt: float, n_nodes: int, H: float):
+    """(h, var), both (n_nodes, n_steps + 1), float64.
+
+    h[m, k] (k >= 1) is the weight of dW_{i-k} in Z_{t_i}(t_i + delta_m): the mean of
+    (t_i + delta_m - s)^a over that cell, delta_m = (m + 1/2) VIX_TAU / n_nodes the
+    midpoint offsets; h[:, 0] = 0. var[m, i] = sum_{k <= i} h[m, k]^2 dt is the variance
+    of the discrete Z at t_i."""
+    a = H - 0.5
+    delta = (np.arange(n_nodes) + 0.5) * VIX_TAU / n_nodes
+    p = (np.arange(n_steps + 1)[None] * dt + delta[:, None]) ** (a + 1)
+    h = np.zeros((n_nodes, n_steps + 1))
+    h[:, 1:] = (p[:, 1:] - p[:, :-1]) / ((a + 1) * dt)
+    return h, np.cumsum(h * h, axis=1) * dt
+
+
 def _fft_len(n_steps: int) -> int:
     """A power of two >= 2 n_steps + 1 (no wrap-around in the circular convolution)."""
     return 1 << (2 * n_steps + 1 - 1).bit_length()
@@ -450,7 +515,7 @@ def _variance(volterra, coef: _Coef):
 
 
 @partial(jax.jit, static_argnames=("n_steps", "record_every"))
-def _simulate(keys, coef: _Coef, s0, n_steps: int, record_every: int):
+def _simulate(keys, coef: _Coef, s0, extra_var, n_steps: int, record_every: int):
     z1, z2, z3 = _normals(keys, n_steps, coef.dt.dtype)
     dw, volterra = _hybrid(z1, z2, coef, n_steps)
     var = _variance(volterra, coef)
@@ -458,6 +523,12 @@ def _simulate(keys, coef: _Coef, s0, n_steps: int, record_every: int):
     dx = (coef.mu_dt - 0.5 * coef.dt * v_left) + jnp.sqrt(v_left) * (
         coef.rho * dw + coef.rho_bar * coef.sqrt_dt * z3
     )
+    if extra_var is not None:
+        z4 = jax.lax.map(
+            lambda t: step_normals(keys, t, coef.dt.dtype, stream=2)[0],
+            jnp.arange(n_steps, dtype=jnp.uint32),
+        )
+        dx = dx + jnp.sqrt(extra_var)[:, None] * z4 - 0.5 * extra_var[:, None]
     x = s0[1] + jnp.cumsum(dx, axis=0)
     spot = jnp.concatenate([jnp.full_like(x[:1], s0[0]), jnp.exp(x)], 0)
     return Paths(spot[::record_every], var[::record_every])
@@ -470,3 +541,17 @@ def _integrals(keys, coef: _Coef, n_steps: int, sign: float):
     dw, volterra = _hybrid(sign * z1, sign * z2, coef, n_steps)
     v_left = _variance(volterra, coef)[:-1]
     return (jnp.sqrt(v_left) * dw).sum(0), v_left.sum(0) * coef.dt
+
+
+@partial(jax.jit, static_argnames=("n_steps", "record_every"))
+def _vix_grid(keys, coef: _Coef, h_hat, comp, n_steps: int, record_every: int):
+    """VIX (vol points) at t_0..t_n every ``record_every`` steps; see vix_keys."""
+    z1 = _brownian(keys, n_steps, coef.dt.dtype)
+    dw = coef.sqrt_dt * z1
+    fft_len = 2 * (h_hat.shape[1] - 1)
+    dw_hat = jnp.fft.rfft(dw, fft_len, axis=0)
+    acc = jnp.zeros((n_steps + 1, dw.shape[1]), dw.dtype)
+    for m in range(h_hat.shape[0]):
+        z = jnp.fft.irfft(dw_hat * h_hat[m][:, None], fft_len, 0)[: n_steps + 1].astype(dw.dtype)
+        acc = acc + jnp.exp(coef.log_xi0 + coef.eta_y * z - comp[m][:, None])
+    return 100.0 * jnp.sqrt(acc[::record_every] / h_hat.shape[0])

@@ -136,13 +136,70 @@ def test_chunk_invariance_bitwise(dtype):
     m = RoughBergomi(**STANDARD)
     kw = {"dtype": dtype, "record_every": 2}
     key = jax.random.key(9)
+    # Two halves of one chunk (one compile for both halves).
     whole = m.simulate(key, 600, 40, 1 / 252, 100.0, 0.02, **kw)
-    head = m.simulate(key, 250, 40, 1 / 252, 100.0, 0.02, **kw)
-    tail = m.simulate(key, 350, 40, 1 / 252, 100.0, 0.02, first_path=250, **kw)
+    head = m.simulate(key, 300, 40, 1 / 252, 100.0, 0.02, **kw)
+    tail = m.simulate(key, 300, 40, 1 / 252, 100.0, 0.02, first_path=300, **kw)
     for a, b, c in zip(whole, head, tail, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.concatenate([b, c], axis=1))
+    vix = [
+        m.vix_keys(path_keys(key, s, k), 40, 1 / 252, n_nodes=4, dtype=dtype, record_every=2)
+        for s, k in ((0, 600), (0, 300), (300, 300))
+    ]
+    np.testing.assert_array_equal(np.asarray(vix[0]), np.concatenate(vix[1:], axis=1))
     assert np.asarray(whole.spot).dtype == np.dtype(dtype)
     assert np.all(np.isfinite(np.asarray(whole.spot)))
+
+
+def test_vix_along_the_paths():
+    """vix_keys at every step: row 0 is the spot VIX 100 sqrt(xi0), the last row equals
+    the one-horizon quadrature on the same increments (FFT against direct sum), the
+    record_every rows are a subset, and E[VIX_t^2] = 100^2 xi0 at several times."""
+    m = RoughBergomi(**STANDARD)
+    n_steps, dt, n = 48, 1.0 / 96, 4096
+    keys = path_keys(jax.random.key(6), 0, n)
+    vix = np.asarray(m.vix_keys(keys, n_steps, dt, n_nodes=8, dtype="float64"))
+    assert vix.shape == (n_steps + 1, n)
+    np.testing.assert_allclose(vix[0], 100.0 * math.sqrt(m.xi0), rtol=1e-12)
+    dw, _ = m.volterra_keys(keys, n_steps, dt, dtype="float64")
+    direct = m.vix_from_increments(np.asarray(dw), n_steps * dt, 8)
+    np.testing.assert_allclose(vix[-1], direct, rtol=1e-10)
+    direct_mid = m.vix_from_increments(np.asarray(dw)[:20], 20 * dt, 8)
+    np.testing.assert_allclose(vix[20], direct_mid, rtol=1e-10)
+    sub = m.vix_keys(keys, n_steps, dt, n_nodes=8, dtype="float64", record_every=4)
+    np.testing.assert_array_equal(np.asarray(sub), vix[::4])
+    for i in (12, 48):
+        mu, se = _mean_se((vix[i] / 100.0) ** 2)
+        assert abs(mu - m.xi0) < 3 * se, (i, mu, se)
+    # float32 (FFT and exp in float32) against the float64 quadrature of the same
+    # float32 increments (float32 and float64 uniforms differ in their low bits).
+    vix32 = np.asarray(m.vix_keys(keys, n_steps, dt, n_nodes=8))
+    dw32, _ = m.volterra_keys(keys, n_steps, dt)
+    ref32 = m.vix_from_increments(np.asarray(dw32, np.float64), n_steps * dt, 8)
+    np.testing.assert_allclose(vix32[-1], ref32, rtol=1e-5)
+
+
+def test_extra_variance_days():
+    m = RoughBergomi(**STANDARD)
+    n_steps, dt, n = 20, 1.0 / 252, 20_000
+    key = jax.random.key(8)
+    base = m.simulate(key, n, n_steps, dt, dtype="float64")
+    zero = m.simulate(key, n, n_steps, dt, dtype="float64", extra_var=np.zeros(n_steps))
+    np.testing.assert_array_equal(np.asarray(base.spot), np.asarray(zero.spot))
+    ev = np.zeros(n_steps)
+    ev[10] = 0.03**2
+    bumped = m.simulate(key, n, n_steps, dt, dtype="float64", extra_var=ev)
+    np.testing.assert_array_equal(np.asarray(bumped.spot[:11]), np.asarray(base.spot[:11]))
+    np.testing.assert_array_equal(np.asarray(bumped.var), np.asarray(base.var))
+    jump = np.log(np.asarray(bumped.spot[11]) / np.asarray(base.spot[11]))
+    mu, se = _mean_se(jump)
+    assert abs(mu + 0.5 * ev[10]) < 3 * se
+    mu, se = _mean_se((jump + 0.5 * ev[10]) ** 2)
+    assert abs(mu - ev[10]) < 3 * se
+    mu, se = _mean_se(np.asarray(bumped.spot[-1]))
+    assert abs(mu - 100.0) < 3 * se
+    with pytest.raises(ValueError, match="extra_var"):
+        m.simulate(key, 10, n_steps, dt, extra_var=np.zeros(3))
 
 
 def test_bad_arguments():
@@ -151,6 +208,8 @@ def test_bad_arguments():
         m.simulate(jax.random.key(0), 10, 10, 0.01, record_every=3)
     with pytest.raises(ValueError, match="measure"):
         m.simulate(jax.random.key(0), 10, 10, 0.01, measure="R")
+    with pytest.raises(ValueError, match="scheme"):
+        m.simulate(jax.random.key(0), 10, 10, 0.01, scheme="qe")
     with pytest.raises(ValueError, match="kind"):
         m.spx_option_mc(100.0, 1.0, 100.0, kind="straddle", n_paths=16)
 
