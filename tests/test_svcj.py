@@ -89,7 +89,7 @@ def test_lam_zero_is_heston():
     u = np.linspace(-50.0, 50.0, 101)
     np.testing.assert_array_equal(m.char_fn(u, 0.7), h.char_fn(u, 0.7))
     assert m.vix_coefficients() == h.vix_coefficients()
-    k = np.array([12.0, 18.0, 20.0, 25.0, 40.0])
+    k = np.array([12.0, 20.0, 40.0])
     for t in (0.05, 0.5):
         assert m.vix_future(t) == pytest.approx(h.vix_future(t), rel=1e-10)
         for kind in ("call", "put"):
@@ -186,11 +186,11 @@ def test_vix_squared_matches_monte_carlo_log_contract():
 
 
 def test_vix_future_and_options_match_monte_carlo():
-    """E[VIX_T] and VIX calls/puts at T = 0.25 from v_T of Q paths (QE, 4 steps a day,
+    """E[VIX_T] and VIX calls/puts at T = 0.25 from v_T of Q paths (QE, 2 steps a day,
     2^16 paths, float64) within 3 standard errors; put-call parity with the future."""
     m = SVCJ(**HESTON, **{**JUMPS, "lam": 2.0})
     t = 0.25
-    p = m.simulate(jax.random.key(21), 2**16, 252, t / 252, dtype="float64", record_every=252)
+    p = m.simulate(jax.random.key(21), 2**16, 126, t / 126, dtype="float64", record_every=126)
     a, b = m.vix_coefficients()
     vix_t = 100.0 * np.sqrt(a * np.asarray(p.var[-1]) + b)
     fut = m.vix_future(t)
