@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from models import Bates, Heston, Premia
+from models import SVCJ, Bates, Heston, Premia
 from models._random import path_keys
 from models.pricing.vix import VIX_TAU
-from models.svcj import SVCJ
 
 HESTON = {"kappa": 2.0, "theta": 0.04, "sigma": 0.5, "rho": -0.7, "v0": 0.04}
 JUMPS = {"lam": 1.0, "mu_s": -0.05, "sigma_s": 0.05, "rho_j": -0.5, "mu_v": 0.05}
