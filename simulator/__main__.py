@@ -36,9 +36,20 @@ class Terminated(KeyboardInterrupt):
     signum = signal.SIGTERM
 
 
+_terminated = threading.Event()
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: let the cleanup finish
+    _terminated.set()  # the raise below is lost if it lands in a finalizer (GC, __del__)
     raise Terminated()
+
+
+def stop_if_terminated() -> None:
+    """Raise :class:`Terminated` if a SIGTERM arrived whose exception was swallowed (a
+    signal handled while Python ran a finalizer): checked before anything is written."""
+    if _terminated.is_set():
+        raise Terminated()
 
 
 def handle_sigterm() -> None:
@@ -101,6 +112,7 @@ def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = Tr
     if "pnl" in ds:
         ds = dataset.add_summary(ds)
         log.info("summary (value +- standard error):\n%s", dataset.summary_table(ds))
+    stop_if_terminated()
     path = dataset.write_atomic(ds, target, spec.output.format)
     rate = spec.sim.paths * spec.sim.n_steps / max(result.seconds, 1e-9)
     log.info("done in %.2f s (%.3g path-steps/s)", result.seconds, rate)
