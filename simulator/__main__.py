@@ -36,19 +36,21 @@ class Terminated(KeyboardInterrupt):
     signum = signal.SIGTERM
 
 
-_terminated = threading.Event()
+# A plain list, not a threading.Event: launchers pickle functions of this __main__ module
+# by value together with the globals they use, and a lock cannot be pickled.
+_terminated: list[int] = []
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: let the cleanup finish
-    _terminated.set()  # the raise below is lost if it lands in a finalizer (GC, __del__)
+    _terminated.append(signum)  # the raise below is lost if it lands in a finalizer (GC)
     raise Terminated()
 
 
 def stop_if_terminated() -> None:
     """Raise :class:`Terminated` if a SIGTERM arrived whose exception was swallowed (a
     signal handled while Python ran a finalizer): checked before anything is written."""
-    if _terminated.is_set():
+    if _terminated:
         raise Terminated()
 
 
