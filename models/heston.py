@@ -61,6 +61,33 @@ class Paths(NamedTuple):
     var: jax.Array
 
 
+class KeyedSimulation:
+    """``simulate`` from one key, for path models that define ``simulate_keys``."""
+
+    def simulate(
+        self,
+        key: jax.Array,
+        n_paths: int,
+        n_steps: int,
+        dt: float,
+        spot: float = 100.0,
+        rate: float = 0.0,
+        div_yield: float = 0.0,
+        *,
+        first_path: int = 0,
+        **options,
+    ) -> Paths:
+        """Simulate paths ``first_path .. first_path + n_paths - 1``; ``options`` are the
+        keyword arguments of the model's ``simulate_keys`` (measure, scheme, dtype,
+        record_every, extra_var) with its defaults.
+
+        The key of path i is fold_in(key, i) and its step-t numbers come from that key
+        alone, so any split of the paths into calls gives bitwise the same paths.
+        """
+        keys = path_keys(key, first_path, n_paths)
+        return self.simulate_keys(keys, n_steps, dt, spot, rate, div_yield, **options)
+
+
 class _Dyn(NamedTuple):
     kappa: float
     theta: float
@@ -70,7 +97,7 @@ class _Dyn(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Heston:
+class Heston(KeyedSimulation):
     """Heston parameters under Q plus the premia that define P.
 
     kappa: mean-reversion speed (1/year); theta: long-run variance; sigma: vol of variance;
@@ -195,41 +222,6 @@ class Heston:
         return vix_call_affine(law, a, b, strike, rate, kind)
 
     # ----------------------------------------------------------------- paths
-    def simulate(
-        self,
-        key: jax.Array,
-        n_paths: int,
-        n_steps: int,
-        dt: float,
-        spot: float = 100.0,
-        rate: float = 0.0,
-        div_yield: float = 0.0,
-        *,
-        measure: str = "Q",
-        scheme: str = "qe",
-        dtype: str = "float32",
-        record_every: int = 1,
-        first_path: int = 0,
-        extra_var: ArrayLike | None = None,
-    ) -> Paths:
-        """Simulate paths ``first_path .. first_path + n_paths - 1``.
-
-        The key of path i is fold_in(key, i) and its step-t numbers come from that key
-        alone, so any split of the paths into calls gives the same numbers. ``record_every``
-        keeps every k-th step (n_steps must be a multiple). Pure and jit-compiled.
-
-        ``extra_var`` (n_steps,), optional: extra log-return variance added on a step
-        (e.g. FOMC or CPI days) as an independent zero-mean shock, sd sqrt(extra_var),
-        with its -extra_var/2 drift so the martingale property is kept. Its normals come
-        from a separate random stream, so steps without extra variance are unchanged.
-        """
-        keys = path_keys(key, first_path, n_paths)
-        return self.simulate_keys(
-            keys, n_steps, dt, spot, rate, div_yield,
-            measure=measure, scheme=scheme, dtype=dtype, record_every=record_every,
-            extra_var=extra_var,
-        )  # fmt: skip
-
     def simulate_keys(
         self,
         keys: jax.Array,
@@ -245,7 +237,15 @@ class Heston:
         record_every: int = 1,
         extra_var: ArrayLike | None = None,
     ) -> Paths:
-        """Like :meth:`simulate` for explicit raw path keys, uint32[n_paths, 2]."""
+        """Paths for explicit raw path keys, uint32[n_paths, 2] (``simulate`` draws them
+        from one key). Pure and jit-compiled; ``record_every`` keeps every k-th step
+        (n_steps must be a multiple).
+
+        ``extra_var`` (n_steps,), optional: extra log-return variance added on a step
+        (e.g. FOMC or CPI days) as an independent zero-mean shock, sd sqrt(extra_var),
+        with its -extra_var/2 drift so the martingale property is kept. Its normals come
+        from a separate random stream, so steps without extra variance are unchanged.
+        """
         if scheme not in SCHEMES:
             raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
         if n_steps < 1 or record_every < 1 or n_steps % record_every:

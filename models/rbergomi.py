@@ -72,7 +72,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from models._random import path_keys, step_normals
-from models.heston import Paths, Premia
+from models.heston import KeyedSimulation, Paths, Premia
 from models.pricing.black import black76, is_call
 from models.pricing.vix import VIX_TAU
 
@@ -127,7 +127,7 @@ class _Coef(NamedTuple):
 
 
 @dataclass(frozen=True)
-class RoughBergomi:
+class RoughBergomi(KeyedSimulation):
     """Rough Bergomi parameters under Q plus the premia that define P.
 
     xi0: flat forward variance (per year); eta: vol of vol (eta sqrt(2H) scales Y);
@@ -192,41 +192,6 @@ class RoughBergomi:
             return rate - div_yield + self.premia.equity
         raise ValueError(f"measure must be 'P' or 'Q', got {measure!r}")
 
-    def simulate(
-        self,
-        key: jax.Array,
-        n_paths: int,
-        n_steps: int,
-        dt: float,
-        spot: float = 100.0,
-        rate: float = 0.0,
-        div_yield: float = 0.0,
-        *,
-        measure: str = "Q",
-        scheme: str = "hybrid",
-        dtype: str = "float32",
-        record_every: int = 1,
-        first_path: int = 0,
-        extra_var: ArrayLike | None = None,
-    ) -> Paths:
-        """Simulate paths ``first_path .. first_path + n_paths - 1`` (hybrid scheme).
-
-        Returns Paths(spot, var) shaped (n_steps // record_every + 1, n_paths); ``var``
-        is v_t (per year). The key of path i is fold_in(key, i), so any split of the
-        paths into calls gives bitwise the same paths. Memory: O(n_steps x n_paths).
-
-        ``extra_var`` (n_steps,), optional: extra log-return variance on a step (event
-        days) as an independent zero-mean shock with its -extra_var/2 drift, from random
-        stream 2, as in Heston. ``scheme`` exists for the common interface: only
-        "hybrid".
-        """
-        keys = path_keys(key, first_path, n_paths)
-        return self.simulate_keys(
-            keys, n_steps, dt, spot, rate, div_yield,
-            measure=measure, scheme=scheme, dtype=dtype, record_every=record_every,
-            extra_var=extra_var,
-        )  # fmt: skip
-
     def simulate_keys(
         self,
         keys: jax.Array,
@@ -242,7 +207,17 @@ class RoughBergomi:
         record_every: int = 1,
         extra_var: ArrayLike | None = None,
     ) -> Paths:
-        """Like :meth:`simulate` for explicit raw path keys, uint32[n_paths, 2]."""
+        """Paths (hybrid scheme) for explicit raw path keys, uint32[n_paths, 2]
+        (``simulate`` draws them from one key).
+
+        Returns Paths(spot, var) shaped (n_steps // record_every + 1, n_paths); ``var``
+        is v_t (per year). Memory: O(n_steps x n_paths).
+
+        ``extra_var`` (n_steps,), optional: extra log-return variance on a step (event
+        days) as an independent zero-mean shock with its -extra_var/2 drift, from random
+        stream 2, as in Heston. ``scheme`` exists for the common interface: only
+        "hybrid".
+        """
         if scheme != "hybrid":
             raise ValueError(f"scheme must be 'hybrid' for rough Bergomi, got {scheme!r}")
         _check_steps(n_steps, record_every)
