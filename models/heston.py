@@ -54,11 +54,14 @@ class Paths(NamedTuple):
     """Simulated states at the recorded times, each shaped (n_records + 1, n_paths).
 
     ``spot`` is the index level, ``var`` the instantaneous variance (per year, floored at 0).
-    Row 0 holds the initial state.
+    Row 0 holds the initial state. ``vix`` (vol points) is set by models whose VIX is not a
+    function of ``var`` alone (Bergomi, rough Bergomi: it depends on the factors or the
+    whole past); None where ``model.vix(var)`` gives it.
     """
 
     spot: jax.Array
     var: jax.Array
+    vix: jax.Array | None = None
 
 
 class KeyedSimulation:
