@@ -1,0 +1,545 @@
+"""Calibration of the Heston-family models: Q to option and VIX futures quotes, P to the
+stylized facts of the daily SPX/VIX history.
+
+Pure functions (float64 NumPy/SciPy): no IO, no config, no simulator imports.
+
+Q (``fit_q``): least squares (``scipy.optimize.least_squares``, bounds) of the model's
+quotes minus the market's, all in vol points: VIX futures (model ``vix_future``), SPX
+implied vols (COS prices of the out-of-the-money option, Black-76 implied vol on the
+forward) and VIX option implied vols (model ``vix_option``, Black-76 on the model's future
+of the same expiry). Inside the optimiser the VIX futures come from a fast quadrature of
+the exact CIR law (``vix_futures_laplace``, the Laplace identity for the square root,
+agreeing with ``vix_future`` to ~1e-9 vol points); the reported residuals use the
+model's own pricers.
+
+P (``fit_p``): the stationary law of v under P is Gamma (shape 2 kappa theta / sigma^2,
+the Feller ratio, the same under P and Q; mean theta_P) and VIX^2 / 100^2 = a_Q v + b_Q,
+so the VIX percentiles and mean are exact functions of the parameters (``p_facts``). The
+other facts are approximations, stated per field of ``PFacts``; the fit is checked on
+simulated paths in tests/test_calibration.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+from scipy import optimize, special, stats
+
+from models.bates import Bates
+from models.heston import Heston, Premia
+from models.pricing.black import black76, implied_vol
+
+__all__ = [
+    "FAMILIES",
+    "PFacts",
+    "PFit",
+    "QFit",
+    "QQuotes",
+    "fit_p",
+    "fit_q",
+    "p_facts",
+    "vix_futures_laplace",
+]
+
+FAMILIES = ("heston", "bates")
+HESTON_KEYS = ("kappa", "theta", "sigma", "rho", "v0")
+JUMP_KEYS = ("lam", "mu_j", "sigma_j")
+QUOTE_TYPES = ("vix_futures", "spx_options", "vix_options")
+DEFAULT_BOUNDS = {
+    "kappa": (0.05, 40.0),
+    "theta": (1e-4, 1.0),
+    "sigma": (0.01, 6.0),
+    "rho": (-0.999, 0.999),
+    "v0": (1e-5, 1.0),
+    "lam": (0.0, 5.0),
+    "mu_j": (-0.5, 0.3),
+    "sigma_j": (1e-3, 0.5),
+}
+DAYS_PER_YEAR = 252.0
+
+
+# =========================================================================== Q
+
+
+@dataclass(frozen=True)
+class QQuotes:
+    """Market quotes for a Q fit. Maturities in years, rates per year (continuous).
+
+    vix_futures: (maturity, price in vol points); spx_options: (maturity, strike in index
+    points, Black-76 implied vol as a decimal); vix_options: (maturity, strike in vol
+    points, Black-76 implied vol on the same-expiry future, decimal).
+    """
+
+    spot: float
+    rate: float
+    div_yield: float
+    vix_futures: tuple[tuple[float, float], ...]
+    spx_options: tuple[tuple[float, float, float], ...]
+    vix_options: tuple[tuple[float, float, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("spot", "rate", "div_yield"):
+            x = getattr(self, name)
+            if not isinstance(x, int | float) or not math.isfinite(x):
+                raise ValueError(f"quotes.{name}: must be a finite number, got {x!r}")
+        if self.spot <= 0:
+            raise ValueError(f"quotes.spot: must be > 0, got {self.spot!r}")
+        for name, width in (("vix_futures", 2), ("spx_options", 3), ("vix_options", 3)):
+            rows = getattr(self, name)
+            for i, row in enumerate(rows):
+                ok = (
+                    isinstance(row, tuple)
+                    and len(row) == width
+                    and all(isinstance(x, int | float) and math.isfinite(x) for x in row)
+                    and all(x > 0 for x in row)
+                )
+                if not ok:
+                    raise ValueError(
+                        f"quotes.{name}[{i}]: must be {width} positive finite numbers "
+                        f"(maturity years, ...), got {row!r}"
+                    )
+        if len(self.vix_futures) + len(self.spx_options) + len(self.vix_options) == 0:
+            raise ValueError("quotes: no vix_futures, spx_options or vix_options")
+
+
+@dataclass(frozen=True)
+class QFit:
+    """Result of ``fit_q``. ``residuals[type]``: model minus quote per quote, in vol points
+    (futures prices; implied vols x 100), in the quotes' order; ``rmse[type]``: their root
+    mean square (nan for a type without quotes)."""
+
+    model: Heston
+    params: Mapping[str, float]
+    residuals: Mapping[str, np.ndarray]
+    rmse: Mapping[str, float]
+    success: bool
+    message: str
+    nfev: int
+
+
+def _make_model(family: str, p: Mapping[str, float]) -> Heston:
+    base = {k: float(p[k]) for k in HESTON_KEYS}
+    if family == "heston":
+        return Heston(**base)
+    return Bates(**base, **{k: float(p[k]) for k in JUMP_KEYS})
+
+
+def vix_futures_laplace(model: Heston, maturities: np.ndarray, *, nodes: int = 200) -> np.ndarray:
+    """E^Q[VIX_T] in vol points for several maturities from the model's initial state.
+
+    With y = a v_T + b and m = E[y], sqrt(y) - sqrt(m) = 1/(2 sqrt(pi)) int_0^inf
+    (e^{-s m} - e^{-s y}) s^{-3/2} ds; the expectation uses the closed-form Laplace
+    transform of the CIR law of v_T. The integrand decays exponentially in ln s both ways
+    (like s^{3/2} at 0, like e^{-s b} at infinity), so the trapezoid rule in ln s converges
+    geometrically. The model's ``vix_future`` (adaptive quadrature) is the reference.
+    """
+    t = np.atleast_1d(np.asarray(maturities, np.float64))
+    a, b = model.vix_coefficients()
+    k, th, s, v0 = model.kappa, model.theta, model.sigma, model.v0
+    c = s * s * -np.expm1(-k * t) / (4.0 * k)
+    df = 4.0 * k * th / (s * s)
+    nc_c = v0 * np.exp(-k * t)  # nc * c
+    mean_y = a * (th + (v0 - th) * np.exp(-k * t)) + b
+    lo = np.full_like(mean_y, -30.0)
+    hi = np.log(80.0 * mean_y / b)  # e^{-s b} < e^{-80} beyond
+    grid = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, nodes)[None, :]
+    h = (hi - lo) / (nodes - 1)
+    sv = np.exp(grid) / mean_y[:, None]  # s, centred on 1 / E[y]
+    x = sv * a * c[:, None]
+    log_lt = -sv * b - 0.5 * df * np.log1p(2.0 * x) - nc_c[:, None] * sv * a / (1.0 + 2.0 * x)
+    f = (np.exp(-sv * mean_y[:, None]) - np.exp(log_lt)) / np.sqrt(sv)  # per d ln s
+    integral = h * (f.sum(axis=1) - 0.5 * (f[:, 0] + f[:, -1]))
+    return 100.0 * (np.sqrt(mean_y) + integral / (2.0 * math.sqrt(math.pi)))
+
+
+def _otm_kind(strike: np.ndarray, forward: float) -> np.ndarray:
+    return np.where(strike < forward, "put", "call")
+
+
+def _spx_ivs(model: Heston, quotes: QQuotes, rows: np.ndarray) -> np.ndarray:
+    """Model Black-76 implied vols of the SPX quotes (decimal; nan where not invertible)."""
+    out = np.full(len(rows), np.nan)
+    for t in np.unique(rows[:, 0]):
+        sel = np.flatnonzero(rows[:, 0] == t)
+        strikes = rows[sel, 1]
+        fwd = quotes.spot * math.exp((quotes.rate - quotes.div_yield) * t)
+        disc = math.exp(-quotes.rate * t)
+        for kind in ("put", "call"):
+            m = _otm_kind(strikes, fwd) == kind
+            if not m.any():
+                continue
+            px = model.spx_option(
+                strikes[m], float(t), quotes.spot, quotes.rate, quotes.div_yield, kind
+            )
+            out[sel[m]] = implied_vol(px, fwd, strikes[m], t, disc, kind)
+    return out
+
+
+def _spx_residuals(model: Heston, quotes: QQuotes, rows: np.ndarray) -> np.ndarray:
+    """Model minus quoted implied vol, vol points; where the model price has no implied vol,
+    the price difference over the quote's Black-76 vega (the same to first order)."""
+    iv = _spx_ivs(model, quotes, rows)
+    res = 100.0 * (iv - rows[:, 2])
+    bad = ~np.isfinite(res)
+    if bad.any():
+        for i in np.flatnonzero(bad):
+            t, k, q_iv = rows[i]
+            fwd = quotes.spot * math.exp((quotes.rate - quotes.div_yield) * t)
+            disc = math.exp(-quotes.rate * t)
+            kind = str(_otm_kind(np.array([k]), fwd)[0])
+            px = model.spx_option(k, float(t), quotes.spot, quotes.rate, quotes.div_yield, kind)
+            res[i] = (
+                100.0
+                * (float(px[0]) - float(black76(fwd, k, t, q_iv, disc, kind)))
+                / (_vega(fwd, k, t, q_iv, disc))
+            )
+    return res
+
+
+def _vega(fwd: float, k: float, t: float, vol: float, disc: float) -> float:
+    sd = vol * math.sqrt(t)
+    d1 = math.log(fwd / k) / sd + 0.5 * sd
+    return max(
+        disc * fwd * math.exp(-0.5 * d1 * d1) / math.sqrt(2.0 * math.pi) * math.sqrt(t), 1e-12
+    )
+
+
+def _vix_option_residuals(model: Heston, quotes: QQuotes, fut: dict[float, float]) -> np.ndarray:
+    """Model minus quoted VIX option implied vol (vol points), Black-76 on the model future
+    of the same expiry, out-of-the-money option (vega fallback as for the SPX)."""
+    res = []
+    for t, k, q_iv in quotes.vix_options:
+        f = fut[t]
+        kind = "put" if k < f else "call"
+        disc = math.exp(-quotes.rate * t)
+        px = float(model.vix_option(k, t, kind, quotes.rate)[0])
+        iv = float(implied_vol(px, f, k, t, disc, kind))
+        if not math.isfinite(iv):
+            iv = q_iv + (px - float(black76(f, k, t, q_iv, disc, kind))) / _vega(
+                f, k, t, q_iv, disc
+            )
+        res.append(100.0 * (iv - q_iv))
+    return np.asarray(res, np.float64)
+
+
+def _heuristic_x0(quotes: QQuotes, family: str) -> dict[str, float]:
+    """A cheap start: v0 from the shortest at-the-money implied vol (or front future),
+    theta from the longest future (or longest at-the-money vol), typical kappa, sigma, rho."""
+    spx = np.asarray(quotes.spx_options, np.float64).reshape(-1, 3)
+    fut = sorted(quotes.vix_futures)
+
+    def atm_var(t: float) -> float:
+        rows = spx[spx[:, 0] == t]
+        fwd = quotes.spot * math.exp((quotes.rate - quotes.div_yield) * t)
+        return float(rows[np.argmin(np.abs(np.log(rows[:, 1] / fwd))), 2] ** 2)
+
+    if len(spx):
+        v0 = atm_var(float(spx[:, 0].min()))
+    else:
+        v0 = (fut[0][1] / 100.0) ** 2
+    if fut:
+        theta = (fut[-1][1] / 100.0) ** 2
+    else:
+        theta = atm_var(float(spx[:, 0].max()))
+    x0 = {"kappa": 3.0, "theta": theta, "sigma": 0.8, "rho": -0.7, "v0": v0}
+    if family == "bates":
+        x0 |= {"lam": 0.3, "mu_j": -0.1, "sigma_j": 0.1}
+    return x0
+
+
+def _check_names(what: str, given: Mapping | None, keys: tuple[str, ...]) -> None:
+    for k in given or {}:
+        if k not in keys:
+            raise ValueError(f"{what}: unknown parameter {k!r} (allowed: {', '.join(keys)})")
+
+
+def fit_q(
+    quotes: QQuotes,
+    family: str = "heston",
+    *,
+    x0: Mapping[str, float] | None = None,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    fixed: Mapping[str, float] | None = None,
+    weights: Mapping[str, float] | None = None,
+) -> QFit:
+    """Fit the Q parameters of a Heston (or Bates) model to ``quotes`` by least squares.
+
+    x0: starting values (partial; the rest from a cheap heuristic); bounds: (lo, hi) per
+    parameter (partial; defaults in DEFAULT_BOUNDS); fixed: parameters pinned to a value
+    (e.g. ``{"v0": 0.02}``); weights: per quote type (``vix_futures``, ``spx_options``,
+    ``vix_options``; default 1: every residual is in vol points). The fitted model has
+    default (zero) premia. Raises ValueError naming a bad argument.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    keys = HESTON_KEYS + (JUMP_KEYS if family == "bates" else ())
+    for what, given in (("x0", x0), ("bounds", bounds), ("fixed", fixed)):
+        _check_names(what, given, keys)
+    _check_names("weights", weights, QUOTE_TYPES)
+    w = {q: 1.0 for q in QUOTE_TYPES} | dict(weights or {})
+    bnd = {k: DEFAULT_BOUNDS[k] for k in keys} | dict(bounds or {})
+    fixed = dict(fixed or {})
+    start = _heuristic_x0(quotes, family) | dict(x0 or {})
+    free = [k for k in keys if k not in fixed]
+    lo = np.array([bnd[k][0] for k in free])
+    hi = np.array([bnd[k][1] for k in free])
+    if np.any(lo >= hi):
+        bad = [k for k, a, b in zip(free, lo, hi, strict=True) if a >= b]
+        raise ValueError(f"bounds: lower >= upper for {bad}")
+    x_start = np.clip([start[k] for k in free], lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
+
+    fut = np.asarray(quotes.vix_futures, np.float64).reshape(-1, 2)
+    spx = np.asarray(quotes.spx_options, np.float64).reshape(-1, 3)
+
+    def params_of(x: np.ndarray) -> dict[str, float]:
+        return fixed | dict(zip(free, (float(v) for v in x), strict=True))
+
+    def resid(x: np.ndarray) -> np.ndarray:
+        try:
+            m = _make_model(family, params_of(x))
+        except ValueError:
+            return np.full(n_res, 1e3)
+        parts = []
+        if len(fut):
+            parts.append(
+                math.sqrt(w["vix_futures"]) * (vix_futures_laplace(m, fut[:, 0]) - fut[:, 1])
+            )
+        if len(spx):
+            parts.append(math.sqrt(w["spx_options"]) * _spx_residuals(m, quotes, spx))
+        if quotes.vix_options:
+            ts = sorted({r[0] for r in quotes.vix_options})
+            fmap = dict(zip(ts, vix_futures_laplace(m, np.array(ts)), strict=True))
+            parts.append(math.sqrt(w["vix_options"]) * _vix_option_residuals(m, quotes, fmap))
+        r = np.concatenate(parts)
+        return np.where(np.isfinite(r), r, 1e3)
+
+    n_res = len(fut) + len(spx) + len(quotes.vix_options)
+    sol = optimize.least_squares(
+        resid, x_start, bounds=(lo, hi), x_scale=np.maximum(np.abs(x_start), 0.05),
+        method="trf", xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=400,
+    )  # fmt: skip
+    params = params_of(sol.x)
+    model = _make_model(family, params)
+    residuals = _final_residuals(model, quotes)
+    rmse = {
+        q: float(np.sqrt(np.mean(r**2))) if len(r) else float("nan") for q, r in residuals.items()
+    }
+    return QFit(model, params, residuals, rmse, bool(sol.success), str(sol.message), int(sol.nfev))
+
+
+def _final_residuals(model: Heston, quotes: QQuotes) -> dict[str, np.ndarray]:
+    """Residuals with the model's own pricers (``vix_future``, ``vix_option``, COS)."""
+    fut = {t: model.vix_future(t) for t in sorted({r[0] for r in quotes.vix_futures} | {
+        r[0] for r in quotes.vix_options})}  # fmt: skip
+    spx = np.asarray(quotes.spx_options, np.float64).reshape(-1, 3)
+    return {
+        "vix_futures": np.array([fut[t] - p for t, p in quotes.vix_futures], np.float64),
+        "spx_options": _spx_residuals(model, quotes, spx) if len(spx) else np.zeros(0),
+        "vix_options": _vix_option_residuals(model, quotes, fut),
+    }
+
+
+# =========================================================================== P
+
+
+@dataclass(frozen=True)
+class PFacts:
+    """Daily stylized facts of the SPX/VIX (definitions as in simulator/facts.py).
+
+    Model values from ``p_facts``: vix_p5/p50/p95 and vix_mean (vol points) are exact for
+    the stationary law; half_life_days = 252 ln 2 / kappa_P is exact for the variance and
+    approximate for the VIX level (the square root adds faster-decaying components; the
+    facts remove each path's own mean); corr_spx_vix uses the local dynamics
+    dVIX = 100^2 a dv / (2 VIX) pooled over the stationary law (ignores the daily drift
+    and the curvature of the square root over one day; jumps add SPX variance uncorrelated
+    with the VIX); vrp (vol points) = E[VIX] - E[sqrt(RV21)] with RV21 the 21-day realised
+    variance taken Gamma with its exact mean and the variance of the 21-day mean of a
+    stationary CIR plus the sampling noise 2 E[v^2] / 21 of daily squared returns.
+    """
+
+    vix_p5: float
+    vix_p50: float
+    vix_p95: float
+    vix_mean: float
+    half_life_days: float
+    corr_spx_vix: float
+    vrp: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {f.name: float(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class PFit:
+    """Result of ``fit_p``: the model (Q parameters, premia, v0 = theta_P), the fitted
+    parameters, the model facts (``p_facts``), the targets and the optimiser's report."""
+
+    model: Heston
+    params: Mapping[str, float]
+    facts: PFacts
+    targets: PFacts
+    success: bool
+    message: str
+    cost: float = field(default=float("nan"))
+
+
+_GL_U, _GL_W = np.polynomial.legendre.leggauss(400)
+_GL_U = 0.5 * (_GL_U + 1.0)
+_GL_W = 0.5 * _GL_W
+
+
+def _stationary_nodes(shape: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Quadrature nodes and weights of the Gamma law (Gauss-Legendre in probability)."""
+    return stats.gamma.ppf(_GL_U, shape, scale=scale), _GL_W
+
+
+def p_facts(model: Heston, *, vrp_days: int = 21) -> PFacts:
+    """The model's stationary daily facts under P (see PFacts for which are exact)."""
+    kp, tp = model.p_parameters()
+    a, b = model.vix_coefficients()
+    shape = 2.0 * kp * tp / model.sigma**2
+    scale = tp / shape
+    pct = [
+        100.0 * math.sqrt(a * stats.gamma.ppf(q, shape, scale=scale) + b) for q in (0.05, 0.5, 0.95)
+    ]
+    v, w = _stationary_nodes(shape, scale)
+    vix = 100.0 * np.sqrt(a * v + b)
+    mean_vix = float(w @ vix)
+    # corr: cov(r, dVIX | v) = rho sigma v 1e4 a / (2 VIX) dt; var r = v dt (+ jumps).
+    jump_var = 0.0
+    jumps = model.jumps()
+    if jumps is not None:
+        jump_var = jumps.lam * (jumps.mu_j**2 + jumps.sigma_j**2)
+    cov = model.rho * float(w @ (v / vix))
+    var_r = tp + jump_var
+    var_dvix = float(w @ (v / vix**2))
+    corr = cov / math.sqrt(var_r * var_dvix)
+    # VRP: RV21 ~ Gamma with exact mean and approximate variance.
+    x = kp * vrp_days / DAYS_PER_YEAR
+    phi = 2.0 * (x - 1.0 + math.exp(-x)) / (x * x)
+    var_v = tp * scale
+    ev2 = var_v + tp * tp
+    mean_rv = var_r
+    var_rv = var_v * phi + 2.0 * ev2 / vrp_days
+    if jumps is not None and jumps.lam > 0:
+        m4 = jumps.mu_j**4 + 6 * jumps.mu_j**2 * jumps.sigma_j**2 + 3 * jumps.sigma_j**4
+        var_rv += jumps.lam * m4 * DAYS_PER_YEAR / vrp_days
+    k_rv = mean_rv**2 / var_rv
+    e_sqrt = math.sqrt(var_rv / mean_rv) * math.exp(
+        special.gammaln(k_rv + 0.5) - special.gammaln(k_rv)
+    )
+    return PFacts(
+        vix_p5=pct[0],
+        vix_p50=pct[1],
+        vix_p95=pct[2],
+        vix_mean=mean_vix,
+        half_life_days=DAYS_PER_YEAR * math.log(2.0) / kp,
+        corr_spx_vix=corr,
+        vrp=mean_vix - 100.0 * e_sqrt,
+    )
+
+
+P_SCALES = {
+    "vix_p5": ("rel", 0.05),
+    "vix_p50": ("rel", 0.05),
+    "vix_p95": ("rel", 0.05),
+    "vix_mean": ("rel", 0.05),
+    "half_life_days": ("rel", 0.25),
+    "corr_spx_vix": ("abs", 0.03),
+    "vrp": ("abs", 0.3),
+}
+"""Residual of each fact in ``fit_p``: relative or absolute error over this scale (the
+half-life is loose: lag-1 persistence of the real VIX mixes a fast and a slow component
+that one CIR factor cannot both match)."""
+
+
+def fit_p(
+    targets: PFacts,
+    family: str = "heston",
+    *,
+    kappa: float | None = None,
+    theta: float | None = None,
+    equity: float = 0.05,
+    jumps: Mapping[str, float] | None = None,
+    weights: Mapping[str, float] | None = None,
+) -> PFit:
+    """Fit the P dynamics of a Heston (or Bates, jumps given) model to daily facts.
+
+    Free: sigma, rho, the variance premium lambda (kappa_P = kappa - lambda, theta_P =
+    kappa theta / kappa_P) and, unless given (e.g. from a Q fit), the Q parameters kappa
+    and theta; v0 = theta_P. ``equity``: the P drift premium (per year, kept as given).
+    ``jumps`` (Bates only): lam, mu_j, sigma_j, kept fixed. ``weights``: per PFacts field
+    (default 1, on the scales of P_SCALES). Least squares on the closed forms and
+    approximations of ``p_facts``.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    jumps = dict(jumps or {})
+    if family == "bates":
+        _check_names("jumps", jumps, JUMP_KEYS)
+        missing = [k for k in JUMP_KEYS if k not in jumps]
+        if missing:
+            raise ValueError(f"jumps: missing {missing} (Bates P fit keeps the jumps fixed)")
+    elif jumps:
+        raise ValueError("jumps: only for family='bates'")
+    names = [f.name for f in fields(PFacts)]
+    _check_names("weights", weights, tuple(names))
+    w = {n: 1.0 for n in names} | dict(weights or {})
+    tgt = targets.as_dict()
+
+    # Free coordinates: ln kappa_P, ln sigma, rho, then ln kappa_Q, ln theta_Q if free.
+    kp0 = DAYS_PER_YEAR * math.log(2.0) / max(tgt["half_life_days"], 1.0)
+    th_p0 = (tgt["vix_mean"] / 100.0) ** 2 * 0.8
+
+    def unpack(x: np.ndarray) -> dict[str, float]:
+        kp, sig, rho = math.exp(x[0]), math.exp(x[1]), float(np.clip(x[2], -0.999, 0.999))
+        rest = list(x[3:])
+        kq = math.exp(rest.pop(0)) if kappa is None else float(kappa)
+        tq = math.exp(rest.pop(0)) if theta is None else float(theta)
+        return {"kappa": kq, "theta": tq, "sigma": sig, "rho": rho, "lam_v": kq - kp, "kp": kp}
+
+    def model_of(p: Mapping[str, float]) -> Heston:
+        tp = p["kappa"] * p["theta"] / p["kp"]
+        base = dict(kappa=p["kappa"], theta=p["theta"], sigma=p["sigma"], rho=p["rho"], v0=tp,
+                    premia=Premia(equity=equity, variance=p["lam_v"]))  # fmt: skip
+        return Bates(**base, **jumps) if family == "bates" else Heston(**base)
+
+    def resid(x: np.ndarray) -> np.ndarray:
+        try:
+            f = p_facts(model_of(unpack(x))).as_dict()
+        except (ValueError, OverflowError, ZeroDivisionError):
+            return np.full(len(names), 1e3)
+        out = []
+        for n in names:
+            kind, s = P_SCALES[n]
+            err = (f[n] - tgt[n]) / (abs(tgt[n]) if kind == "rel" else 1.0) / s
+            out.append(math.sqrt(w[n]) * err)
+        r = np.asarray(out)
+        return np.where(np.isfinite(r), r, 1e3)
+
+    x0 = [math.log(kp0), math.log(0.6), -0.8]
+    lo = [math.log(0.05), math.log(0.01), -0.999]
+    hi = [math.log(200.0), math.log(6.0), 0.999]
+    if kappa is None:
+        x0.append(math.log(3.0))
+        lo.append(math.log(0.05))
+        hi.append(math.log(100.0))
+    if theta is None:
+        th_q0 = kp0 * th_p0 / (kappa if kappa is not None else 3.0)
+        x0.append(math.log(min(max(th_q0, 2e-4), 3.0)))
+        lo.append(math.log(1e-4))
+        hi.append(math.log(4.0))
+    x0 = np.clip(x0, np.array(lo) + 1e-9, np.array(hi) - 1e-9)
+    sol = optimize.least_squares(resid, x0, bounds=(lo, hi), xtol=1e-12, ftol=1e-12, gtol=1e-12,
+                                 max_nfev=2000)  # fmt: skip
+    p = unpack(sol.x)
+    model = model_of(p)
+    params = {
+        "kappa": p["kappa"], "theta": p["theta"], "sigma": p["sigma"], "rho": p["rho"],
+        "v0": model.v0, "premia.equity": equity, "premia.variance": p["lam_v"],
+    } | {k: float(v) for k, v in jumps.items()}  # fmt: skip
+    return PFit(model, params, p_facts(model), targets, bool(sol.success), str(sol.message),
+                float(sol.cost))  # fmt: skip

@@ -1,0 +1,309 @@
+"""``python -m simulator.calibrate p|q``: fit a model config to data (models/calibration.py).
+
+- ``p``: the P dynamics fitted to the stylized facts of the daily SPX and VIX closes
+  2014-2018 shipped with ``arch`` (simulator/facts.py computes them): VIX 5/50/95
+  percentiles and mean, half-life, SPX/VIX correlation and variance risk premium.
+  ``--kappa``/``--theta`` pin the Q mean reversion (e.g. from a Q fit); otherwise they are
+  fitted too. ``--family bates`` keeps the jumps of ``--jumps`` (default: those of
+  conf/model/bates.yaml) fixed.
+- ``q``: the Q parameters fitted to a YAML quotes file (``--quotes``; see
+  conf/calibration/q_quotes.yaml for the format): VIX futures, SPX and VIX implied vols.
+
+Prints a fit table (target, model, error) and writes a model config YAML usable as a Hydra
+model group file (``model=NAME`` once it is in conf/model/), with the fit table and its
+provenance as comments. The file is written atomically and never replaces an existing one.
+Exit codes: 0 written, 2 bad input or existing output (one message naming the key or
+path; nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from models.calibration import FAMILIES, PFacts, PFit, QFit, QQuotes, fit_p, fit_q
+
+__all__ = ["CalibrationError", "history_targets", "load_quotes", "main", "write_config"]
+
+EXIT_INPUT = 2
+DEFAULT_EQUITY = 0.05
+CONF_MODEL = Path(__file__).resolve().parent.parent / "conf" / "model"
+QUOTE_KEYS = {"spot", "rate", "div_yield", "vix_futures", "spx_options", "vix_options"}
+QUOTE_OPTIONAL = {"description", "family", "vix_options"}
+FACT_LABELS = {
+    "vix_p5": "VIX p5 (vol points)",
+    "vix_p50": "VIX p50 (vol points)",
+    "vix_p95": "VIX p95 (vol points)",
+    "vix_mean": "VIX mean (vol points)",
+    "half_life_days": "VIX half-life (trading days)",
+    "corr_spx_vix": "corr(SPX log return, VIX change)",
+    "vrp": "VRP: VIX - next 21-day realised vol",
+}
+
+
+class CalibrationError(Exception):
+    """Bad input: ``key`` names the offending key, file or option."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def history_targets() -> PFacts:
+    """The facts of the shipped 2014-2018 daily history (simulator.facts.history_facts)."""
+    from simulator.facts import history_facts
+
+    h = history_facts()
+    p = dict(zip((5, 25, 50, 75, 95, 99), (float(x) for x in h.vix_percentiles), strict=True))
+    return PFacts(
+        vix_p5=p[5],
+        vix_p50=p[50],
+        vix_p95=p[95],
+        vix_mean=float(h.vix_mean),
+        half_life_days=float(h.half_life),
+        corr_spx_vix=float(h.corr_spx_vix),
+        vrp=float(h.vrp),
+    )
+
+
+def _rows(raw: object, key: str, width: int) -> tuple[tuple[float, ...], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise CalibrationError(key, f"must be a list of [{width} numbers] rows, got {raw!r}")
+    out = []
+    for i, row in enumerate(raw):
+        ok = (
+            isinstance(row, list)
+            and len(row) == width
+            and all(isinstance(x, int | float) and not isinstance(x, bool) for x in row)
+        )
+        if not ok:
+            raise CalibrationError(f"{key}[{i}]", f"must be a list of {width} numbers, got {row!r}")
+        out.append(tuple(float(x) for x in row))
+    return tuple(out)
+
+
+def load_quotes(path: str | Path) -> QQuotes:
+    """Read a YAML quotes file (format: conf/calibration/q_quotes.yaml)."""
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except OSError as exc:
+        raise CalibrationError("--quotes", f"cannot read {p}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise CalibrationError("--quotes", f"{p} is not valid YAML: {exc}") from None
+    if not isinstance(raw, Mapping):
+        raise CalibrationError("--quotes", f"{p} must hold a mapping of quote keys")
+    unknown = set(raw) - QUOTE_KEYS - QUOTE_OPTIONAL
+    if unknown:
+        k = sorted(unknown)[0]
+        raise CalibrationError(k, f"unknown key (allowed: {', '.join(sorted(QUOTE_KEYS))})")
+    missing = QUOTE_KEYS - QUOTE_OPTIONAL - set(raw)
+    if missing:
+        raise CalibrationError(sorted(missing)[0], f"missing in {p}")
+    for k in ("spot", "rate", "div_yield"):
+        x = raw[k]
+        if not isinstance(x, int | float) or isinstance(x, bool) or not math.isfinite(x):
+            raise CalibrationError(k, f"must be a finite number, got {x!r}")
+    try:
+        return QQuotes(
+            spot=float(raw["spot"]),
+            rate=float(raw["rate"]),
+            div_yield=float(raw["div_yield"]),
+            vix_futures=_rows(raw["vix_futures"], "vix_futures", 2),
+            spx_options=_rows(raw["spx_options"], "spx_options", 3),
+            vix_options=_rows(raw.get("vix_options"), "vix_options", 3),
+        )
+    except ValueError as exc:
+        msg = str(exc)
+        key = msg.split(":", 1)[0].removeprefix("quotes.")
+        raise CalibrationError(key, msg.split(":", 1)[-1].strip()) from None
+
+
+def _jumps_of(path: Path) -> dict[str, float]:
+    try:
+        raw = yaml.safe_load(path.read_text())
+        return {k: float(raw[k]) for k in ("lam", "mu_j", "sigma_j")}
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        raise CalibrationError(
+            "--jumps", f"{path} must be a YAML file with lam, mu_j, sigma_j"
+        ) from None
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def p_table(fit: PFit) -> list[tuple[str, float, float, float]]:
+    """(fact, target, model, model - target) rows of a P fit."""
+    t, m = fit.targets.as_dict(), fit.facts.as_dict()
+    return [(FACT_LABELS[k], t[k], m[k], m[k] - t[k]) for k in FACT_LABELS]
+
+
+def q_table(fit: QFit, quotes: QQuotes) -> list[tuple[str, float, float, float]]:
+    """(quote, target, model, model - target) rows of a Q fit; vol points."""
+    rows = []
+    for (t, px), r in zip(quotes.vix_futures, fit.residuals["vix_futures"], strict=True):
+        rows.append((f"VIX future T={t:.4f}", px, px + r, r))
+    for (t, k, iv), r in zip(quotes.spx_options, fit.residuals["spx_options"], strict=True):
+        rows.append((f"SPX IV T={t:.4f} K={k:g}", 100 * iv, 100 * iv + r, r))
+    for (t, k, iv), r in zip(quotes.vix_options, fit.residuals["vix_options"], strict=True):
+        rows.append((f"VIX IV T={t:.4f} K={k:g}", 100 * iv, 100 * iv + r, r))
+    return rows
+
+
+def format_table(rows: Sequence[tuple[str, float, float, float]]) -> str:
+    width = max(len(r[0]) for r in rows)
+    head = f"{'target':<{width}}  {'data':>9}  {'model':>9}  {'error':>9}"
+    lines = [head, "-" * len(head)]
+    lines += [f"{n:<{width}}  {a:9.4f}  {b:9.4f}  {c:+9.4f}" for n, a, b, c in rows]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def config_of(family: str, params: Mapping[str, float]) -> dict:
+    """A model group config (the keys of conf/model/heston.yaml / bates.yaml)."""
+    cfg = {"name": family}
+    cfg |= {k: round(float(params[k]), 6) for k in ("kappa", "theta", "sigma", "rho", "v0")}
+    if family == "bates":
+        cfg |= {k: round(float(params[k]), 6) for k in ("lam", "mu_j", "sigma_j")}
+    cfg["premia"] = {
+        "equity": round(float(params["premia.equity"]), 6),
+        "variance": round(float(params["premia.variance"]), 6),
+    }
+    return cfg
+
+
+def write_config(path: str | Path, cfg: Mapping, header: str) -> Path:
+    """Write ``header`` (comment lines) and ``cfg`` as YAML to ``path`` atomically, never
+    replacing an existing file (CalibrationError naming -o)."""
+    target = Path(path)
+    if target.exists():
+        raise CalibrationError("-o", f"{target} already exists: choose another output path")
+    if not target.parent.is_dir():
+        raise CalibrationError("-o", f"directory {target.parent} does not exist")
+    text = header + yaml.safe_dump(dict(cfg), sort_keys=False)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, target)  # atomic and refuses to replace a file created meanwhile
+        except FileExistsError:
+            raise CalibrationError(
+                "-o", f"{target} already exists: choose another output path"
+            ) from None
+    finally:
+        os.unlink(tmp)
+    return target
+
+
+def _header(title: str, lines: Sequence[str], table: str) -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = [f"# {title}", f"# Written by `python -m simulator.calibrate` on {stamp}."]
+    out += [f"# {x}" for x in lines]
+    out += ["#", *(f"# {x}" for x in table.splitlines()), ""]
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def run_p(args: argparse.Namespace) -> tuple[dict, str, str]:
+    jumps = None
+    if args.family == "bates":
+        jumps = _jumps_of(Path(args.jumps) if args.jumps else CONF_MODEL / "bates.yaml")
+    for name in ("kappa", "theta"):
+        x = getattr(args, name)
+        if x is not None and not (math.isfinite(x) and x > 0):
+            raise CalibrationError(f"--{name}", f"must be a positive number, got {x}")
+    fit = fit_p(
+        history_targets(), args.family, kappa=args.kappa, theta=args.theta,
+        equity=args.equity, jumps=jumps,
+    )  # fmt: skip
+    table = format_table(p_table(fit))
+    kp, tp = fit.model.p_parameters()
+    notes = [
+        "P fitted to the daily SPX and VIX closes 2014-01-03 .. 2018-12-31 shipped with",
+        "the arch package (facts as in simulator/facts.py). Model column: closed forms",
+        "(VIX percentiles and mean: stationary Gamma law) and stated approximations",
+        "(half-life, correlation, VRP: models.calibration.PFacts); the simulated check is",
+        "tests/test_calibration.py. Q parameters "
+        + ("given" if args.kappa or args.theta else "fitted from the VRP (not from quotes)")
+        + f"; kappa_P = {kp:.4f}, theta_P = {tp:.6f} (v0 = theta_P),",
+        f"Feller ratio {fit.model.feller_ratio:.3f}, VIX floor 100 sqrt(b_Q) = "
+        f"{100 * math.sqrt(fit.model.vix_coefficients()[1]):.3f}. premia.equity as given.",
+        f"optimizer: success={fit.success} ({fit.message})",
+    ]
+    return config_of(args.family, fit.params), _header(
+        f"{args.family} P calibration to 2014-2018 (generated; edit the source data, not this)",
+        notes, table), table  # fmt: skip
+
+
+def run_q(args: argparse.Namespace) -> tuple[dict, str, str]:
+    if not args.quotes:
+        raise CalibrationError("--quotes", "required for q (a YAML quotes file)")
+    quotes = load_quotes(args.quotes)
+    fit = fit_q(quotes, args.family)
+    params = dict(fit.params) | {"premia.equity": args.equity, "premia.variance": 0.0}
+    table = format_table(q_table(fit, quotes))
+    rm = ", ".join(f"{k} {v:.4f}" for k, v in fit.rmse.items() if np.isfinite(v))
+    notes = [
+        f"Q fitted to {args.quotes} (least squares, vol points); RMSE: {rm}.",
+        "premia.variance = 0 (quotes do not identify P), premia.equity as given.",
+        f"optimizer: success={fit.success} ({fit.message}), {fit.nfev} evaluations",
+    ]
+    return config_of(args.family, params), _header(
+        f"{args.family} Q calibration (generated)", notes, table), table  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m simulator.calibrate",
+        description="Fit P (to the shipped 2014-2018 history) or Q (to quotes) and write a "
+        "model config YAML.",
+    )
+    p.add_argument("measure", choices=("p", "q"))
+    p.add_argument("--quotes", help="q: YAML quotes file (see conf/calibration/q_quotes.yaml)")
+    p.add_argument("-o", "--out", help="output YAML (default: <family>_<p|q>_fit.yaml here)")
+    p.add_argument("--family", choices=FAMILIES, default="heston")
+    p.add_argument("--kappa", type=float, help="p: pin the Q mean reversion (1/year)")
+    p.add_argument("--theta", type=float, help="p: pin the Q long-run variance")
+    p.add_argument("--jumps", help="p, bates: YAML with lam, mu_j, sigma_j (kept fixed)")
+    p.add_argument("--equity", type=float, default=DEFAULT_EQUITY,
+                   help="premia.equity written to the config (per year)")  # fmt: skip
+    args = p.parse_args(argv)
+    out = Path(args.out or f"{args.family}_{args.measure}_fit.yaml")
+    try:
+        if not (math.isfinite(args.equity) and -1 <= args.equity <= 1):
+            raise CalibrationError("--equity", f"must be in [-1, 1] per year, got {args.equity}")
+        if out.exists():
+            raise CalibrationError("-o", f"{out} already exists: choose another output path")
+        cfg, header, table = (run_p if args.measure == "p" else run_q)(args)
+        print(table)
+        written = write_config(out, cfg, header)
+    except CalibrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    print(written)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
