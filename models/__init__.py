@@ -1,6 +1,7 @@
 """Market models and pricing: pure functions and frozen parameter objects, no IO, no config."""
 
 from models.bates import Bates
+from models.calibration import PFacts, PFit, QFit, QQuotes, fit_p, fit_q, p_facts
 from models.heston import SCHEMES, Heston, Paths, Premia
 from models.pricing.black import black76, black_scholes, implied_vol
 from models.rbergomi import RoughBergomi
@@ -11,10 +12,17 @@ __all__ = [
     "SVCJ",
     "Bates",
     "Heston",
+    "PFacts",
+    "PFit",
     "Paths",
     "Premia",
+    "QFit",
+    "QQuotes",
     "RoughBergomi",
     "black76",
     "black_scholes",
+    "fit_p",
+    "fit_q",
     "implied_vol",
+    "p_facts",
 ]
