@@ -1,6 +1,7 @@
 """Market models and pricing: pure functions and frozen parameter objects, no IO, no config."""
 
 from models.bates import Bates
+from models.bergomi import Bergomi2F
 from models.calibration import PFacts, PFit, QFit, QQuotes, fit_p, fit_q, p_facts
 from models.heston import SCHEMES, Heston, Paths, Premia
 from models.pricing.black import black76, black_scholes, implied_vol
@@ -11,6 +12,7 @@ __all__ = [
     "SCHEMES",
     "SVCJ",
     "Bates",
+    "Bergomi2F",
     "Heston",
     "PFacts",
     "PFit",
