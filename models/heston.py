@@ -190,6 +190,19 @@ class Heston(KeyedSimulation):
         """(a, b) with VIX^2 / 100^2 = a v + b (Q parameters, 30-day horizon, v per year)."""
         return vix_affine_coefficients(self.kappa, self.theta, VIX_TAU)
 
+    def vix_law(self) -> tuple[float, float, float]:
+        """(kappa, theta, sigma) under Q of the CIR law of v_T behind the VIX mark tables
+        (models.pricing.tables): Heston's own parameters."""
+        return self.kappa, self.theta, self.sigma
+
+    def var_for_vix(self, vix: ArrayLike) -> ArrayLike:
+        """The variance whose model VIX is ``vix`` (vol points): the inverse of :meth:`vix`,
+        0 below the VIX floor 100 sqrt(b). NumPy or JAX arrays."""
+        a, b = self.vix_coefficients()
+        xp = jnp if isinstance(vix, jax.Array) else np
+        v2 = xp.square(xp.asarray(vix) / 100.0)
+        return xp.maximum((v2 - b) / a, 0.0)
+
     def vix(self, var: ArrayLike) -> ArrayLike:
         """Model 30-day VIX in vol points from the instantaneous variance (Q parameters).
 

@@ -206,12 +206,15 @@ class RoughBergomi(KeyedSimulation):
         dtype: str = "float32",
         record_every: int = 1,
         extra_var: ArrayLike | None = None,
+        with_vix: bool = False,
+        vix_nodes: int = 16,
     ) -> Paths:
         """Paths (hybrid scheme) for explicit raw path keys, uint32[n_paths, 2]
         (``simulate`` draws them from one key).
 
         Returns Paths(spot, var) shaped (n_steps // record_every + 1, n_paths); ``var``
-        is v_t (per year). Memory: O(n_steps x n_paths).
+        is v_t (per year). Memory: O(n_steps x n_paths). ``with_vix`` adds ``vix``, the
+        model VIX at the recorded steps (:meth:`vix_keys` with ``vix_nodes`` nodes).
 
         ``extra_var`` (n_steps,), optional: extra log-return variance on a step (event
         days) as an independent zero-mean shock with its -extra_var/2 drift, from random
@@ -228,7 +231,13 @@ class RoughBergomi(KeyedSimulation):
             extra_var = jnp.asarray(extra_var, dtype)
             if extra_var.shape != (n_steps,):
                 raise ValueError(f"extra_var must have shape ({n_steps},), got {extra_var.shape}")
-        return _simulate(keys, coef, s0, extra_var, n_steps, record_every)
+        paths = _simulate(keys, coef, s0, extra_var, n_steps, record_every)
+        if not with_vix:
+            return paths
+        vix = self.vix_keys(
+            keys, n_steps, dt, n_nodes=vix_nodes, dtype=dtype, record_every=record_every
+        )
+        return paths._replace(vix=vix)
 
     def vix_keys(
         self,

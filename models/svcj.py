@@ -174,6 +174,15 @@ class SVCJ(Heston):
         mean_j = self.mu_s + self.rho_j * self.mu_v
         return a, b + 2.0 * self.lam * (self.mean_excess - mean_j)
 
+    def vix_law(self) -> tuple[float, float, float]:
+        """(kappa, theta', sigma') of the CIR law the VIX mark tables use for v_T: the mean
+        reverts to theta' exactly, and sigma'^2 = sigma^2 + 2 lam mu_v^2 / theta' matches
+        the stationary variance (sigma^2 theta' + lam E[Z_v^2]) / (2 kappa) of v. An
+        approximation of the law (its error on futures and options is measured in
+        tests/test_engine_models.py); :meth:`vix_future` / :meth:`vix_option` are exact."""
+        th = self.theta_eff
+        return self.kappa, th, math.sqrt(self.sigma**2 + 2.0 * self.lam * self.mu_v**2 / th)
+
     def var_transform(self, z: ArrayLike, maturity: float, v0: float | None = None) -> np.ndarray:
         """ln E^Q[exp(z v_T)] for complex z with Re z small enough (see module doc)."""
         k, th, s = self.kappa, self.theta, self.sigma

@@ -104,6 +104,8 @@ def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = Tr
         log.info("per-path outputs not stored (output.per_path): streamed summaries only")
     result = engine.run(spec, progress=progress, book_ctx=book_ctx, keep_per_path=keep)
     attrs = dataset.provenance(spec, config_yaml, result.devices, result.seconds)
+    if book_ctx is not None:
+        attrs["marks"] = engine.describe_marks(spec)
     grid = (book_ctx.grid_dims, book_ctx.grid_valid) if book_ctx is not None else (None, None)
     ds = dataset.build_dataset(spec, result.per_path, result.daily, attrs, *grid)
     if result.stream is not None:

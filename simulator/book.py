@@ -17,6 +17,7 @@ import numpy as np
 
 from models import Heston
 from models.pricing import tables
+from models.surrogate import marking_model
 from simulator import alvh, condor
 from simulator.calendar import Schedule, build_schedule
 from simulator.spec import MONTH_DAYS, RunSpec
@@ -50,8 +51,12 @@ class BookContext:
 
 
 def prepare(spec: RunSpec, model: Heston) -> BookContext:
-    """Calendar, trade plan, Q-measure mark tables and the hedge grid for ``spec``."""
+    """Calendar, trade plan, Q-measure mark tables and the hedge grid for ``spec``.
+
+    The tables come from ``model``'s marking model (models.surrogate.marking_model: the
+    model itself, or the fitted Heston surrogate of a Bergomi model)."""
     sim, market = spec.sim, spec.market
+    model = marking_model(model, market.spot, market.rate, market.div_yield)
     schedule = build_schedule(market.start_date, sim.horizon_days)
     dates = schedule.extended_dates
     calendar_day = (dates - dates[0]).astype("timedelta64[D]").astype(np.int64)

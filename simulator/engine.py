@@ -22,11 +22,19 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-from models import Bates, Heston, Premia
+from models import SVCJ, Bates, Heston, Premia, RoughBergomi
 from models._random import path_keys
+from models.surrogate import is_projected, marking_model, surrogate_fit
 from simulator.spec import ModelSpec, RunSpec
 
-__all__ = ["EngineResult", "NonFiniteError", "build_model", "chunk_layout", "run"]
+__all__ = [
+    "EngineResult",
+    "NonFiniteError",
+    "build_marking_model",
+    "build_model",
+    "chunk_layout",
+    "run",
+]
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +78,11 @@ def first_nonfinite_day(*arrays: jax.Array) -> jax.Array:
 
 def _describe_model(spec: RunSpec) -> str:
     m, s = spec.model, spec.sim
+    params = " ".join(f"{k}={v:g}" for k, v in m.params)
     return (
-        f"model {m.name} kappa={m.kappa:g} theta={m.theta:g} sigma={m.sigma:g} rho={m.rho:g} "
-        f"v0={m.v0:g} premia.equity={m.premia_equity:g} premia.variance={m.premia_variance:g} "
-        + (f"lam={m.lam:g} mu_j={m.mu_j:g} sigma_j={m.sigma_j:g} " if m.name == "bates" else "")
-        + f"(sim.dtype={s.dtype}, sim.scheme={s.scheme}, sim.measure={s.measure}, "
+        f"model {m.name} {params} premia.equity={m.premia_equity:g} "
+        f"premia.variance={m.premia_variance:g} "
+        f"(sim.dtype={s.dtype}, sim.scheme={s.scheme}, sim.measure={s.measure}, "
         f"sim.steps_per_day={s.steps_per_day}, sim.seed={s.seed})"
     )
 
@@ -143,19 +151,63 @@ def _check_chunk(
     check_finite(spec, start, first_bad, outputs, mark_day)
 
 
-def build_model(spec: ModelSpec) -> Heston:
-    """The model object for a validated model spec (Bates extends Heston)."""
-    heston = Heston(
-        kappa=spec.kappa,
-        theta=spec.theta,
-        sigma=spec.sigma,
-        rho=spec.rho,
-        v0=spec.v0,
-        premia=Premia(equity=spec.premia_equity, variance=spec.premia_variance),
-    )
+def build_model(spec: ModelSpec):
+    """The path model for a validated model spec (models.Heston, Bates, SVCJ,
+    RoughBergomi or Bergomi2F)."""
+    premia = Premia(equity=spec.premia_equity, variance=spec.premia_variance)
+    if spec.name == "heston":
+        return Heston(**spec.parameters, premia=premia)
     if spec.name == "bates":
-        return Bates(**vars(heston), lam=spec.lam, mu_j=spec.mu_j, sigma_j=spec.sigma_j)
-    return heston
+        return Bates(**spec.parameters, premia=premia)
+    if spec.name == "svcj":
+        return SVCJ(**spec.parameters, premia=premia)
+    if spec.name == "rbergomi":
+        return RoughBergomi(**spec.parameters, premia=premia)
+    if spec.name == "bergomi2f":
+        from models.bergomi import Bergomi2F
+
+        return Bergomi2F(**spec.parameters, premia=premia)
+    raise ValueError(f"unknown model {spec.name!r}")
+
+
+def build_marking_model(spec: RunSpec, model=None):
+    """The Heston-type model whose tables mark the paths of ``spec`` (the model itself
+    for heston/bates/svcj, a fitted surrogate for the Bergomi models: models.surrogate)."""
+    m = spec.market
+    return marking_model(
+        build_model(spec.model) if model is None else model, m.spot, m.rate, m.div_yield
+    )
+
+
+def describe_marks(spec: RunSpec) -> str:
+    """One line for the dataset's provenance: which model's tables marked the options."""
+    model = build_model(spec.model)
+    if not is_projected(model):
+        return f"{spec.model.name} (its own Q parameters)"
+    m = spec.market
+    fit = surrogate_fit(model, m.spot, m.rate, m.div_yield)
+    params = " ".join(f"{k}={v:.6g}" for k, v in fit.params.items())
+    rmse = " ".join(f"{k}={v:.3g}" for k, v in fit.rmse.items())
+    return (
+        f"heston surrogate fitted to the {spec.model.name} quotes (models.surrogate), "
+        f"evaluated at the model VIX: {params}; fit rmse in vol points: {rmse}"
+    )
+
+
+def _simulate_options(spec: RunSpec, extra_var) -> dict:
+    """Keyword options of ``model.simulate_keys`` for ``spec``'s model."""
+    sim = spec.sim
+    opts = {
+        "measure": sim.measure,
+        "dtype": sim.dtype,
+        "record_every": sim.steps_per_day,
+        "extra_var": extra_var,
+    }
+    if spec.model.heston_family:
+        opts["scheme"] = sim.scheme
+    if spec.model.name == "rbergomi":
+        opts["with_vix"] = True
+    return opts
 
 
 def chunk_layout(paths: int, chunk_paths: int, n_devices: int) -> tuple[int, int]:
@@ -173,10 +225,14 @@ def _reduce(
     book_ctx=None,
     marks=None,
     locate: bool = False,
+    vix: jax.Array | None = None,
 ) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
     """(per-path outputs with the path axis last, daily paths (n, days+1)) of a chunk;
-    ``locate`` adds the first non-finite day per path (only run after a failed check)."""
-    vix = model.vix(var)
+    ``locate`` adds the first non-finite day per path (only run after a failed check).
+    ``model`` is the marking model and ``var`` its variance state; ``vix`` the path
+    model's VIX where it is not ``model.vix(var)`` (the Bergomi models)."""
+    if vix is None:
+        vix = model.vix(var)
     peak = jax.lax.cummax(spot, axis=0)
     finite = jnp.isfinite(spot) & jnp.isfinite(var) & jnp.isfinite(vix)
     per_path = {
@@ -231,10 +287,15 @@ def _chunk_function(
         # through the shock window (and both the 21-day months).
         book_ctx = dataclasses.replace(book_ctx, block_days=1)
 
+    # Marks need the marking model; without a book the Bergomi models report their own
+    # variance and VIX (no surrogate fit).
+    mark = build_marking_model(spec, model) if book_ctx is not None else model
+    options = _simulate_options(spec, extra_var)
+
     def local(start, marks, n):
         if history is not None:
             spot, var = (jnp.asarray(a, sim.dtype) for a in history)
-            return _reduce(model, spot, var, save, book_ctx, marks, locate)
+            return _reduce(mark, spot, var, save, book_ctx, marks, locate)
         paths = model.simulate_keys(
             path_keys(base, start, n),
             sim.n_steps,
@@ -242,16 +303,14 @@ def _chunk_function(
             market.spot,
             market.rate,
             market.div_yield,
-            measure=sim.measure,
-            scheme=sim.scheme,
-            dtype=sim.dtype,
-            record_every=sim.steps_per_day,
-            extra_var=extra_var,
+            **options,
         )
-        spot, var = paths.spot, paths.var
+        spot, var, vix = paths.spot, paths.var, paths.vix
+        if vix is not None and mark is not model:
+            var = mark.var_for_vix(vix)  # projected marks: the surrogate's state at this VIX
         if shock is not None:
             spot, var = shock(spot, var)
-        return _reduce(model, spot, var, save, book_ctx, marks, locate)
+        return _reduce(mark, spot, var, save, book_ctx, marks, locate, vix)
 
     n_dev = len(devices)
     if n_dev == 1:

@@ -58,6 +58,7 @@ DPI = 80
 MAX_FAN_PATHS = 8  # sample paths drawn over the fan
 _SETTINGS = (
     ("model", "model"),
+    ("marks", "option marks"),
     ("measure", "measure"),
     ("scheme", "scheme"),
     ("dtype", "dtype"),

@@ -38,7 +38,6 @@ DAYS_PER_YEAR = 252
 MONTH_DAYS = 21
 """Trading days in a 'month' for monthly P&L, monthly VaR/ES and the package IRR."""
 
-MODELS = ("heston", "bates")
 DTYPES = ("float32", "float64")
 MEASURES = ("P", "Q")
 SCHEMES = ("qe", "euler")
@@ -60,23 +59,36 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Heston-family parameters under Q plus the P premia (see models.Heston), and for
-    ``bates`` the jumps (see models.Bates; zero for heston)."""
+    """The model group: ``name``, its parameters under Q (``params``, in the order of
+    MODEL_PARAMS[name]; read them as attributes, e.g. ``spec.model.kappa``) and the P
+    premia (see models.Heston; the Bergomi models take only the equity premium)."""
 
     name: str
-    kappa: float
-    theta: float
-    sigma: float
-    rho: float
-    v0: float
+    params: tuple[tuple[str, float], ...]
     premia_equity: float
     premia_variance: float
-    lam: float = 0.0
-    mu_j: float = 0.0
-    sigma_j: float = 0.0
+
+    def __getattr__(self, key: str) -> float:
+        for k, v in self.__dict__.get("params", ()):
+            if k == key:
+                return v
+        raise AttributeError(f"model {self.__dict__.get('name')!r} has no parameter {key!r}")
+
+    @property
+    def parameters(self) -> dict[str, float]:
+        """The model parameters by name (without the premia)."""
+        return dict(self.params)
+
+    @property
+    def heston_family(self) -> bool:
+        """True for the models with a CIR variance state (heston, bates, svcj)."""
+        return self.name in ("heston", "bates", "svcj")
 
     @property
     def feller_ratio(self) -> float:
+        """2 kappa theta / sigma^2 of the Heston-family variance; inf for other models."""
+        if not self.heston_family:
+            return math.inf
         return 2.0 * self.kappa * self.theta / self.sigma**2
 
 
@@ -317,14 +329,56 @@ class _Group:
                 raise SpecError(f"{self.name}.{k}", self.data[k], "unknown key")
 
 
+_HESTON = (
+    ("kappa", lambda x: 0 < x <= 100, "in (0, 100]"),
+    ("theta", lambda x: 0 < x <= 4, "in (0, 4]"),
+    ("sigma", lambda x: 0 < x <= 10, "in (0, 10]"),
+    ("rho", lambda x: -1 <= x <= 1, "in [-1, 1]"),
+    ("v0", lambda x: 0 <= x <= 4, "in [0, 4]"),
+)
+_CORR = (lambda x: -1 <= x <= 1, "in [-1, 1]")
+MODEL_PARAMS: dict[str, tuple[tuple[str, Callable[[float], bool], str], ...]] = {
+    "heston": _HESTON,
+    "bates": (
+        *_HESTON,
+        ("lam", lambda x: 0 <= x <= 100, "in [0, 100] jumps per year"),
+        ("mu_j", lambda x: -1 <= x <= 1, "in [-1, 1]"),
+        ("sigma_j", lambda x: 0 <= x <= 2, "in [0, 2]"),
+    ),
+    "svcj": (
+        *_HESTON,
+        ("lam", lambda x: 0 <= x <= 100, "in [0, 100] jumps per year"),
+        ("mu_s", lambda x: -1 <= x <= 1, "in [-1, 1]"),
+        ("sigma_s", lambda x: 0 <= x <= 2, "in [0, 2]"),
+        ("rho_j", lambda x: -20 <= x <= 20, "in [-20, 20]"),
+        ("mu_v", lambda x: 0 <= x <= 4, "in [0, 4] (variance per year)"),
+    ),
+    "rbergomi": (
+        ("xi0", lambda x: 0 < x <= 4, "in (0, 4]"),
+        ("eta", lambda x: 0 <= x <= 10, "in [0, 10]"),
+        ("rho", *_CORR),
+        ("H", lambda x: 0 < x < 0.5, "in (0, 0.5)"),
+    ),
+    "bergomi2f": (
+        ("xi0", lambda x: 0 < x <= 4, "in (0, 4]"),
+        ("omega", lambda x: 0 <= x <= 20, "in [0, 20]"),
+        ("theta", lambda x: 0 <= x <= 1, "in [0, 1]"),
+        ("k1", lambda x: 0 < x <= 200, "in (0, 200] per year"),
+        ("k2", lambda x: 0 < x <= 200, "in (0, 200] per year"),
+        ("rho12", *_CORR),
+        ("rho1", *_CORR),
+        ("rho2", *_CORR),
+    ),
+}
+"""Each model's parameters under Q: (key, check, allowed)."""
+MODELS = tuple(MODEL_PARAMS)
+
+
 def _model(cfg: Mapping[str, Any]) -> ModelSpec:
     g = _Group(cfg, "model")
     name = g.choice("name", MODELS)
-    kappa = g.number("kappa", lambda x: 0 < x <= 100, "in (0, 100]")
-    theta = g.number("theta", lambda x: 0 < x <= 4, "in (0, 4]")
-    sigma = g.number("sigma", lambda x: 0 < x <= 10, "in (0, 10]")
-    rho = g.number("rho", lambda x: -1 <= x <= 1, "in [-1, 1]")
-    v0 = g.number("v0", lambda x: 0 <= x <= 4, "in [0, 4]")
+    params = tuple((k, g.number(k, check, allowed)) for k, check, allowed in MODEL_PARAMS[name])
+    p = dict(params)
     premia = g.raw("premia")
     if not isinstance(premia, Mapping):
         raise SpecError("model.premia", premia, "must be a mapping with equity and variance")
@@ -334,19 +388,31 @@ def _model(cfg: Mapping[str, Any]) -> ModelSpec:
         raise SpecError(f"model.premia.{k}", premia[k], "unknown key (allowed: equity, variance)")
     eq = g.number("premia.equity", lambda x: -1 <= x <= 1, "in [-1, 1] per year")
     lam = g.number("premia.variance", lambda x: True)
-    if not lam < kappa:
+    if "kappa" in p and not lam < p["kappa"]:
         raise SpecError(
-            "model.premia.variance", lam, f"must be below model.kappa={kappa} so kappa_P > 0"
+            "model.premia.variance", lam, f"must be below model.kappa={p['kappa']} so kappa_P > 0"
         )
-    jumps = {}
-    if name == "bates":
-        jumps = {
-            "lam": g.number("lam", lambda x: 0 <= x <= 100, "in [0, 100] jumps per year"),
-            "mu_j": g.number("mu_j", lambda x: -1 <= x <= 1, "in [-1, 1]"),
-            "sigma_j": g.number("sigma_j", lambda x: 0 <= x <= 2, "in [0, 2]"),
-        }
+    if "kappa" not in p and lam != 0.0:
+        raise SpecError(
+            "model.premia.variance", lam, f"must be 0 for model={name} (only premia.equity)"
+        )
+    if name == "svcj" and not p["rho_j"] * p["mu_v"] < 1:
+        raise SpecError(
+            "model.rho_j", p["rho_j"], f"must satisfy rho_j * mu_v < 1 (mu_v={p['mu_v']})"
+        )
+    if name == "bergomi2f":
+        r12, r1, r2 = p["rho12"], p["rho1"], p["rho2"]
+        # 3x3 correlation of (W1, W2, Z) is PSD iff its determinant and minors are >= 0.
+        det = 1 + 2 * r12 * r1 * r2 - r12**2 - r1**2 - r2**2
+        if det < -1e-12:
+            raise SpecError(
+                "model.rho2",
+                r2,
+                f"with rho12={r12}, rho1={r1}: the correlation matrix of "
+                "(X1, X2, spot) must be positive semi-definite",
+            )
     g.done()
-    return ModelSpec(name, kappa, theta, sigma, rho, v0, eq, lam, **jumps)
+    return ModelSpec(name, params, eq, lam)
 
 
 def _market(cfg: Mapping[str, Any]) -> MarketSpec:
@@ -727,19 +793,26 @@ def _physical_memory() -> int:
         return 8 * 2**30
 
 
-def estimate_memory(sim: SimSpec, output: OutputSpec) -> dict[str, int]:
+ROUGH_ARRAYS = 48
+"""Rough Bergomi holds about this many (steps x paths) arrays at once (the Volterra
+convolution and the 16 VIX-node convolutions, complex FFT buffers included)."""
+
+
+def estimate_memory(sim: SimSpec, output: OutputSpec, model: str = "heston") -> dict[str, int]:
     """Bytes needed by one chunk on the device and by saved paths on the host."""
     width = 4 if sim.dtype == "float32" else 8
     days = sim.horizon_days + 1
-    # spot and var per recorded day, plus the scan's stacked copies and the VIX view.
-    chunk = min(sim.chunk_paths, sim.paths) * days * width * 6
+    # spot and var per recorded day, plus the scan's stacked copies and the VIX view;
+    # rough Bergomi is not Markovian: its whole Brownian path (every step) is in memory.
+    per_path = days * 6 if model != "rbergomi" else sim.n_steps * ROUGH_ARRAYS
+    chunk = min(sim.chunk_paths, sim.paths) * per_path * width
     saved = sim.paths * days * 4 * 2 * 2 if output.save_paths else 0  # spx, vix; + write copy
     return {"chunk": chunk, "saved_paths": saved}
 
 
-def _check_memory(sim: SimSpec, output: OutputSpec) -> None:
+def _check_memory(sim: SimSpec, output: OutputSpec, model: str = "heston") -> None:
     limit = MEMORY_FRACTION * _physical_memory()
-    est = estimate_memory(sim, output)
+    est = estimate_memory(sim, output, model)
     gib = 2**30
     if est["chunk"] > limit:
         raise SpecError(
@@ -776,7 +849,14 @@ def build_spec(cfg: Mapping[str, Any]) -> RunSpec:
         stress=(stress := _stress(cfg, _sim(cfg))),
         replay=_replay(cfg, stress),
     )
-    _check_memory(spec.sim, spec.output)
+    if not spec.model.heston_family and (spec.stress is not None or spec.replay is not None):
+        raise SpecError(
+            "model",
+            spec.model.name,
+            "stress scenarios and replays set the variance state from VIX levels: "
+            "use model=heston, bates or svcj",
+        )
+    _check_memory(spec.sim, spec.output, spec.model.name)
     return spec
 
 

@@ -169,9 +169,7 @@ def vix_affine(model) -> tuple[float, float]:
 
 def model_variance_for_vix(vix, model):
     """The variance state whose ``model.vix`` is ``vix`` (vol points), floored at 0."""
-    a, b = vix_affine(model)
-    xp = jnp if isinstance(vix, jax.Array) else np
-    return xp.maximum((xp.asarray(vix) / 100.0) ** 2 - b, 0.0) / a
+    return model.var_for_vix(vix)
 
 
 def injector(spec, model) -> Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]:

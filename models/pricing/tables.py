@@ -557,7 +557,7 @@ def vix_exact(model, var: ArrayLike, tau_days: float, strikes: ArrayLike | None 
     adaptive-quad ``Heston.vix_future`` / ``Heston.vix_option`` to ~1e-12 and is tested
     against them (and a Laplace-transform future) at 1e-9.
     """
-    kappa, theta, sigma = float(model.kappa), float(model.theta), float(model.sigma)
+    kappa, theta, sigma = (float(x) for x in model.vix_law())
     a, b = model.vix_coefficients()  # b includes any jump term (Bates)
     v = np.atleast_1d(np.asarray(var, dtype=np.float64))
     if tau_days <= 0:
@@ -584,8 +584,9 @@ def build_vix_table(
 ) -> VixTable:
     """VIX futures (days 0..max_days) and option smiles (days 1..max_days).
 
-    ``model`` needs the Q parameters ``kappa``, ``theta``, ``sigma`` of a CIR variance
-    with VIX^2 affine in v and ``vix_coefficients()`` = (a, b) (Heston, Bates). ``rate``
+    ``model`` needs ``vix_law()`` = (kappa, theta, sigma), the Q parameters of the CIR law
+    of v_T the marks use (Heston's own; SVCJ's moment-matched one), and
+    ``vix_coefficients()`` = (a, b) with VIX^2 affine in v (Heston, Bates, SVCJ). ``rate``
     does not change futures or vols (the discount factor is applied at lookup); it is
     accepted for symmetry. ``y_grid`` must be uniform.
     """
@@ -595,7 +596,7 @@ def build_vix_table(
     y = _check_grid("y_grid", DEFAULT_Y_GRID if y_grid is None else y_grid)
     if not y[0] < 0 < y[-1]:
         raise ValueError("y_grid must straddle 0")
-    kappa, theta, sigma = float(model.kappa), float(model.theta), float(model.sigma)
+    kappa, theta, sigma = (float(x) for x in model.vix_law())
     a, b = model.vix_coefficients()  # b includes any jump term (Bates)
     floor = 100.0 * math.sqrt(b)
     var_nodes = np.linspace(0.0, math.sqrt(var_max), n_var) ** 2

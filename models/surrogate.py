@@ -1,0 +1,118 @@
+"""Marking models: the Heston-type model whose mark tables price options on a path model.
+
+The engine marks every SPX and VIX option leg from tables (models.pricing.tables) indexed
+by one variance state. Heston, Bates and SVCJ have that state (their own variance) and
+mark themselves. The Bergomi models do not: their VIX depends on two factors (two-factor
+Bergomi) or on the whole past (rough Bergomi), and conditional prices would need nested
+simulation at every step of every path.
+
+For them the marks use a **Markovian projection onto the spot VIX**: a Heston model fitted
+(models.calibration.fit_q) to the path model's own Q quotes from its initial state (VIX
+futures out to six months, VIX option and SPX smiles at one and three months, computed by
+the model's own pricers), evaluated at the variance whose surrogate VIX equals the path's
+model VIX (``Heston.var_for_vix``). The spot VIX along the paths, and with it every
+VIX-level trigger, is exactly the model's; futures and option marks are the surrogate's.
+The fit error is returned with the surrogate and reported (see the README's model table).
+Fits are cached per (model, market) within a process; they are deterministic (fixed
+Monte Carlo seeds in the quotes).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from models.pricing.black import implied_vol
+
+__all__ = ["SURROGATE_QUOTES", "is_projected", "marking_model", "model_quotes", "surrogate_fit"]
+
+SURROGATE_QUOTES = {
+    "vix_future_days": (1, 21, 42, 63, 84, 126),
+    "vix_option_days": (21, 63),
+    "vix_option_moneyness": (0.9, 1.0, 1.2, 1.5),
+    "spx_option_days": (21, 63),
+    "spx_log_moneyness": (-0.15, -0.08, -0.03, 0.0, 0.03),
+}
+"""The quotes a surrogate is fitted to: maturities in trading days (252 a year)."""
+
+DAYS = 252.0
+
+
+def marking_model(model: Any, spot: float, rate: float = 0.0, div_yield: float = 0.0):
+    """The model whose tables mark ``model``'s paths: the model itself when it has a CIR
+    variance state (``vix_law``), else its fitted Heston surrogate (module docstring)."""
+    if hasattr(model, "vix_law"):
+        return model
+    return surrogate_fit(model, float(spot), float(rate), float(div_yield)).model
+
+
+@lru_cache(maxsize=16)
+def surrogate_fit(model: Any, spot: float, rate: float = 0.0, div_yield: float = 0.0):
+    """models.calibration.QFit of a Heston fitted to :func:`model_quotes` of ``model``."""
+    from models.calibration import fit_q
+
+    return fit_q(model_quotes(model, spot, rate, div_yield), family="heston")
+
+
+def _iv(price: np.ndarray, fwd: float, strikes: np.ndarray, t: float, disc: float) -> np.ndarray:
+    """Black-76 vols of discounted OTM prices: calls at or above the forward, puts below."""
+    call = strikes >= fwd
+    out = np.full(strikes.shape, np.nan)
+    for side, kind in ((call, "call"), (~call, "put")):
+        if side.any():
+            out[side] = implied_vol(price[side], fwd, strikes[side], t, disc, kind)
+    return out
+
+
+def model_quotes(model: Any, spot: float, rate: float = 0.0, div_yield: float = 0.0):
+    """models.calibration.QQuotes computed by ``model``'s own Q pricers from its initial
+    state at :data:`SURROGATE_QUOTES` (VIX option and SPX quotes as Black-76 vols; the
+    out-of-the-money side of each strike)."""
+    from models.calibration import QQuotes
+
+    q = SURROGATE_QUOTES
+    futs = []
+    for d in q["vix_future_days"]:
+        futs.append((d / DAYS, float(model.vix_future(d / DAYS))))
+    vix_opts = []
+    for d in q["vix_option_days"]:
+        t = d / DAYS
+        fut = float(model.vix_future(t))
+        k = fut * np.asarray(q["vix_option_moneyness"])
+        price = np.where(
+            k >= fut,
+            model.vix_option(k, t, "call", rate),
+            model.vix_option(k, t, "put", rate),
+        )
+        iv = _iv(np.asarray(price, np.float64), fut, k, t, float(np.exp(-rate * t)))
+        vix_opts += [
+            (t, float(kk), float(v)) for kk, v in zip(k, iv, strict=True) if np.isfinite(v)
+        ]
+    spx_opts = []
+    for d in q["spx_option_days"]:
+        t = d / DAYS
+        fwd = spot * np.exp((rate - div_yield) * t)
+        k = fwd * np.exp(np.asarray(q["spx_log_moneyness"]))
+        calls = np.asarray(model.spx_option(k, t, spot, rate, div_yield, "call"), np.float64)
+        disc = float(np.exp(-rate * t))
+        puts = calls - disc * (fwd - k)
+        price = np.where(k >= fwd, calls, puts)
+        iv = _iv(price, fwd, k, t, disc)
+        spx_opts += [
+            (t, float(kk), float(v)) for kk, v in zip(k, iv, strict=True) if np.isfinite(v)
+        ]
+    return QQuotes(
+        spot=spot,
+        rate=rate,
+        div_yield=div_yield,
+        vix_futures=tuple(futs),
+        spx_options=tuple(spx_opts),
+        vix_options=tuple(vix_opts),
+    )
+
+
+def is_projected(model: Any) -> bool:
+    """True when ``model`` is marked through a fitted surrogate (no CIR variance state)."""
+    return not hasattr(model, "vix_law")
