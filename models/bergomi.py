@@ -75,6 +75,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
 
+from models import _random
 from models._random import path_keys, step_normals
 from models.heston import KeyedSimulation, Paths, Premia
 from models.pricing.black import black76, is_call
@@ -92,9 +93,12 @@ S_MAX = 12.0  # truncation of the standard-normal direction in the VIX option qu
 
 def _stream(stream: int, dtype) -> int:
     """Random stream for ``dtype`` such that float32 and float64 numbers of the same
-    logical stream share their leading bits (float64 stream s reads Threefry counters 2s
-    and 2s + 1, with the high bits from 2s; float32 reads counter s)."""
-    return 2 * stream if jnp.dtype(dtype) == jnp.float32 else stream
+    logical stream share their leading bits under the Threefry generator (its float64
+    stream s reads counters 2s and 2s + 1, the high bits from 2s; float32 reads counter s).
+    Other generators keep the logical stream (distinct streams stay independent)."""
+    if _random.DEFAULT_GENERATOR == "threefry" and jnp.dtype(dtype) == jnp.float32:
+        return 2 * stream
+    return stream
 
 
 class _Coef(NamedTuple):
