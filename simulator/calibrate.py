@@ -35,6 +35,8 @@ from models.calibration import FAMILIES, PFacts, PFit, QFit, QQuotes, fit_p, fit
 __all__ = ["CalibrationError", "history_targets", "load_quotes", "main", "write_config"]
 
 EXIT_INPUT = 2
+CHECK_DAYS = 1260  # simulated check: paths of ~ the history's 1256 trading days
+CHECK_SEED = 2014
 DEFAULT_EQUITY = 0.05
 CONF_MODEL = Path(__file__).resolve().parent.parent / "conf" / "model"
 QUOTE_KEYS = {"spot", "rate", "div_yield", "vix_futures", "spx_options", "vix_options"}
@@ -146,10 +148,37 @@ def _jumps_of(path: Path) -> dict[str, float]:
 # --------------------------------------------------------------------------- tables
 
 
-def p_table(fit: PFit) -> list[tuple[str, float, float, float]]:
-    """(fact, target, model, model - target) rows of a P fit."""
+def simulated_facts(
+    model, n_paths: int, n_days: int = CHECK_DAYS, seed: int = CHECK_SEED
+) -> PFacts:
+    """The facts of ``n_paths`` simulated P paths of ``n_days`` daily QE steps from v0,
+    computed like the history's (simulator.facts.facts_of); float32 paths."""
+    import jax
+
+    from simulator.facts import facts_of
+
+    paths = model.simulate(
+        jax.random.key(seed), n_paths, n_days, 1.0 / 252.0, spot=100.0, measure="P",
+        dtype="float32",
+    )  # fmt: skip
+    spx = np.asarray(paths.spot, np.float64).T
+    f = facts_of(spx, model.vix(np.asarray(paths.var, np.float64).T))
+    p5, p50, p95 = (float(x) for x in f.vix_percentiles[[0, 2, 4]])
+    return PFacts(p5, p50, p95, float(f.vix_mean), float(f.half_life), float(f.corr_spx_vix),
+                  float(f.vrp))  # fmt: skip
+
+
+def p_table(fit: PFit, sim: PFacts | None = None) -> list[tuple]:
+    """(fact, target, model, model - target[, simulated, simulated - target]) rows."""
     t, m = fit.targets.as_dict(), fit.facts.as_dict()
-    return [(FACT_LABELS[k], t[k], m[k], m[k] - t[k]) for k in FACT_LABELS]
+    rows = []
+    for k, label in FACT_LABELS.items():
+        row = (label, t[k], m[k], m[k] - t[k])
+        if sim is not None:
+            x = sim.as_dict()[k]
+            row += (x, x - t[k])
+        rows.append(row)
+    return rows
 
 
 def q_table(fit: QFit, quotes: QQuotes) -> list[tuple[str, float, float, float]]:
@@ -164,11 +193,17 @@ def q_table(fit: QFit, quotes: QQuotes) -> list[tuple[str, float, float, float]]
     return rows
 
 
-def format_table(rows: Sequence[tuple[str, float, float, float]]) -> str:
+def format_table(rows: Sequence[tuple], columns: Sequence[str] = ("data", "model", "error")) -> str:
+    """Plain-text table: a label column, then numbers (differences signed)."""
     width = max(len(r[0]) for r in rows)
-    head = f"{'target':<{width}}  {'data':>9}  {'model':>9}  {'error':>9}"
+    head = f"{'target':<{width}}" + "".join(f"  {c:>10}" for c in columns)
     lines = [head, "-" * len(head)]
-    lines += [f"{n:<{width}}  {a:9.4f}  {b:9.4f}  {c:+9.4f}" for n, a, b, c in rows]
+    for r in rows:
+        cells = [
+            f"{x:+10.4f}" if "error" in c else f"{x:10.4f}"
+            for c, x in zip(columns, r[1:], strict=True)
+        ]
+        lines.append(f"{r[0]:<{width}}" + "".join(f"  {c}" for c in cells))
     return "\n".join(lines)
 
 
@@ -237,14 +272,22 @@ def run_p(args: argparse.Namespace) -> tuple[dict, str, str]:
         history_targets(), args.family, kappa=args.kappa, theta=args.theta,
         equity=args.equity, jumps=jumps,
     )  # fmt: skip
-    table = format_table(p_table(fit))
+    sim = simulated_facts(fit.model, args.check_paths) if args.check_paths else None
+    cols = ("data", "model", "error") + (("simulated", "sim error") if sim else ())
+    table = format_table(p_table(fit, sim), cols)
     kp, tp = fit.model.p_parameters()
     notes = [
         "P fitted to the daily SPX and VIX closes 2014-01-03 .. 2018-12-31 shipped with",
         "the arch package (facts as in simulator/facts.py). Model column: closed forms",
         "(VIX percentiles and mean: stationary Gamma law) and stated approximations",
-        "(half-life, correlation, VRP: models.calibration.PFacts); the simulated check is",
-        "tests/test_calibration.py. Q parameters "
+        "(half-life, correlation, VRP: models.calibration.PFacts). Simulated column: "
+        + (
+            f"{args.check_paths} P paths of {CHECK_DAYS} trading days, seed {CHECK_SEED}"
+            if sim
+            else "not run"
+        )
+        + ".",
+        "Q parameters "
         + ("given" if args.kappa or args.theta else "fitted from the VRP (not from quotes)")
         + f"; kappa_P = {kp:.4f}, theta_P = {tp:.6f} (v0 = theta_P),",
         f"Feller ratio {fit.model.feller_ratio:.3f}, VIX floor 100 sqrt(b_Q) = "
@@ -252,7 +295,7 @@ def run_p(args: argparse.Namespace) -> tuple[dict, str, str]:
         f"optimizer: success={fit.success} ({fit.message})",
     ]
     return config_of(args.family, fit.params), _header(
-        f"{args.family} P calibration to 2014-2018 (generated; edit the source data, not this)",
+        f"{args.family} P calibration to 2014-2018 (generated)",
         notes, table), table  # fmt: skip
 
 
@@ -286,6 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--kappa", type=float, help="p: pin the Q mean reversion (1/year)")
     p.add_argument("--theta", type=float, help="p: pin the Q long-run variance")
     p.add_argument("--jumps", help="p, bates: YAML with lam, mu_j, sigma_j (kept fixed)")
+    p.add_argument("--check-paths", type=int, default=2000,
+                   help="p: simulate this many P paths to check the fit (0: skip)")  # fmt: skip
     p.add_argument("--equity", type=float, default=DEFAULT_EQUITY,
                    help="premia.equity written to the config (per year)")  # fmt: skip
     args = p.parse_args(argv)
@@ -293,6 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not (math.isfinite(args.equity) and -1 <= args.equity <= 1):
             raise CalibrationError("--equity", f"must be in [-1, 1] per year, got {args.equity}")
+        if args.check_paths < 0:
+            raise CalibrationError("--check-paths", f"must be >= 0, got {args.check_paths}")
         if out.exists():
             raise CalibrationError("-o", f"{out} already exists: choose another output path")
         cfg, header, table = (run_p if args.measure == "p" else run_q)(args)
