@@ -1,16 +1,19 @@
 """The two-factor Bergomi forward-variance model: exact OU factors, VIX by quadrature.
 
-Q (risk-neutral) dynamics, time in years, a flat initial forward variance curve xi0:
+Q (risk-neutral) dynamics, time in years, an initial forward variance curve xi0(u):
 
-    xi_t(u) = xi0 exp(omega x_t(u) - omega^2 / 2 Var[x_t(u)]),
+    xi_t(u) = xi0(u) exp(omega x_t(u) - omega^2 / 2 Var[x_t(u)]),
     x_t(u)  = alpha [(1 - theta) e^{-k1 (u - t)} X1_t + theta e^{-k2 (u - t)} X2_t],
     dX_i = -k_i X_i dt + dW_i,  X_i(0) = 0,  d<W1, W2> = rho12 dt,
     dS/S = (r - q) dt + sqrt(xi_t(t)) dZ,  d<Z, W_i> = rho_i dt,
     alpha = ((1 - theta)^2 + theta^2 + 2 rho12 theta (1 - theta))^(-1/2).
 
 alpha normalises x_t(t) so that omega is the instantaneous lognormal volatility of the
-spot variance xi_t(t) (and of every forward variance with u near t). E[xi_t(u)] = xi0 for
-every t and u: xi0 is the forward variance curve (per year, 0.04 = 20% vol). Under P the
+spot variance xi_t(t) (and of every forward variance with u near t). E[xi_t(u)] = xi0(u)
+for every t <= u: xi0(u) is the initial forward variance curve (per year, 0.04 = 20% vol),
+flat (``xi0``) or xi0(u) = xi_long + (xi0 - xi_long) e^{-xi_speed u} when ``xi_long`` is
+set (an upward curve gives VIX futures in contango; a flat one always backwardates them,
+the vol-of-vol convexity lowering E[VIX_T] as T grows). Under P the
 spot drift gains premia.equity; the variance has no separate premium (premia.variance must
 be 0).
 
@@ -28,21 +31,23 @@ N(0, dt), so E[S_{t+dt} | F_t] = S_t e^{mu dt} holds exactly (the martingale is 
 the grid; the discretisation error is in the law of the integrated variance only, O(dt)).
 
 VIX: VIX_t^2 = 100^2 (1/Delta) int_t^{t+Delta} xi_t(u) du, Delta = VIX_TAU (30/365). The
-integrand is xi0 exp(a1(tau) X1 + a2(tau) X2 - c(t, tau)) with tau = u - t: smooth
+integrand is xi0(u) exp(a1(tau) X1 + a2(tau) X2 - c(t, tau)) with tau = u - t: smooth
 exponentials of affine functions of (X1, X2), integrated by Gauss-Legendre in tau with
-``nodes`` nodes (weights summing to one). E[xi_t(u)] = xi0 at every node, so the
-quadrature keeps E[VIX_t^2] = 100^2 xi0 exactly for any node count; the node error of
+``nodes`` nodes (weights summing to one). E[xi_t(u)] = xi0(u) at every node, so the
+quadrature keeps E[VIX_t^2] = 100^2 sum_m w_m xi0(t + tau_m), the same rule applied to
+(1/Delta) int xi0 (exactly 100^2 xi0 when flat), for any node count; the node error of
 VIX itself falls geometrically (tests/test_bergomi.py shows the numbers).
 
 VIX futures and options (:meth:`Bergomi2F.vix_future`, :meth:`Bergomi2F.vix_option`):
 (X1_T, X2_T) from 0 is a centred Gaussian with covariance V(T), V_ij(T) = rho_ij
-(1 - e^{-(k_i + k_j) T}) / (k_i + k_j). The future E^Q[VIX_T] is a 2-D Gauss-Hermite rule
-(``gh`` points a side) over that law. Options have a kink where VIX_T = K: VIX_T is
-increasing in both factors, so along the direction s = (1' V^-1 X) / sqrt(1' V^-1 1) it is
-monotone, and X = delta (1, 1) s + e r with s, r independent standard normals. The option
-is Gauss-Hermite in r and, for each r, Gauss-Legendre in s on the side of the root
-s*(r) (bisection) where the payoff is positive, truncated at |s| = 12 (float64). Both are
-float64 NumPy.
+(1 - e^{-(k_i + k_j) T}) / (k_i + k_j); from a state (t, X_t) it is X_{t+tau} =
+e^{-k tau} X_t + N(0, V(tau)), with the compensator and xi0 at the absolute time
+t + tau. The future is a 2-D Gauss-Hermite rule (``gh`` points a side) over that law.
+Options have a kink where VIX_T = K: VIX_T is increasing in both factors, so along the
+direction s = (1' V^-1 X) / sqrt(1' V^-1 1) it is monotone, and X = mean + delta (1, 1) s
++ e r with s, r independent standard normals. The option is Gauss-Hermite in r and, for
+each r, Gauss-Legendre in s on the side of the root s*(r) (bisection) where the payoff is
+positive, truncated at |s| = 12. Both are float64 NumPy.
 
 SPX options (:meth:`Bergomi2F.spx_option_mc`): Monte Carlo with the mixed (conditional
 Black-Scholes) estimator on the discrete scheme: dZ = L31 z1 + L32 z2 + L33 z3 where
@@ -114,14 +119,13 @@ class _Coef(NamedTuple):
     l33: jax.Array
     b1: jax.Array  # omega alpha (1 - theta): loading of X1 in ln xi_t(t)
     b2: jax.Array  # omega alpha theta
-    log_xi0: jax.Array
     mu_dt: jax.Array
     dt: jax.Array
 
 
 class _VixCoef(NamedTuple):
-    """Gauss-Legendre VIX constants: VIX^2 / 100^2 = sum_m w_m exp(a1_m X1 + a2_m X2 +
-    log_xi0 - comp[r, m]) at record r."""
+    """Gauss-Legendre VIX constants: VIX^2 / 100^2 = sum_m w_m exp(a1_m X1 + a2_m X2 -
+    comp[r, m]) at record r (comp includes -ln xi0(t_r + tau_m))."""
 
     w: jax.Array  # (nodes,)
     a1: jax.Array  # (nodes,)
@@ -133,7 +137,9 @@ class _VixCoef(NamedTuple):
 class Bergomi2F(KeyedSimulation):
     """Two-factor Bergomi parameters under Q plus the premia that define P.
 
-    xi0: flat forward variance (per year); omega: instantaneous vol of the spot variance;
+    xi0: initial spot variance xi0(0) (per year; the whole curve when ``xi_long`` is None);
+    xi_long, xi_speed: optional curve xi0(u) = xi_long + (xi0 - xi_long) e^{-xi_speed u};
+    omega: instantaneous vol of the spot variance;
     theta in [0, 1]: weight of the second (slow) factor; k1, k2: mean-reversion speeds of
     the factors (1/year); rho12: factor correlation; rho1, rho2: spot/factor correlations.
     Defaults: see the module docstring.
@@ -147,6 +153,8 @@ class Bergomi2F(KeyedSimulation):
     rho12: float = 0.0
     rho1: float = -0.6
     rho2: float = -0.4
+    xi_long: float | None = None
+    xi_speed: float = 1.0
     premia: Premia = field(default_factory=Premia)
 
     def __post_init__(self) -> None:
@@ -159,10 +167,12 @@ class Bergomi2F(KeyedSimulation):
             "rho12": -1.0 <= self.rho12 <= 1.0,
             "rho1": -1.0 <= self.rho1 <= 1.0,
             "rho2": -1.0 <= self.rho2 <= 1.0,
+            "xi_long": self.xi_long is None or self.xi_long > 0,
+            "xi_speed": self.xi_speed > 0,
         }
         for name, ok in checks.items():
             value = getattr(self, name)
-            if not (ok and math.isfinite(value)):
+            if not (ok and math.isfinite(self.xi0 if value is None else value)):
                 raise ValueError(f"{type(self).__name__}: invalid {name}={value!r}")
         eig = np.linalg.eigvalsh(self.correlation())
         if eig[0] < -1e-12:
@@ -187,6 +197,14 @@ class Bergomi2F(KeyedSimulation):
         """Correlation matrix of (Z, W1, W2), 3 x 3 float64."""
         r1, r2, r12 = self.rho1, self.rho2, self.rho12
         return np.array([[1.0, r1, r2], [r1, 1.0, r12], [r2, r12, 1.0]])
+
+    def forward_variance(self, u: ArrayLike) -> np.ndarray:
+        """The initial forward variance curve xi0(u) (per year) at times u >= 0 (years),
+        float64."""
+        u = np.asarray(u, dtype=np.float64)
+        if self.xi_long is None:
+            return np.full(u.shape, self.xi0)
+        return self.xi_long + (self.xi0 - self.xi_long) * np.exp(-self.xi_speed * u)
 
     def _alpha_sq_inv(self) -> float:
         th = self.theta
@@ -222,6 +240,13 @@ class Bergomi2F(KeyedSimulation):
         v12 = r * -np.expm1(-(k1 + k2) * t) / (k1 + k2)
         return 0.5 * (a1 * a1 * v11 + a2 * a2 * v22 + 2 * a1 * a2 * v12)
 
+    def _shift(self, t: ArrayLike, tau: ArrayLike) -> np.ndarray:
+        """comp - ln xi0(t + tau): ln xi_t(t + tau) = a1(tau) X1 + a2(tau) X2 - shift
+        (float64, broadcast over t and tau)."""
+        t = np.asarray(t, dtype=np.float64)
+        tau = np.asarray(tau, dtype=np.float64)
+        return self._compensator(t, tau) - np.log(self.forward_variance(t + tau))
+
     def _mu(self, measure: str, rate: float, div_yield: float) -> float:
         if measure == "Q":
             return rate - div_yield
@@ -256,7 +281,6 @@ class Bergomi2F(KeyedSimulation):
             l33=low[2, 2],
             b1=self.omega * self.alpha * (1 - self.theta),
             b2=self.omega * self.alpha * self.theta,
-            log_xi0=math.log(self.xi0),
             mu_dt=mu * dt,
             dt=dt,
         )
@@ -265,7 +289,7 @@ class Bergomi2F(KeyedSimulation):
     def _vix_coef(self, times: np.ndarray, nodes: int, dtype) -> _VixCoef:
         tau, w = _legendre(nodes)
         a1, a2 = self._loadings(tau)
-        comp = self._compensator(np.asarray(times)[:, None], tau[None])
+        comp = self._shift(np.asarray(times)[:, None], tau[None])
         return _VixCoef(*(jnp.asarray(v, dtype) for v in (w, a1, a2, comp)))
 
     # ----------------------------------------------------------------- paths
@@ -313,7 +337,7 @@ class Bergomi2F(KeyedSimulation):
         dtype = _check_dtype(dtype)
         coef = self._coef(dt, self._mu(measure, rate, div_yield), dtype)
         n_records = n_steps // record_every
-        comp = jnp.asarray(self._compensator(np.arange(n_steps + 1) * dt, 0.0), dtype)
+        comp = jnp.asarray(self._shift(np.arange(n_steps + 1) * dt, 0.0), dtype)
         vix = self._vix_coef(np.arange(n_records + 1) * record_every * dt, vix_nodes, dtype)
         if extra_var is not None:
             extra_var = jnp.asarray(extra_var, dtype)
@@ -334,49 +358,79 @@ class Bergomi2F(KeyedSimulation):
         if isinstance(x1, jax.Array) or isinstance(x2, jax.Array):
             x1, x2 = jnp.asarray(x1), jnp.asarray(x2)
             dtype = jnp.result_type(x1, x2)
-            comp = self._compensator(np.asarray(t, np.float64)[..., None], tau)
+            comp = self._shift(np.asarray(t, np.float64)[..., None], tau)
             expo = (
                 jnp.asarray(a1, dtype) * x1[..., None]
                 + jnp.asarray(a2, dtype) * x2[..., None]
                 - jnp.asarray(comp, dtype)
             )
-            return 100.0 * jnp.sqrt(self.xi0 * (jnp.exp(expo) @ jnp.asarray(w, dtype)))
+            return 100.0 * jnp.sqrt(jnp.exp(expo) @ jnp.asarray(w, dtype))
         x1, x2, t = np.broadcast_arrays(*(np.asarray(a, np.float64) for a in (x1, x2, t)))
-        comp = self._compensator(t[..., None], tau)
+        comp = self._shift(t[..., None], tau)
         expo = a1 * x1[..., None] + a2 * x2[..., None] - comp
-        return 100.0 * np.sqrt(self.xi0 * (np.exp(expo) @ w))
+        return 100.0 * np.sqrt(np.exp(expo) @ w)
 
-    def _vix2_terms(self, maturity: float, nodes: int):
-        """(w, a1, a2, log-constant c_m) with VIX_T^2 / 100^2 = sum_m w_m exp(a1_m X1 +
-        a2_m X2 + c_m)."""
+    def _vix2_terms(self, expiry: float, nodes: int):
+        """(w, a1, a2, c) with VIX^2 / 100^2 = sum_m w_m exp(a1_m X1 + a2_m X2 + c_m) at the
+        absolute time ``expiry`` (years from the model's start)."""
         tau, w = _legendre(nodes)
         a1, a2 = self._loadings(tau)
-        c = math.log(self.xi0) - self._compensator(maturity, tau)
-        return w, a1, a2, c
+        return w, a1, a2, -self._shift(expiry, tau)
 
-    def _check_maturity(self, maturity: float) -> float:
+    def _state_law(self, maturity: float, t: float, x1: ArrayLike, x2: ArrayLike):
+        """(mean, covariance) of (X1, X2) ``maturity`` years after the state (t, x1, x2):
+        mean shaped broadcast(x1, x2) + (2,), covariance 2 x 2 (float64)."""
         maturity = float(maturity)
         if not (maturity >= 0 and math.isfinite(maturity)):
             raise ValueError(f"maturity must be a finite number >= 0, got {maturity}")
-        return maturity
+        if not (float(t) >= 0 and math.isfinite(float(t))):
+            raise ValueError(f"t must be a finite number >= 0, got {t}")
+        x1, x2 = np.broadcast_arrays(np.asarray(x1, np.float64), np.asarray(x2, np.float64))
+        decay = np.exp(-np.array([self.k1, self.k2]) * maturity)
+        return np.stack([x1, x2], -1) * decay, self.factor_cov(maturity)
 
-    def vix_moments_gh(self, maturity: float, *, nodes: int = 32, gh: int = 64) -> tuple:
-        """(E[VIX_T], E[VIX_T^2]) in vol points and vol points squared, by the 2-D
-        Gauss-Hermite rule of :meth:`vix_future` (float64). E[VIX_T^2] is 100^2 xi0 up to
-        the Gauss-Hermite error of exponentials (below 1e-12 relative here)."""
-        maturity = self._check_maturity(maturity)
-        w, a1, a2, c = self._vix2_terms(maturity, nodes)
+    def vix_moments_gh(
+        self,
+        maturity: float,
+        *,
+        t: float = 0.0,
+        x1: ArrayLike = 0.0,
+        x2: ArrayLike = 0.0,
+        nodes: int = 32,
+        gh: int = 64,
+    ) -> tuple:
+        """(E[VIX_T], E[VIX_T^2]) in vol points and vol points squared, T = t + maturity,
+        given the state (t, x1, x2) (default: the start, X = 0), by the 2-D Gauss-Hermite
+        rule of :meth:`vix_future` (float64; arrays for x1, x2 give arrays, memory about
+        8 x states x gh^2 x nodes bytes). From the start with a flat curve E[VIX_T^2] is
+        100^2 xi0 up to the Gauss-Hermite error of exponentials (below 1e-12 relative)."""
+        mean, cov = self._state_law(maturity, t, x1, x2)
+        w, a1, a2, c = self._vix2_terms(float(t) + maturity, nodes)
         z, p = _hermite_2d(gh)
-        x = z @ _cholesky_psd(self.factor_cov(maturity)).T  # (gh^2, 2)
-        vix2 = np.exp(x[:, :1] * a1 + x[:, 1:] * a2 + c) @ w
+        x = z @ _cholesky_psd(cov).T  # (gh^2, 2)
+        base = (mean[..., :1] * a1 + mean[..., 1:] * a2 + c)[..., None, :]  # (..., 1, nodes)
+        vix2 = np.exp(x[:, :1] * a1 + x[:, 1:] * a2 + base) @ w  # (..., gh^2)
         vix = 100.0 * np.sqrt(vix2)
-        return float(p @ vix), float(p @ (vix * vix))
+        first, second = vix @ p, (vix * vix) @ p
+        if first.ndim == 0:
+            return float(first), float(second)
+        return first, second
 
-    def vix_future(self, maturity: float, *, nodes: int = 32, gh: int = 64) -> float:
-        """VIX future E^Q[VIX_T] in vol points from the model's initial state (X = 0):
-        2-D Gauss-Hermite with ``gh`` points a side over the Gaussian law of (X1_T, X2_T),
-        ``nodes`` Gauss-Legendre nodes for the 30-day integral (float64)."""
-        return self.vix_moments_gh(maturity, nodes=nodes, gh=gh)[0]
+    def vix_future(
+        self,
+        maturity: float,
+        *,
+        t: float = 0.0,
+        x1: ArrayLike = 0.0,
+        x2: ArrayLike = 0.0,
+        nodes: int = 32,
+        gh: int = 64,
+    ) -> float | np.ndarray:
+        """VIX future E^Q[VIX_{t+maturity} | X_t = (x1, x2)] in vol points; by default from
+        the model's initial state (t = 0, X = 0). 2-D Gauss-Hermite with ``gh`` points a
+        side over the Gaussian law of the factors at expiry, ``nodes`` Gauss-Legendre nodes
+        for the 30-day integral (float64). x1, x2 may be arrays (one future per state)."""
+        return self.vix_moments_gh(maturity, t=t, x1=x1, x2=x2, nodes=nodes, gh=gh)[0]
 
     def vix_option(
         self,
@@ -385,24 +439,30 @@ class Bergomi2F(KeyedSimulation):
         kind: str = "call",
         rate: float = 0.0,
         *,
+        t: float = 0.0,
+        x1: float = 0.0,
+        x2: float = 0.0,
         nodes: int = 32,
         gh: int = 64,
         gl: int = 96,
     ) -> np.ndarray:
         """European VIX option prices in vol points (x100 per contract), discounted at
-        ``rate``: Gauss-Hermite (``gh`` points) across the monotone direction, for each of
-        its points Gauss-Legendre (``gl`` points) along it on the side of the kink where the
-        payoff is positive (module docstring), float64."""
+        ``rate``, expiring ``maturity`` years after the state (t, x1, x2) (default: the
+        start). Gauss-Hermite (``gh`` points) across the monotone direction, for each of
+        its points Gauss-Legendre (``gl`` points) along it on the side of the kink where
+        the payoff is positive (module docstring), float64. One state (scalars)."""
         call = is_call(kind)
-        maturity = self._check_maturity(maturity)
+        mean, cov = self._state_law(maturity, t, x1, x2)
+        if mean.ndim != 1:
+            raise ValueError("vix_option takes one state: x1 and x2 must be scalars")
         k = np.atleast_1d(np.asarray(strike, dtype=np.float64))
-        w, a1, a2, c = self._vix2_terms(maturity, nodes)
+        w, a1, a2, c = self._vix2_terms(float(t) + maturity, nodes)
+        c = c + mean[0] * a1 + mean[1] * a2
         disc = math.exp(-rate * maturity)
-        cov = self.factor_cov(maturity)
         if maturity == 0.0 or self.omega == 0.0:
             vix0 = 100.0 * math.sqrt(float(np.exp(c) @ w))
             return disc * (np.maximum(vix0 - k, 0.0) if call else np.maximum(k - vix0, 0.0))
-        # X = delta (1, 1) s + e r with s, r independent N(0, 1) (module docstring).
+        # X = mean + delta (1, 1) s + e r with s, r independent N(0, 1) (module docstring).
         cov = cov + 1e-14 * np.trace(cov) * np.eye(2)
         delta = 1.0 / math.sqrt(float(np.ones(2) @ np.linalg.solve(cov, np.ones(2))))
         lam, vec = np.linalg.eigh(cov - delta * delta * np.ones((2, 2)))
@@ -470,7 +530,7 @@ class Bergomi2F(KeyedSimulation):
         disc = math.exp(-rate * maturity)
         dtype = _check_dtype(dtype)
         coef = self._coef(dt, 0.0, dtype)
-        comp = jnp.asarray(self._compensator(np.arange(n_steps + 1) * dt, 0.0), dtype)
+        comp = jnp.asarray(self._shift(np.arange(n_steps + 1) * dt, 0.0), dtype)
         par = float(coef.l31) ** 2 + float(coef.l32) ** 2  # Var of the factor part of dZ
         perp = float(coef.l33) ** 2
         key = jax.random.key(seed)
@@ -562,11 +622,11 @@ def _step_normals(keys, t, dtype):
 
 
 def _variance(x1, x2, comp_t, c: _Coef):
-    return jnp.exp(c.log_xi0 + c.b1 * x1 + c.b2 * x2 - comp_t)
+    return jnp.exp(c.b1 * x1 + c.b2 * x2 - comp_t)
 
 
-def _vix(x1, x2, comp_r, log_xi0, v: _VixCoef):
-    expo = v.a1[:, None] * x1[None] + v.a2[:, None] * x2[None] + (log_xi0 - comp_r)[:, None]
+def _vix(x1, x2, comp_r, v: _VixCoef):
+    expo = v.a1[:, None] * x1[None] + v.a2[:, None] * x2[None] - comp_r[:, None]
     return 100.0 * jnp.sqrt(jnp.einsum("m,mn->n", v.w, jnp.exp(expo)))
 
 
@@ -591,7 +651,7 @@ def _simulate(keys, c: _Coef, comp, vix_c: _VixCoef, x0, extra_var, n_records, r
 
     def rows(r, x, f1, f2):
         var = _variance(f1, f2, comp[r * record_every], c)
-        return jnp.exp(x), var, _vix(f1, f2, vix_c.comp[r], c.log_xi0, vix_c)
+        return jnp.exp(x), var, _vix(f1, f2, vix_c.comp[r], vix_c)
 
     s0, v0, q0 = rows(0, x_init, zero, zero)
     bufs = tuple(jnp.empty((n_records + 1, n), dtype).at[0].set(a) for a in (s0, v0, q0))

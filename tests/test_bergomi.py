@@ -33,6 +33,8 @@ def _mean_se(x):
 
 # A set with larger vol of vol (the quoted book set, spot correlations of our choosing).
 BOOK = Bergomi2F(**BOOK_SET_I, rho1=-0.7, rho2=0.0)
+# The same with an upward forward variance curve 0.03 -> 0.05.
+CURVE = Bergomi2F(**BOOK_SET_I, rho1=-0.7, rho2=0.0, xi0=0.03, xi_long=0.05, xi_speed=2.0)
 
 
 # ----------------------------------------------------------------- parameters
@@ -49,6 +51,8 @@ BOOK = Bergomi2F(**BOOK_SET_I, rho1=-0.7, rho2=0.0)
         ("rho12", 1.5),
         ("rho1", math.nan),
         ("rho2", -2.0),
+        ("xi_long", 0.0),
+        ("xi_speed", 0.0),
     ],
 )
 def test_invalid_parameters_name_the_key(name, value):
@@ -243,8 +247,8 @@ def test_vix_against_realised_variance_of_the_paths():
     """Independent check of the forward-variance formula: E[VIX_T^2 g] equals
     E[(1/Delta) int_T^{T+Delta} v_u du g] for g known at T (1, 1{S_T > S_0}, VIX_T / 20),
     with v the simulated instantaneous variance (trapezoid on 32 steps a VIX month);
-    paired differences within 3 SE of 0."""
-    m = BOOK
+    paired differences within 3 SE of 0. Upward forward variance curve."""
+    m = CURVE
     dt = VIX_TAU / 32
     n_t, n = 96, 2**14
     p = m.simulate(jax.random.key(7), n, n_t + 32, dt, dtype="float64")
@@ -257,6 +261,70 @@ def test_vix_against_realised_variance_of_the_paths():
     for g in (np.ones(n), (s_t > 100.0).astype(float), vix / 20.0):
         mu, se = _mean_se((vix2 - realised) * g)
         assert abs(mu) < 3 * se, (mu, se)
+
+
+def test_forward_variance_curve():
+    """xi0(u) = xi_long + (xi0 - xi_long) e^{-xi_speed u}: E[VIX_T^2] = 100^2 (1/Delta)
+    int_T^{T+Delta} xi0(u) du (scipy quadrature) for the 32-node rule, E[xi_t(t)] = xi0(t)
+    and the VIX future on the paths, futures in contango at omega = 2; xi_long = xi0 is
+    bitwise the flat model."""
+    m = CURVE
+    for t in (0.0, 0.5, 2.0):
+        ref = integrate.quad(lambda u: float(m.forward_variance(u)), t, t + VIX_TAU)[0]
+        assert m.vix_moments_gh(t)[1] == pytest.approx(1e4 * ref / VIX_TAU, rel=1e-12)
+    # Contango at the default vol of vol (17.76, 18.06, 18.46, 18.95, 19.35 at T = 0, 0.1,
+    # 0.25, 0.5, 1); at omega = 3 (CURVE) the convexity wins: 17.76, 17.49, 17.54, 17.77,
+    # 17.48.
+    up = Bergomi2F(xi0=0.03, xi_long=0.05, xi_speed=2.0)
+    futures = [up.vix_future(t) for t in (0.0, 0.1, 0.25, 0.5, 1.0)]
+    assert all(b > a for a, b in itertools.pairwise(futures))
+    n, n_steps, dt = 2**14, 6, 1 / 12
+    p = m.simulate(jax.random.key(12), n, n_steps, dt, dtype="float64")
+    for i in (1, 3, 6):
+        mu, se = _mean_se(np.asarray(p.var[i]))
+        assert abs(mu - m.forward_variance(i * dt)) < 3 * se, (i, mu, se)
+        mu, se = _mean_se(np.asarray(p.vix[i]))
+        assert abs(mu - m.vix_future(i * dt, nodes=16)) < 3 * se, (i, mu, se)
+    flat = Bergomi2F(xi0=0.04)
+    same = Bergomi2F(xi0=0.04, xi_long=0.04, xi_speed=3.0)
+    a = flat.simulate(jax.random.key(1), n, n_steps, dt, dtype="float64")
+    b = same.simulate(jax.random.key(1), n, n_steps, dt, dtype="float64")
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_vix_from_a_state():
+    """Futures and options from a state (t, X_t): the tower property F(T; 0) = E[F(T - s;
+    s, X_s)] with the outer expectation by Gauss-Hermite over X_s (to 1e-10), parity of
+    the state's options against its future, and Monte Carlo on exact draws of X_T given
+    X_t (NumPy, 2^16 samples) within 3 SE."""
+    m = CURVE
+    s, T = 0.2, 0.45
+    z, w = np.polynomial.hermite_e.hermegauss(24)
+    w = w / math.sqrt(2 * math.pi)
+    low = np.linalg.cholesky(m.factor_cov(s))
+    x = np.stack(np.meshgrid(z, z, indexing="ij"), -1).reshape(-1, 2) @ low.T
+    inner = m.vix_future(T - s, t=s, x1=x[:, 0], x2=x[:, 1], gh=24)
+    assert inner.shape == (24 * 24,)
+    assert float(np.outer(w, w).ravel() @ inner) == pytest.approx(m.vix_future(T), rel=1e-10)
+    # One state, options and Monte Carlo.
+    t, tau, x1, x2 = 0.3, 0.25, 0.4, -0.2
+    k = np.array([15.0, 20.0, 30.0])
+    fut = m.vix_future(tau, t=t, x1=x1, x2=x2)
+    calls = m.vix_option(k, tau, "call", 0.02, t=t, x1=x1, x2=x2)
+    puts = m.vix_option(k, tau, "put", 0.02, t=t, x1=x1, x2=x2)
+    np.testing.assert_allclose(calls - puts, math.exp(-0.02 * tau) * (fut - k), atol=1e-10)
+    rng = np.random.default_rng(3)
+    mean = np.array([x1 * math.exp(-m.k1 * tau), x2 * math.exp(-m.k2 * tau)])
+    draws = mean + rng.standard_normal((2**16, 2)) @ np.linalg.cholesky(m.factor_cov(tau)).T
+    vix = m.vix_from_factors(draws[:, 0], draws[:, 1], t + tau, nodes=32)
+    mu, se = _mean_se(vix)
+    assert abs(mu - fut) < 3 * se, (mu, fut, se)
+    for j, kj in enumerate(k):
+        mu, se = _mean_se(math.exp(-0.02 * tau) * np.maximum(vix - kj, 0.0))
+        assert abs(mu - calls[j]) < 3 * se, (kj, mu, calls[j], se)
+    with pytest.raises(ValueError, match="scalars"):
+        m.vix_option(k, tau, t=t, x1=np.zeros(2), x2=0.0)
 
 
 # ----------------------------------------------------------------- SPX
@@ -278,26 +346,25 @@ def test_black_scholes_limit():
         assert np.all(np.abs(est.value - bs) < 3 * est.se + 1e-6), (est, bs)
 
 
-@pytest.mark.parametrize("measure", ["Q", "P"])
-def test_martingale(measure):
+def test_martingale():
+    """E[S_t e^{-mu t}] = S_0 within 3 SE under Q and P (equity premium), and the
+    variance and VIX paths do not depend on the measure (no variance premium)."""
     m = Bergomi2F(premia=Premia(equity=0.05))
     rate, div, n_steps, dt, n = 0.03, 0.01, 126, 1.0 / 252, 2**14
-    paths = m.simulate(
-        jax.random.key(2), n, n_steps, dt, 100.0, rate, div,
-        measure=measure, dtype="float64", record_every=21,
-    )  # fmt: skip
-    assert paths.spot.shape == paths.var.shape == paths.vix.shape == (7, n)
-    drift = rate - div + (0.05 if measure == "P" else 0.0)
-    for r in (1, 3, 6):
-        t = r * 21 * dt
-        mu, se = _mean_se(np.asarray(paths.spot[r]) * math.exp(-drift * t))
-        assert abs(mu - 100.0) < 3 * se, (r, mu, se)
-    # The variance and VIX do not depend on the measure (no variance premium).
-    q = m.simulate(jax.random.key(2), 64, n_steps, dt, dtype="float64", record_every=21)
-    p = m.simulate(
-        jax.random.key(2), 64, n_steps, dt, measure=measure, dtype="float64", record_every=21
-    )
-    np.testing.assert_array_equal(np.asarray(q.vix), np.asarray(p.vix))
+    vix = []
+    for measure in ("Q", "P"):
+        paths = m.simulate(
+            jax.random.key(2), n, n_steps, dt, 100.0, rate, div,
+            measure=measure, dtype="float64", record_every=21,
+        )  # fmt: skip
+        assert paths.spot.shape == paths.var.shape == paths.vix.shape == (7, n)
+        drift = rate - div + (0.05 if measure == "P" else 0.0)
+        for r in (1, 3, 6):
+            t = r * 21 * dt
+            mu, se = _mean_se(np.asarray(paths.spot[r]) * math.exp(-drift * t))
+            assert abs(mu - 100.0) < 3 * se, (measure, r, mu, se)
+        vix.append(np.asarray(paths.vix))
+    np.testing.assert_array_equal(vix[0], vix[1])
 
 
 def test_mixed_estimator_against_plain_payoffs():
@@ -357,7 +424,7 @@ def test_float32_paths_follow_float64():
 
 def test_extra_variance_days():
     m = Bergomi2F()
-    n_steps, dt, n = 20, 1.0 / 252, 8192
+    n_steps, dt, n = 20, 1.0 / 252, 4096
     key = jax.random.key(8)
     base = m.simulate(key, n, n_steps, dt, dtype="float64")
     zero = m.simulate(key, n, n_steps, dt, dtype="float64", extra_var=np.zeros(n_steps))
