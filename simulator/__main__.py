@@ -17,6 +17,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -207,6 +208,7 @@ def _app(cfg: DictConfig) -> float | None:
         _remove_if_empty(run_dir)
         _print_path(done)
         return _objective(objective, done, spec)
+    _share_compilation_cache()
     handle_sigterm()
     try:
         path = run_study(spec, config_yaml, target)
@@ -225,6 +227,20 @@ def _app(cfg: DictConfig) -> float | None:
     _remove_if_empty(run_dir)  # output.dir elsewhere: leave no empty Hydra directory
     _print_path(path)
     return _objective(objective, path, spec)
+
+
+def _share_compilation_cache() -> None:
+    """Multirun jobs share one persistent JAX compilation cache, ``<hydra.sweep.dir>/.jax_cache``
+    (hidden: collect skips it), unless ``JAX_COMPILATION_CACHE_DIR`` or jax.config already
+    names one. Launcher jobs are fresh processes that would compile the same programs again;
+    a cached executable is the same binary, so results are bitwise the same."""
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        return
+    import jax
+
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", str(Path(hc.sweep.dir) / ".jax_cache"))
 
 
 def _print_path(path: Path) -> None:
