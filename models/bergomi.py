@@ -518,7 +518,11 @@ class Bergomi2F(KeyedSimulation):
         Mixed estimator (module docstring) on ``n_paths`` factor paths and their antithetic
         mirrors (the SE is over the pair means); round(maturity x steps_per_year) steps.
         Deterministic for a given seed, independent of ``chunk_paths`` up to float
-        summation order.
+        summation order. The left-point variance makes the price O(dt) biased: default
+        parameters, T = 0.5, strikes 85/100/115 at 26, 52, 252 and 1008 steps a year
+        (2^15 pairs, SE 0.001-0.006): 16.186/5.286/0.618, 16.197/5.269/0.592,
+        16.203/5.264/0.572, 16.210/5.257/0.566 (implied vols move by at most 0.0004 from
+        252 to 1008 steps a year).
         """
         is_call(kind)  # validates kind
         if not maturity > 0:
