@@ -7,10 +7,12 @@ Q (``fit_q``): least squares (``scipy.optimize.least_squares``, bounds) of the m
 quotes minus the market's, all in vol points: VIX futures (model ``vix_future``), SPX
 implied vols (COS prices of the out-of-the-money option, Black-76 implied vol on the
 forward) and VIX option implied vols (model ``vix_option``, Black-76 on the model's future
-of the same expiry). Inside the optimiser the VIX futures come from a fast quadrature of
-the exact CIR law (``vix_futures_laplace``, the Laplace identity for the square root,
-agreeing with ``vix_future`` to ~1e-9 vol points); the reported residuals use the
-model's own pricers.
+of the same expiry). Inside the optimiser VIX futures and options come from fast fixed
+quadratures of the exact CIR law (``vix_futures_laplace``: the Laplace identity for the
+square root; ``vix_calls_quadrature``: Gauss-Legendre on the non-central chi-square
+density), which agree with the models' ``vix_future`` and ``vix_option`` to ~1e-9 vol
+points at a fraction of their cost; the reported residuals use the models' own pricers.
+A fit to 6 futures, 10 SPX and 8 VIX option quotes takes 1-3 s.
 
 P (``fit_p``): the stationary law of v under P is Gamma (shape 2 kappa theta / sigma^2,
 the Feller ratio, the same under P and Q; mean theta_P) and VIX^2 / 100^2 = a_Q v + b_Q,
@@ -24,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 
 import numpy as np
 from scipy import optimize, special, stats
@@ -31,6 +34,7 @@ from scipy import optimize, special, stats
 from models.bates import Bates
 from models.heston import Heston, Premia
 from models.pricing.black import black76, implied_vol
+from models.pricing.vix import CIRLaw
 
 __all__ = [
     "FAMILIES",
@@ -41,6 +45,7 @@ __all__ = [
     "fit_p",
     "fit_q",
     "p_facts",
+    "vix_calls_quadrature",
     "vix_futures_laplace",
 ]
 
@@ -207,15 +212,62 @@ def _vega(fwd: float, k: float, t: float, vol: float, disc: float) -> float:
     )
 
 
-def _vix_option_residuals(model: Heston, quotes: QQuotes, fut: dict[float, float]) -> np.ndarray:
+@lru_cache(maxsize=8)
+def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [-1, 1] (cached: the eigensolver is slow)."""
+    return np.polynomial.legendre.leggauss(n)
+
+
+def vix_calls_quadrature(
+    model: Heston, maturity: float, strikes: np.ndarray, *, nodes: int = 128
+) -> np.ndarray:
+    """Undiscounted E^Q[(VIX_T - K)^+] (vol points) for several strikes, from the model's
+    initial state: Gauss-Legendre over the non-central chi-square law of v_T / c between
+    its 1e-16 quantiles, from the strike's kink up, in z = x^(1/p) with p = max(2, 4/df)
+    (smooths the x^(df/2 - 1) density at 0 when the Feller ratio is small). The model's
+    ``vix_option`` (adaptive quadrature of the tail probability) is the reference."""
+    k = np.atleast_1d(np.asarray(strikes, np.float64))
+    a, b = model.vix_coefficients()
+    law = CIRLaw(model.kappa, model.theta, model.sigma, model.v0, float(maturity))
+    c, df, nc = law.scale, law.df, law.nc
+    p = max(2.0, 4.0 / df)
+    x_lo = float(stats.ncx2.ppf(1e-16, df, nc))
+    x_hi = float(stats.ncx2.isf(1e-16, df, nc))
+    x_k = np.maximum(((k / 100.0) ** 2 - b) / (a * c), x_lo)
+    z0, z1 = x_k ** (1.0 / p), x_hi ** (1.0 / p)
+    u, w = _gauss_legendre(nodes)
+    half = 0.5 * np.maximum(z1 - z0, 0.0)[:, None]
+    z = z0[:, None] + half * (u[None, :] + 1.0)
+    x = z**p
+    pay = 100.0 * np.sqrt(a * c * x + b) - k[:, None]
+    dens = stats.ncx2.pdf(x, df, nc) * p * z ** (p - 1.0)
+    return np.sum(half * w[None, :] * pay * dens, axis=1)
+
+
+def _vix_option_residuals(
+    model: Heston, quotes: QQuotes, fut: dict[float, float], *, fast: bool = False
+) -> np.ndarray:
     """Model minus quoted VIX option implied vol (vol points), Black-76 on the model future
-    of the same expiry, out-of-the-money option (vega fallback as for the SPX)."""
+    of the same expiry, out-of-the-money option (vega fallback as for the SPX). ``fast``:
+    prices by ``vix_calls_quadrature`` (inside the optimiser), else ``model.vix_option``."""
     res = []
+    calls = {}
+    if fast:
+        rows = np.asarray(quotes.vix_options, np.float64).reshape(-1, 3)
+        for t in np.unique(rows[:, 0]):
+            ks = rows[rows[:, 0] == t, 1]
+            calls |= dict(
+                zip(((t, k) for k in ks), vix_calls_quadrature(model, t, ks), strict=True)
+            )
     for t, k, q_iv in quotes.vix_options:
         f = fut[t]
         kind = "put" if k < f else "call"
         disc = math.exp(-quotes.rate * t)
-        px = float(model.vix_option(k, t, kind, quotes.rate)[0])
+        if fast:
+            call = float(calls[(t, k)])
+            px = disc * (call if kind == "call" else call - (f - k))
+        else:
+            px = float(model.vix_option(k, t, kind, quotes.rate)[0])
         iv = float(implied_vol(px, f, k, t, disc, kind))
         if not math.isfinite(iv):
             iv = q_iv + (px - float(black76(f, k, t, q_iv, disc, kind))) / _vega(
@@ -312,7 +364,8 @@ def fit_q(
         if quotes.vix_options:
             ts = sorted({r[0] for r in quotes.vix_options})
             fmap = dict(zip(ts, vix_futures_laplace(m, np.array(ts)), strict=True))
-            parts.append(math.sqrt(w["vix_options"]) * _vix_option_residuals(m, quotes, fmap))
+            vix_res = _vix_option_residuals(m, quotes, fmap, fast=True)
+            parts.append(math.sqrt(w["vix_options"]) * vix_res)
         r = np.concatenate(parts)
         return np.where(np.isfinite(r), r, 1e3)
 

@@ -30,6 +30,7 @@ from models.calibration import (
     fit_p,
     fit_q,
     p_facts,
+    vix_calls_quadrature,
     vix_futures_laplace,
 )
 from models.pricing.black import implied_vol
@@ -89,6 +90,25 @@ def test_fast_vix_futures_match_the_model_pricer(model):
     t = np.array([0.005, 0.02, 0.1, 0.3, 1.0, 2.0])
     ref = np.array([model.vix_future(x) for x in t])
     np.testing.assert_allclose(vix_futures_laplace(model, t), ref, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        HESTON,
+        Heston(kappa=0.5, theta=0.04, sigma=1.0, rho=-0.7, v0=0.01),  # Feller 0.04
+        Heston(kappa=2.0, theta=0.04, sigma=0.1, rho=-0.7, v0=0.04),  # Feller 16
+        BATES,
+    ],
+    ids=["heston", "low_feller", "high_feller", "bates"],
+)
+def test_fast_vix_calls_match_the_model_pricer(model):
+    """Gauss-Legendre on the CIR law against the adaptive tail quadrature of vix_option,
+    from one day to a year, deep in to far out of the money (measured <= 1e-9)."""
+    for t in (1 / 252, 1 / 12, 0.25, 1.0):
+        k = model.vix_future(t) * np.array([0.5, 0.8, 1.0, 1.1, 1.3, 1.8, 2.5])
+        ref = model.vix_option(k, t, "call")
+        np.testing.assert_allclose(vix_calls_quadrature(model, t, k), ref, rtol=0, atol=1e-8)
 
 
 def test_fit_q_recovers_heston_from_its_quotes():
