@@ -64,6 +64,9 @@ DEFAULT_BOUNDS = {
     "sigma_j": (1e-3, 0.5),
 }
 DAYS_PER_YEAR = 252.0
+MAX_NFEV = 100
+"""Cap on fit_q residual evaluations (each with a finite-difference Jacobian): bounds the
+time of a fit to a few seconds; typical fits converge in 8-30. QFit.success says if hit."""
 
 
 # =========================================================================== Q
@@ -372,7 +375,7 @@ def fit_q(
     n_res = len(fut) + len(spx) + len(quotes.vix_options)
     sol = optimize.least_squares(
         resid, x_start, bounds=(lo, hi), x_scale=np.maximum(np.abs(x_start), 0.05),
-        method="trf", xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=400,
+        method="trf", xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=MAX_NFEV,
     )  # fmt: skip
     params = params_of(sol.x)
     model = _make_model(family, params)

@@ -261,9 +261,11 @@ def _header(title: str, lines: Sequence[str], table: str) -> str:
 
 
 def run_p(args: argparse.Namespace) -> tuple[dict, str, str]:
-    jumps = None
+    jumps, jump_note = None, []
     if args.family == "bates":
-        jumps = _jumps_of(Path(args.jumps) if args.jumps else CONF_MODEL / "bates.yaml")
+        src = Path(args.jumps) if args.jumps else CONF_MODEL / "bates.yaml"
+        jumps = _jumps_of(src)
+        jump_note = [f"Jumps kept fixed (not identified by these facts), from {args.jumps or src}."]
     for name in ("kappa", "theta"):
         x = getattr(args, name)
         if x is not None and not (math.isfinite(x) and x > 0):
@@ -292,6 +294,7 @@ def run_p(args: argparse.Namespace) -> tuple[dict, str, str]:
         + f"; kappa_P = {kp:.4f}, theta_P = {tp:.6f} (v0 = theta_P),",
         f"Feller ratio {fit.model.feller_ratio:.3f}, VIX floor 100 sqrt(b_Q) = "
         f"{100 * math.sqrt(fit.model.vix_coefficients()[1]):.3f}. premia.equity as given.",
+        *jump_note,
         f"optimizer: success={fit.success} ({fit.message})",
     ]
     return config_of(args.family, fit.params), _header(
@@ -307,7 +310,12 @@ def run_q(args: argparse.Namespace) -> tuple[dict, str, str]:
     params = dict(fit.params) | {"premia.equity": args.equity, "premia.variance": 0.0}
     table = format_table(q_table(fit, quotes))
     rm = ", ".join(f"{k} {v:.4f}" for k, v in fit.rmse.items() if np.isfinite(v))
+    try:
+        desc = str((yaml.safe_load(Path(args.quotes).read_text()) or {}).get("description", ""))
+    except (OSError, yaml.YAMLError, AttributeError):
+        desc = ""
     notes = [
+        *([f"Quotes: {desc}."] if desc else []),
         f"Q fitted to {args.quotes} (least squares, vol points); RMSE: {rm}.",
         "premia.variance = 0 (quotes do not identify P), premia.equity as given.",
         f"optimizer: success={fit.success} ({fit.message}), {fit.nfev} evaluations",
