@@ -407,3 +407,28 @@ def test_cli_missing_quotes_file_exit_2(tmp_path, capsys):
     assert "--quotes" in capsys.readouterr().err
     assert calibrate.main(["q", "-o", str(tmp_path / "o.yaml")]) == 2
     assert not (tmp_path / "o.yaml").exists()
+
+
+def test_cli_p_bad_options_exit_2(tmp_path, capsys):
+    out = tmp_path / "p.yaml"
+    assert calibrate.main(["p", "--kappa", "-1", "-o", str(out)]) == 2
+    assert capsys.readouterr().err.startswith("error: --kappa:")
+    assert calibrate.main(["p", "--check-paths", "-5", "-o", str(out)]) == 2
+    assert capsys.readouterr().err.startswith("error: --check-paths:")
+    bad_jumps = tmp_path / "jumps.yaml"
+    bad_jumps.write_text("lam: 0.1\n")
+    assert (
+        calibrate.main(["p", "--family", "bates", "--jumps", str(bad_jumps), "-o", str(out)]) == 2
+    )
+    assert capsys.readouterr().err.startswith("error: --jumps:")
+    assert not out.exists()
+
+
+def test_shipped_q_fit_is_the_fit_of_the_illustrative_quotes():
+    fit = fit_q(calibrate.load_quotes(QUOTES_YAML))
+    raw = yaml.safe_load((CONF / "calibration" / "q_fit.yaml").read_text())
+    assert raw["name"] == "heston" and raw["premia"]["variance"] == 0.0
+    for k in ("kappa", "theta", "sigma", "rho", "v0"):
+        assert raw[k] == pytest.approx(fit.params[k], rel=1e-3), k
+    assert fit.rmse["vix_futures"] == pytest.approx(0.3162, abs=1e-3)
+    assert fit.rmse["spx_options"] == pytest.approx(0.5739, abs=1e-3)
