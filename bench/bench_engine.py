@@ -257,18 +257,18 @@ def engine_subprocess(args, dtype: str, chunks: list[int], one_core: bool = Fals
 
 
 def bench_rng_floors(n: int, n_steps: int, seed: int, repeats: int) -> list[dict]:
-    """Random numbers alone, per path-step: the engine's two Threefry uniforms turned into
-    normals (models._random.step_uniforms + ndtri, summed so nothing is dead code) against
-    two NumPy PCG64 normals. A scheme cannot beat its random-number floor."""
-    from models._random import path_keys, step_uniforms
+    """Random numbers alone, per path-step: the engine's two normals (models._random's
+    step_normals: Threefry uniforms and the erfinv transform, summed so nothing is dead code)
+    against two NumPy PCG64 normals. A scheme cannot beat its random-number floor."""
+    from models._random import path_keys, step_normals
 
     keys = path_keys(jax.random.key(seed), 0, n)
 
     @jax.jit
     def jax_normals(keys):
         def body(t, acc):
-            u1, u2 = step_uniforms(keys, t.astype(jnp.uint32), jnp.float32)
-            return acc + jax.scipy.special.ndtri(u1) + jax.scipy.special.ndtri(u2)
+            z1, z2 = step_normals(keys, t.astype(jnp.uint32), jnp.float32)
+            return acc + z1 + z2
 
         return jax.lax.fori_loop(0, n_steps, body, jnp.zeros(keys.shape[0], jnp.float32))
 
@@ -284,7 +284,7 @@ def bench_rng_floors(n: int, n_steps: int, seed: int, repeats: int) -> list[dict
     t_np, o_np, _ = best_of(repeats, np_normals)
     common = {"dtype": "float32", "paths": n, "steps": n_steps, "block": n, "check": None}
     return [
-        {"impl": "floor: JAX threefry+ndtri", "time_s": t_jax, "other_load": o_jax,
+        {"impl": "floor: JAX threefry+erfinv", "time_s": t_jax, "other_load": o_jax,
          "path_steps_per_s": n * n_steps / t_jax, **common},
         {"impl": "floor: NumPy PCG64 normals", "time_s": t_np, "other_load": o_np,
          "path_steps_per_s": n * n_steps / t_np, **common},
