@@ -38,6 +38,10 @@ SURROGATE_QUOTES = {
 """The quotes a surrogate is fitted to: maturities in trading days (252 a year)."""
 
 DAYS = 252.0
+WEIGHTS = {"vix_futures": 4.0, "spx_options": 1.0, "vix_options": 0.25}
+"""Least-squares weights per quote type (residuals in vol points): the futures curve sets
+every hedge's roll cost and the SPX smile the condor's marks; a Heston VIX smile cannot
+follow a Bergomi one (its vol of VIX is too low), so those quotes weigh least."""
 
 
 def marking_model(model: Any, spot: float, rate: float = 0.0, div_yield: float = 0.0):
@@ -53,7 +57,7 @@ def surrogate_fit(model: Any, spot: float, rate: float = 0.0, div_yield: float =
     """models.calibration.QFit of a Heston fitted to :func:`model_quotes` of ``model``."""
     from models.calibration import fit_q
 
-    return fit_q(model_quotes(model, spot, rate, div_yield), family="heston")
+    return fit_q(model_quotes(model, spot, rate, div_yield), family="heston", weights=WEIGHTS)
 
 
 def _iv(price: np.ndarray, fwd: float, strikes: np.ndarray, t: float, disc: float) -> np.ndarray:

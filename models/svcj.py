@@ -61,8 +61,9 @@ the same bits.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 import jax
@@ -175,11 +176,11 @@ class SVCJ(Heston):
         return a, b + 2.0 * self.lam * (self.mean_excess - mean_j)
 
     def vix_law(self) -> tuple[float, float, float]:
-        """(kappa, theta', sigma') of the CIR law the VIX mark tables use for v_T: the mean
-        reverts to theta' exactly, and sigma'^2 = sigma^2 + 2 lam mu_v^2 / theta' matches
-        the stationary variance (sigma^2 theta' + lam E[Z_v^2]) / (2 kappa) of v. An
-        approximation of the law (its error on futures and options is measured in
-        tests/test_engine_models.py); :meth:`vix_future` / :meth:`vix_option` are exact."""
+        """(kappa, theta', sigma') of a CIR law close to that of v_T: the mean reverts to
+        theta' exactly, and sigma'^2 = sigma^2 + 2 lam mu_v^2 / theta' matches the
+        stationary variance (sigma^2 theta' + lam E[Z_v^2]) / (2 kappa) of v. The mark
+        tables use it only to normalise their grids; their prices come from the exact
+        law (:meth:`vix_prices`)."""
         th = self.theta_eff
         return self.kappa, th, math.sqrt(self.sigma**2 + 2.0 * self.lam * self.mu_v**2 / th)
 
@@ -254,8 +255,9 @@ class SVCJ(Heston):
         N: int = 1024,
     ) -> np.ndarray:
         """European VIX option prices in vol points (x100 per contract): puts by COS on the
-        law of v_T over [0, max(E[v_T] + L sd, 1.25 kink)] with N terms, calls by parity
-        with :meth:`vix_future`.
+        law of v_T over [0, max(E[v_T] + max(L sd, 24 mu_v), 1.25 kink)] with N terms (the
+        range covers the exponential variance jumps' tail, e^-24, which a few sd of a
+        short maturity do not), calls by parity with :meth:`vix_future`.
 
         The density of v_T may be singular at 0 (Feller ratio < 1), so its cosine
         coefficients decay slowly and a payoff slope at v = 0 leaves an error of order
@@ -269,7 +271,7 @@ class SVCJ(Heston):
         strikes = np.atleast_1d(np.asarray(strike, dtype=np.float64))
         a, b = self.vix_coefficients()
         mean, var = self._var_moments(maturity, v0)
-        hi0 = mean + L * math.sqrt(var)
+        hi0 = mean + max(L * math.sqrt(var), 24.0 * self.mu_v)  # the jumps' exponential tail
         nodes, weights = np.polynomial.legendre.leggauss(N + 64)
         sqrt_b = math.sqrt(b)
         slope = -100.0 * a / (2.0 * sqrt_b)  # d(K - VIX_T)/dv at v = 0
@@ -301,6 +303,81 @@ class SVCJ(Heston):
         if is_call(kind):
             return disc * (puts + self.vix_future(maturity, v0=v0) - strikes)
         return disc * puts
+
+    def var_law_moments(self, maturity: float, v0: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """Exact mean and variance of v_T given v_0 (Q): with m(t) the mean,
+        dVar/dt = -2 kappa Var + sigma^2 m(t) + lam E[Z_v^2] and E[Z_v^2] = 2 mu_v^2."""
+        k, s2, th = self.kappa, self.sigma**2, self.theta_eff
+        v0 = np.asarray(v0, dtype=np.float64)
+        e1, e2 = math.exp(-k * maturity), math.exp(-2.0 * k * maturity)
+        mean = th + (v0 - th) * e1
+        var = s2 * (th * (1.0 - e2) / (2.0 * k) + (v0 - th) * (e1 - e2) / k)
+        var = var + self.lam * 2.0 * self.mu_v**2 * (1.0 - e2) / (2.0 * k)
+        return mean, np.maximum(var, 0.0)
+
+    def vix_prices(
+        self,
+        var: ArrayLike,
+        maturity: float,
+        strikes: ArrayLike | Callable[[np.ndarray], ArrayLike],
+        *,
+        n_terms: int = 2048,
+        n_grid: int = 4096,
+        L: float = 14.0,
+        tail: float = 16.0,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Undiscounted VIX future and option prices from many states at once (the mark
+        tables' pricer): ``(future (n,), calls (n, m), puts (n, m))`` for states ``var``
+        (n,) and ``strikes`` (n, m), vol points; ``strikes`` may be a function of the
+        futures (n,) returning them (the tables place strikes relative to the future).
+
+        The CDF of v_T on [0, hi] (hi = E[v_T] + max(L sd, tail mu_v), per state) by its
+        cosine series,
+        F(hi u) = u Re phi(0) + sum_k 2 / (k pi) Re phi(k pi / hi) sin(k pi u), with
+        phi(w) = E[e^{i w v_T}] = exp(A + B v_0) from :meth:`var_transform`; on the
+        node-scaled grid u_j the sine matrix is the same for every state, so all states
+        cost one matrix product. Then E[(Y - K)^+] = int_K P(Y > y) dy and
+        E[(K - Y)^+] = int^K P(Y < y) dy for Y = 100 sqrt(a v_T + b) by the trapezoid
+        rule on the grid's Y values (cumulative sums, exact between grid points for a
+        linear CDF). Tested against :meth:`vix_future`, :meth:`vix_option` and Heston's
+        CIR quadrature at lam = 0.
+        """
+        v = np.atleast_1d(np.asarray(var, dtype=np.float64))
+        a, b = self.vix_coefficients()
+        mean, var_t = self.var_law_moments(maturity, v)
+        # The exponential variance jumps need the range to reach mean + tail * mu_v
+        # (P(Z_v > tail mu_v) = e^-tail) even when the jumps barely move the variance.
+        hi = mean + np.maximum(L * np.sqrt(var_t), tail * self.mu_v) + 1e-12
+        kpi = np.arange(1, n_terms) * math.pi
+        z = 1j * kpi[None, :] / hi[:, None]  # (n, N-1)
+        phi = np.exp(self.var_transform(z, maturity, v[:, None])).real
+        u, sines = _cdf_sines(n_terms, n_grid)
+        cdf = np.clip(u[None, :] + phi @ sines, 0.0, 1.0)
+        cdf = np.maximum.accumulate(cdf, axis=1)  # a CDF is monotone: remove ripples
+        y = 100.0 * np.sqrt(a * hi[:, None] * u[None, :] + b)  # (n, J)
+        dy = np.diff(y, axis=1)
+        sf = 1.0 - cdf
+        up = 0.5 * (sf[:, 1:] + sf[:, :-1]) * dy  # int P(Y > y) per cell
+        down = 0.5 * (cdf[:, 1:] + cdf[:, :-1]) * dy  # int P(Y < y) per cell
+        future = y[:, 0] + up.sum(1)
+        if callable(strikes):
+            strikes = strikes(future)
+        k_arr = np.asarray(strikes, dtype=np.float64).reshape(len(v), -1)
+        above = np.concatenate([np.cumsum(up[:, ::-1], 1)[:, ::-1], np.zeros((len(v), 1))], 1)
+        below = np.concatenate([np.zeros((len(v), 1)), np.cumsum(down, 1)], 1)
+        calls = np.empty(k_arr.shape)
+        puts = np.empty(k_arr.shape)
+        for i in range(len(v)):
+            kk = np.clip(k_arr[i], y[i, 0], y[i, -1])
+            j = np.clip(np.searchsorted(y[i], kk, side="right") - 1, 0, y.shape[1] - 2)
+            w = (kk - y[i, j]) / np.maximum(dy[i, j], 1e-300)
+            s_k = sf[i, j] + w * (sf[i, j + 1] - sf[i, j])  # P(Y > K), linear in the cell
+            c_k = 1.0 - s_k
+            calls[i] = above[i, j + 1] + 0.5 * (s_k + sf[i, j + 1]) * (y[i, j + 1] - kk)
+            puts[i] = below[i, j] + 0.5 * (cdf[i, j] + c_k) * (kk - y[i, j])
+            calls[i] += np.maximum(y[i, 0] - k_arr[i], 0.0)  # strikes below the floor
+            puts[i] += np.maximum(k_arr[i] - y[i, -1], 0.0)  # (and above the range)
+        return future, calls, puts
 
     # ----------------------------------------------------------------- paths
     def simulate_keys(
@@ -350,6 +427,14 @@ class SVCJ(Heston):
         return _simulate_svcj(
             keys, init, coef, extra_var, jc, n_steps // record_every, record_every, scheme, dtype
         )
+
+
+@lru_cache(maxsize=4)
+def _cdf_sines(n_terms: int, n_grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """Grid u_j on [0, 1] (0, cell midpoints, 1) and 2 sin(k pi u_j) / (k pi), k >= 1."""
+    kpi = np.arange(1, n_terms) * math.pi
+    u = np.concatenate([[0.0], (np.arange(n_grid) + 0.5) / n_grid, [1.0]])
+    return u, np.sin(np.outer(kpi, u)) * (2.0 / kpi)[:, None]
 
 
 def _log1p_ratio(x: np.ndarray) -> np.ndarray:

@@ -557,7 +557,6 @@ def vix_exact(model, var: ArrayLike, tau_days: float, strikes: ArrayLike | None 
     adaptive-quad ``Heston.vix_future`` / ``Heston.vix_option`` to ~1e-12 and is tested
     against them (and a Laplace-transform future) at 1e-9.
     """
-    kappa, theta, sigma = (float(x) for x in model.vix_law())
     a, b = model.vix_coefficients()  # b includes any jump term (Bates)
     v = np.atleast_1d(np.asarray(var, dtype=np.float64))
     if tau_days <= 0:
@@ -566,10 +565,26 @@ def vix_exact(model, var: ArrayLike, tau_days: float, strikes: ArrayLike | None 
             return fut
         k = np.asarray(strikes, dtype=np.float64)
         return fut, np.maximum(fut[:, None] - k, 0.0), np.maximum(k - fut[:, None], 0.0)
-    law = _cir_law(kappa, theta, sigma, v, tau_days / DAYS_PER_YEAR)
     k = np.zeros((len(v), 0)) if strikes is None else np.asarray(strikes, dtype=np.float64)
-    calls, puts, fut = _vix_quadrature(law, a, b, k.reshape(len(v), -1))
+    fut, calls, puts = _vix_prices(model, v, tau_days / DAYS_PER_YEAR, k.reshape(len(v), -1))
     return fut if strikes is None else (fut, calls, puts)
+
+
+def _vix_prices(model, var: np.ndarray, tau_years: float, strikes):
+    """(future, calls, puts) undiscounted from states ``var`` (n,): the model's own
+    many-state pricer where it has one (``vix_prices``: SVCJ, whose v_T is not CIR), else
+    the CIR quadrature with ``model.vix_law()``. ``strikes`` (n, m) or a function of the
+    futures (n,) returning them."""
+    if hasattr(model, "vix_prices"):
+        return model.vix_prices(var, tau_years, strikes)
+    kappa, theta, sigma = (float(x) for x in model.vix_law())
+    a, b = model.vix_coefficients()
+    law = _cir_law(kappa, theta, sigma, var, tau_years)
+    if callable(strikes):
+        fut = _vix_quadrature(law, a, b, np.zeros((len(var), 0)))[2]
+        strikes = strikes(fut)
+    calls, puts, fut = _vix_quadrature(law, a, b, strikes)
+    return fut, calls, puts
 
 
 def build_vix_table(
@@ -584,9 +599,10 @@ def build_vix_table(
 ) -> VixTable:
     """VIX futures (days 0..max_days) and option smiles (days 1..max_days).
 
-    ``model`` needs ``vix_law()`` = (kappa, theta, sigma), the Q parameters of the CIR law
-    of v_T the marks use (Heston's own; SVCJ's moment-matched one), and
-    ``vix_coefficients()`` = (a, b) with VIX^2 affine in v (Heston, Bates, SVCJ). ``rate``
+    ``model`` needs ``vix_coefficients()`` = (a, b) with VIX^2 affine in v, and
+    ``vix_law()`` = (kappa, theta, sigma) of a CIR law of v_T: the prices come from it
+    (Heston, Bates) unless the model has its own many-state pricer ``vix_prices`` (SVCJ,
+    whose v_T is not CIR: there the law only sets the table's normalisation). ``rate``
     does not change futures or vols (the discount factor is applied at lookup); it is
     accepted for symmetry. ``y_grid`` must be uniform.
     """
@@ -608,14 +624,16 @@ def build_vix_table(
     put_side = np.broadcast_to(y < 0, (n_var, len(y)))
     for d in range(1, max_days + 1):
         tau = d / DAYS_PER_YEAR
-        law = _cir_law(kappa, theta, sigma, var_nodes, tau)
-        fut = _vix_quadrature(law, a, b, np.zeros((n_var, 0)))[2]
+        s = _vix_scale(np, kappa, theta, sigma, a, b, var_nodes, float(d))
+
+        def strikes_of(fut, s=s):
+            return floor + (fut - floor)[:, None] * np.exp(y[None, :] * s[:, None])
+
+        fut, calls, puts = _vix_prices(model, var_nodes, tau, strikes_of)
         mean = theta + (var_nodes - theta) * math.exp(-kappa * tau)
         ratio[d] = fut / (100.0 * np.sqrt(a * mean + b))
         shifted = np.broadcast_to((fut - floor)[:, None], put_side.shape)
-        s = _vix_scale(np, kappa, theta, sigma, a, b, var_nodes, float(d))
         k_shift = shifted * np.exp(y[None, :] * s[:, None])
-        calls, puts, _ = _vix_quadrature(law, a, b, floor + k_shift)
         otm = np.where(put_side, puts, calls)
         row = np.full(k_shift.shape, np.nan)
         for side, kind in ((put_side, "put"), (~put_side, "call")):
