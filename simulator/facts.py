@@ -32,7 +32,15 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-__all__ = ["Facts", "facts_of", "history_facts", "main", "model_facts", "report_section"]
+__all__ = [
+    "Facts",
+    "daily_paths",
+    "facts_of",
+    "history_facts",
+    "main",
+    "model_facts",
+    "report_section",
+]
 
 PERCENTILES = (5, 25, 50, 75, 95, 99)
 MAX_LAG = 60
@@ -129,7 +137,7 @@ def model_facts(ds: xr.Dataset) -> Facts:
     """Facts of a dataset's saved paths (first MAX_PATHS paths)."""
     import yaml
 
-    spx, vix = _paths(ds["spx"]), _paths(ds["vix"])
+    spx, vix = daily_paths(ds["spx"]), daily_paths(ds["vix"])
     contango = float("nan")
     try:
         m = (yaml.safe_load(ds.attrs.get("config", "")) or {})["model"]
@@ -141,7 +149,7 @@ def model_facts(ds: xr.Dataset) -> Facts:
     return facts_of(spx, vix, contango)
 
 
-def _paths(da: xr.DataArray) -> np.ndarray:
+def daily_paths(da: xr.DataArray) -> np.ndarray:
     """(path, time) values of the first MAX_PATHS paths (first index of any other dim, e.g.
     a collected sweep over seeds or experiments)."""
     da = da.isel({d: 0 for d in da.dims if d not in ("path", "time")})
@@ -181,7 +189,7 @@ def report_section(ds: xr.Dataset):
         )
     sim, hist = model_facts(ds), history_facts()
     fig, axes = rp._figure(10, 3.4, 2)
-    sim_vix = _paths(ds["vix"])[:, 1:].ravel()
+    sim_vix = daily_paths(ds["vix"])[:, 1:].ravel()
     _, _, hv = _history_vix()
     bins = np.linspace(0, max(60.0, float(np.nanpercentile(sim_vix, 99.5))), 80)
     axes[0].hist(sim_vix, bins=bins, density=True, histtype="step", lw=1.4, label="model")
