@@ -4,7 +4,9 @@
 
 Every variant is compiled first, then all are timed in turns (``--rounds`` times, best
 kept), so a busy shared machine slows them alike. Prints nanoseconds per path-step and
-each variant's speed-up over the first one of its group:
+each variant's speed-up over the first one of its group, in wall time and in this
+process's CPU time (steadier on a loaded machine; run it under ``taskset -c 0`` for one
+core):
 
 - ``bits``: two uniforms per path-step and nothing else (summed so nothing is dead code):
   JAX's own threefry2x32 primitive (the engine's generator before 0.4; on CPU JAX lowers it
@@ -169,17 +171,23 @@ def main(argv=None) -> int:
         }
 
     best = {g: dict.fromkeys(v, math.inf) for g, v in groups.items()}
+    cpu = {g: dict.fromkeys(v, math.inf) for g, v in groups.items()}
     for _ in range(a.rounds):
         for g, variants in groups.items():
             for name, f in variants.items():
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 jax.block_until_ready(f(keys))
                 best[g][name] = min(best[g][name], time.perf_counter() - t0)
+                cpu[g][name] = min(cpu[g][name], time.process_time() - c0)
+    ps = n * s
     for g, times in best.items():
-        print(f"\n[{g}]  ns per path-step   path-steps/s   speed-up vs first row")
-        first = next(iter(times.values()))
+        print(f"\n[{g}]  wall: ns per path-step, path-steps/s, speed-up vs first row; "
+              "CPU ns per path-step (all threads) and its speed-up")  # fmt: skip
+        first, first_cpu = next(iter(times.values())), next(iter(cpu[g].values()))
         for name, t in times.items():
-            print(f"  {name:<48} {t / (n * s) * 1e9:7.2f}  {n * s / t:12.3g}  {first / t:6.2f}x")
+            c = cpu[g][name]
+            print(f"  {name:<48} {t / ps * 1e9:7.2f} {ps / t:10.3g} {first / t:6.2f}x"
+                  f"   cpu {c / ps * 1e9:7.2f} {first_cpu / c:6.2f}x")  # fmt: skip
     print(f"\nload average at end {os.getloadavg()}")
     return 0
 
