@@ -247,3 +247,13 @@ def test_inverse_normal_float32_error_over_every_uniform():
     assert err.max() < 2.5e-5
     assert (err / np.maximum(1.0, np.abs(ref))).max() < 1e-5
     assert np.all(np.diff(z) >= 0)  # monotone in u
+
+
+def test_inverse_normal_log_float32_error_over_every_uniform():
+    """The one-log Giles form: measured max abs error 9.1e-7 over all 2^23 float32
+    uniforms, monotone."""
+    u = np.asarray(R._u23(jnp.arange(2**23, dtype=jnp.uint32) << 9))
+    z = np.asarray(jax.jit(R.inverse_normal_log)(jnp.asarray(u)), np.float64)
+    err = np.abs(z - ndtri(u.astype(np.float64)))
+    assert err.max() < 1.5e-6
+    assert np.all(np.diff(z) >= 0)
