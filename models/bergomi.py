@@ -14,8 +14,23 @@ for every t <= u: xi0(u) is the initial forward variance curve (per year, 0.04 =
 flat (``xi0``) or xi0(u) = xi_long + (xi0 - xi_long) e^{-xi_speed u} when ``xi_long`` is
 set (an upward curve gives VIX futures in contango; a flat one always backwardates them,
 the vol-of-vol convexity lowering E[VIX_T] as T grows). Under P the
-spot drift gains premia.equity; the variance has no separate premium (premia.variance must
-be 0).
+spot drift gains premia.equity and the factors a constant drift lambda = premia.variance
+(per year, <= 0; the same sign convention as Heston, where a negative premium puts the VIX
+above realised volatility):
+
+    dX_i = (-k_i X_i + lambda) dt + dW_i^P      (Q unchanged),
+
+a Girsanov change with a constant market price of factor risk. Then E^P[X_i(t)] =
+m_i(t) = lambda (1 - e^{-k_i t}) / k_i, the covariance is Q's, and
+
+    E^P[v_t] = xi0(t) exp(b1 m1(t) + b2 m2(t)),   b1 = omega alpha (1 - theta),
+    b2 = omega alpha theta                         (:meth:`Bergomi2F.p_mean_variance`),
+
+below the Q forward variance xi0(t) for lambda < 0. The VIX stays the Q expectation
+E^Q_t[(1/Delta) int xi_t(u) du] of the factors, whose loadings decay like e^{-k_i tau}, so
+it falls less than the spot variance: the P premium opens a gap between the VIX and the
+realised volatility. The exact step adds lambda (1 - e^{-k_i dt}) / k_i to each factor;
+lambda = 0 (and every Q path) runs the unchanged kernel, bitwise.
 
 Paths (``scheme="exact"``). The factors are Gaussian and Markov: over a step dt the
 triple (eps1, eps2, dZ) with eps_i = int e^{-k_i (t + dt - s)} dW_i(s) is Gaussian with
@@ -121,6 +136,8 @@ class _Coef(NamedTuple):
     b2: jax.Array  # omega alpha theta
     mu_dt: jax.Array
     dt: jax.Array
+    d1: jax.Array  # P factor drift per step, lambda (1 - e^{-k1 dt}) / k1 (0 under Q)
+    d2: jax.Array
 
 
 class _VixCoef(NamedTuple):
@@ -186,10 +203,10 @@ class Bergomi2F(KeyedSimulation):
                 f"{type(self).__name__}: theta={self.theta} with rho12={self.rho12} leaves "
                 "no variance in x_t(t) (alpha is infinite)"
             )
-        if self.premia.variance != 0.0:
+        if not (self.premia.variance <= 0.0 and math.isfinite(self.premia.variance)):
             raise ValueError(
-                f"{type(self).__name__}: premia.variance={self.premia.variance} is not "
-                "defined for the Bergomi model (only premia.equity); set it to 0"
+                f"{type(self).__name__}: premia.variance={self.premia.variance} must be a "
+                "finite number <= 0 (the P factor drift lambda; 0: none)"
             )
 
     # ----------------------------------------------------------------- parameters
@@ -254,6 +271,17 @@ class Bergomi2F(KeyedSimulation):
             return rate - div_yield + self.premia.equity
         raise ValueError(f"measure must be 'P' or 'Q', got {measure!r}")
 
+    def p_mean_variance(self, t: ArrayLike) -> np.ndarray:
+        """E^P[v_t] (per year) at times t >= 0 (years) from the initial state: xi0(t)
+        exp(b1 m1(t) + b2 m2(t)), m_i(t) = lambda (1 - e^{-k_i t}) / k_i (module docstring);
+        xi0(t) when premia.variance = 0."""
+        t = np.asarray(t, np.float64)
+        lam, a = self.premia.variance, self.alpha
+        m1 = lam * -np.expm1(-self.k1 * t) / self.k1
+        m2 = lam * -np.expm1(-self.k2 * t) / self.k2
+        shift = self.omega * a * ((1.0 - self.theta) * m1 + self.theta * m2)
+        return self.forward_variance(t) * np.exp(shift)
+
     def step_cov(self, dt: float) -> np.ndarray:
         """Covariance of (eps1, eps2, dZ) over one step of length dt, 3 x 3 float64."""
         k1, k2 = self.k1, self.k2
@@ -266,7 +294,7 @@ class Bergomi2F(KeyedSimulation):
         c[2, 2] = dt
         return c
 
-    def _coef(self, dt: float, mu: float, dtype) -> _Coef:
+    def _coef(self, dt: float, mu: float, dtype, lam: float = 0.0) -> _Coef:
         if not (dt > 0 and math.isfinite(dt)):
             raise ValueError(f"dt must be positive, got {dt}")
         low = _cholesky_psd(self.step_cov(dt))
@@ -283,6 +311,8 @@ class Bergomi2F(KeyedSimulation):
             b2=self.omega * self.alpha * self.theta,
             mu_dt=mu * dt,
             dt=dt,
+            d1=lam * -math.expm1(-self.k1 * dt) / self.k1,
+            d2=lam * -math.expm1(-self.k2 * dt) / self.k2,
         )
         return _Coef(*(jnp.asarray(v, dtype) for v in vals))
 
@@ -335,7 +365,9 @@ class Bergomi2F(KeyedSimulation):
         if vix_nodes < 1:
             raise ValueError(f"vix_nodes must be positive, got {vix_nodes}")
         dtype = _check_dtype(dtype)
-        coef = self._coef(dt, self._mu(measure, rate, div_yield), dtype)
+        mu = self._mu(measure, rate, div_yield)
+        lam = self.premia.variance if measure == "P" else 0.0
+        coef = self._coef(dt, mu, dtype, lam)
         n_records = n_steps // record_every
         comp = jnp.asarray(self._shift(np.arange(n_steps + 1) * dt, 0.0), dtype)
         vix = self._vix_coef(np.arange(n_records + 1) * record_every * dt, vix_nodes, dtype)
@@ -344,7 +376,9 @@ class Bergomi2F(KeyedSimulation):
             if extra_var.shape != (n_steps,):
                 raise ValueError(f"extra_var must have shape ({n_steps},), got {extra_var.shape}")
         x0 = jnp.asarray(math.log(spot), dtype)
-        return _simulate(keys, coef, comp, vix, x0, extra_var, n_records, record_every)
+        return _simulate(
+            keys, coef, comp, vix, x0, extra_var, n_records, record_every, p_drift=lam != 0.0
+        )
 
     # ----------------------------------------------------------------- VIX
     def vix_from_factors(
@@ -634,8 +668,10 @@ def _vix(x1, x2, comp_r, v: _VixCoef):
     return 100.0 * jnp.sqrt(jnp.einsum("m,mn->n", v.w, jnp.exp(expo)))
 
 
-@partial(jax.jit, static_argnames=("n_records", "record_every"))
-def _simulate(keys, c: _Coef, comp, vix_c: _VixCoef, x0, extra_var, n_records, record_every):
+@partial(jax.jit, static_argnames=("n_records", "record_every", "p_drift"))
+def _simulate(
+    keys, c: _Coef, comp, vix_c: _VixCoef, x0, extra_var, n_records, record_every, p_drift=False
+):
     dtype = c.dt.dtype
     n = keys.shape[0]
     zero = jnp.zeros((n,), dtype)
@@ -647,6 +683,8 @@ def _simulate(keys, c: _Coef, comp, vix_c: _VixCoef, x0, extra_var, n_records, r
         v = _variance(f1, f2, comp[t], c)
         x = x + c.mu_dt - 0.5 * v * c.dt + jnp.sqrt(v) * (c.l31 * z1 + c.l32 * z2 + c.l33 * z3)
         f1, f2 = c.e1 * f1 + c.l11 * z1, c.e2 * f2 + c.l21 * z1 + c.l22 * z2
+        if p_drift:  # P factor drift (static: Q and lambda = 0 trace the kernel without it)
+            f1, f2 = f1 + c.d1, f2 + c.d2
         if extra_var is not None:
             z4, _ = step_normals(keys, t, dtype, stream=_stream(2, dtype))
             ev = extra_var[t]

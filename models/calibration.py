@@ -14,6 +14,13 @@ density), which agree with the models' ``vix_future`` and ``vix_option`` to ~1e-
 points at a fraction of their cost; the reported residuals use the models' own pricers.
 A fit to 6 futures, 10 SPX and 8 VIX option quotes takes 1-3 s.
 
+P by simulation (``fit_p_simulated``): for models without closed-form facts (SVCJ's
+variance jumps, the Bergomi models) the simulated method of moments: the same residuals
+as ``fit_p``, with the facts computed on simulated daily paths by a function the caller
+passes in (the simulator's; models/ does not import it) with a fixed seed, so every
+parameter trial sees the same random numbers (common random numbers: the objective is a
+smooth function of the parameters up to the kinks of the percentiles).
+
 P (``fit_p``): the stationary law of v under P is Gamma (shape 2 kappa theta / sigma^2,
 the Feller ratio, the same under P and Q; mean theta_P) and VIX^2 / 100^2 = a_Q v + b_Q,
 so the VIX percentiles and mean are exact functions of the parameters (``p_facts``). The
@@ -24,7 +31,7 @@ simulated paths in tests/test_calibration.py.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
@@ -42,9 +49,12 @@ __all__ = [
     "PFit",
     "QFit",
     "QQuotes",
+    "SimPFit",
     "fit_p",
+    "fit_p_simulated",
     "fit_q",
     "p_facts",
+    "p_residuals",
     "vix_calls_quadrature",
     "vix_futures_laplace",
 ]
@@ -634,3 +644,109 @@ def fit_p(
     } | {k: float(v) for k, v in jumps.items()}  # fmt: skip
     return PFit(model, params, p_facts(model), targets, bool(sol.success), str(sol.message),
                 float(sol.cost))  # fmt: skip
+
+
+# =========================================================================== P, simulated
+
+
+@dataclass(frozen=True)
+class SimPFit:
+    """Result of ``fit_p_simulated``: every parameter (fixed and fitted, by name), the
+    simulated facts at the fit, the targets, the optimiser's report and the number of
+    simulations run."""
+
+    params: Mapping[str, float]
+    facts: PFacts
+    targets: PFacts
+    success: bool
+    message: str
+    nfev: int
+    cost: float
+
+
+def p_residuals(
+    facts: PFacts, targets: PFacts, weights: Mapping[str, float] | None = None
+) -> np.ndarray:
+    """Weighted residuals of ``facts`` against ``targets``, one per PFacts field: relative
+    or absolute error over the scale of P_SCALES, times sqrt(weight) (default weight 1)."""
+    f, t = facts.as_dict(), targets.as_dict()
+    w = {n: 1.0 for n in f} | dict(weights or {})
+    out = []
+    for n in f:
+        kind, scale = P_SCALES[n]
+        err = (f[n] - t[n]) / (abs(t[n]) if kind == "rel" else 1.0) / scale
+        out.append(math.sqrt(w[n]) * err)
+    return np.asarray(out, np.float64)
+
+
+def fit_p_simulated(
+    model_factory: Callable[[Mapping[str, float]], object],
+    targets: PFacts,
+    x0: Mapping[str, float],
+    bounds: Mapping[str, tuple[float, float]],
+    simulate_facts: Callable[[object], PFacts],
+    *,
+    fixed: Mapping[str, float] | None = None,
+    weights: Mapping[str, float] | None = None,
+    max_nfev: int = 60,
+    diff_step: float = 0.02,
+) -> SimPFit:
+    """Simulated method of moments for the P dynamics of any model.
+
+    ``model_factory(params)`` builds the model from all parameters (``fixed`` plus the
+    free ones, by name; raises ValueError for an invalid set); ``simulate_facts(model)``
+    returns its PFacts from simulated daily paths and must use a fixed seed (common
+    random numbers across trials). Free parameters: the keys of ``x0`` (starting values)
+    with ``bounds`` (lo, hi) for each. ``weights`` per PFacts field (default 1; 0 drops a
+    fact the model cannot reach). Least squares (trust region, bounds) with forward
+    differences of relative step ``diff_step`` (large enough to step over the Monte Carlo
+    roughness of the percentiles); at most ``max_nfev`` iterations. An invalid parameter
+    set or non-finite facts give residuals of 1e3. Raises ValueError naming a bad argument.
+    """
+    names = tuple(f.name for f in fields(PFacts))
+    _check_names("weights", weights, names)
+    free = list(x0)
+    if not free:
+        raise ValueError("x0: no free parameters")
+    missing = [k for k in free if k not in bounds]
+    if missing:
+        raise ValueError(f"bounds: missing for {missing}")
+    fixed = dict(fixed or {})
+    both = sorted(set(free) & set(fixed))
+    if both:
+        raise ValueError(f"fixed: {both} are also free (in x0)")
+    lo = np.array([float(bounds[k][0]) for k in free])
+    hi = np.array([float(bounds[k][1]) for k in free])
+    bad = [k for k, a, b in zip(free, lo, hi, strict=True) if a >= b]
+    if bad:
+        raise ValueError(f"bounds: lower >= upper for {bad}")
+    start = np.array([float(x0[k]) for k in free])
+    bad = [k for k, v, a, b in zip(free, start, lo, hi, strict=True) if not a <= v <= b]
+    if bad:
+        raise ValueError(f"x0: outside the bounds for {bad}")
+    cache: dict[tuple[float, ...], tuple[np.ndarray, PFacts | None]] = {}
+
+    def params_of(x: np.ndarray) -> dict[str, float]:
+        return fixed | {k: float(v) for k, v in zip(free, x, strict=True)}
+
+    def evaluate(x: np.ndarray) -> tuple[np.ndarray, PFacts | None]:
+        key = tuple(float(v) for v in x)
+        if key not in cache:
+            try:
+                facts = simulate_facts(model_factory(params_of(x)))
+                r = p_residuals(facts, targets, weights)
+            except ValueError:
+                facts, r = None, np.full(len(names), 1e3)
+            cache[key] = (np.where(np.isfinite(r), r, 1e3), facts)
+        return cache[key]
+
+    sol = optimize.least_squares(
+        lambda x: evaluate(x)[0], start, bounds=(lo, hi), method="trf",
+        x_scale=np.maximum(np.abs(start), 1e-3 * (hi - lo)), diff_step=diff_step,
+        xtol=1e-6, ftol=1e-6, gtol=1e-8, max_nfev=max_nfev,
+    )  # fmt: skip
+    r, facts = evaluate(sol.x)
+    if facts is None:
+        raise ValueError("fit_p_simulated: the fitted parameters give no valid model")
+    return SimPFit(params_of(sol.x), facts, targets, bool(sol.success), str(sol.message),
+                   len(cache), float(0.5 * r @ r))  # fmt: skip

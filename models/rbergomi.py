@@ -9,7 +9,10 @@ Q (risk-neutral) dynamics, time in years, a flat initial forward variance curve 
 V is the Riemann-Liouville fractional Brownian motion, Var V_t = t^(2H) / (2H), so
 E[v_t] = xi0 and xi0 is the forward variance curve (per year, 0.04 = 20% vol).
 Under P the drift gains premia.equity; the variance dynamics have no separate premium
-(premia.variance must be 0).
+(premia.variance must be 0): a constant market price of risk lambda on W would add
+lambda int_0^t (t - s)^a ds = lambda t^(H+1/2) / (H+1/2) to V_t, which grows without
+bound (no mean reversion to absorb it), so the P variance would drift to 0 or infinity
+instead of settling below the Q forward variance as Bergomi2F's factor drift does.
 
 Paths: the hybrid scheme with kappa = 1 (Bennedsen, Lunde and Pakkanen 2017). On the grid
 t_i = i dt, cell j = [t_j, t_{j+1}] carries the Gaussian pair (dW_j, I_j) with

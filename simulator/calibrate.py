@@ -6,6 +6,12 @@
   ``--kappa``/``--theta`` pin the Q mean reversion (e.g. from a Q fit); otherwise they are
   fitted too. ``--family bates`` keeps the jumps of ``--jumps`` (default: those of
   conf/model/bates.yaml) fixed.
+- ``p --family svcj|bergomi2f|rbergomi``: the same facts by the simulated method of
+  moments (models.calibration.fit_p_simulated): facts of FIT_PATHS simulated P paths of
+  CHECK_DAYS trading days from the model's initial state, seed FIT_SEED for every trial
+  (common random numbers), a few free parameters from the base config
+  conf/model/<family>.yaml (SIM_SPECS: the rest kept fixed), then a check on
+  ``--check-paths`` paths of another seed with the rounded config as written.
 - ``q``: the Q parameters fitted to a YAML quotes file (``--quotes``; see
   conf/calibration/q_quotes.yaml for the format): VIX futures, SPX and VIX implied vols.
 
@@ -24,19 +30,33 @@ import math
 import os
 import sys
 import tempfile
+import textwrap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from models.calibration import FAMILIES, PFacts, PFit, QFit, QQuotes, fit_p, fit_q
+from models.calibration import (
+    FAMILIES,
+    PFacts,
+    PFit,
+    QFit,
+    QQuotes,
+    SimPFit,
+    fit_p,
+    fit_p_simulated,
+    fit_q,
+)
 
 __all__ = ["CalibrationError", "history_targets", "load_quotes", "main", "write_config"]
 
 EXIT_INPUT = 2
 CHECK_DAYS = 1260  # simulated check: paths of ~ the history's 1256 trading days
 CHECK_SEED = 2014
+FIT_SEED = 2018  # common random numbers of the simulated fits (the check uses CHECK_SEED)
+FIT_PATHS = 1000
 DEFAULT_EQUITY = 0.05
 CONF_MODEL = Path(__file__).resolve().parent.parent / "conf" / "model"
 QUOTE_KEYS = {"spot", "rate", "div_yield", "vix_futures", "spx_options", "vix_options"}
@@ -151,18 +171,24 @@ def _jumps_of(path: Path) -> dict[str, float]:
 def simulated_facts(
     model, n_paths: int, n_days: int = CHECK_DAYS, seed: int = CHECK_SEED
 ) -> PFacts:
-    """The facts of ``n_paths`` simulated P paths of ``n_days`` daily QE steps from v0,
-    computed like the history's (simulator.facts.facts_of); float32 paths."""
+    """The facts of ``n_paths`` simulated P paths of ``n_days`` daily steps from the
+    model's initial state, computed like the history's (simulator.facts.facts_of); float32
+    paths; the VIX from the paths where the model records it (Bergomi models)."""
     import jax
 
     from simulator.facts import facts_of
 
+    opts = {"with_vix": True} if hasattr(model, "vix_keys") else {}  # rough Bergomi
     paths = model.simulate(
         jax.random.key(seed), n_paths, n_days, 1.0 / 252.0, spot=100.0, measure="P",
-        dtype="float32",
+        dtype="float32", **opts,
     )  # fmt: skip
     spx = np.asarray(paths.spot, np.float64).T
-    f = facts_of(spx, model.vix(np.asarray(paths.var, np.float64).T))
+    if getattr(paths, "vix", None) is not None:  # Bergomi models: VIX from the factors/path
+        vix = np.asarray(paths.vix, np.float64).T
+    else:
+        vix = model.vix(np.asarray(paths.var, np.float64).T)
+    f = facts_of(spx, vix)
     p5, p50, p95 = (float(x) for x in f.vix_percentiles[[0, 2, 4]])
     return PFacts(p5, p50, p95, float(f.vix_mean), float(f.half_life), float(f.corr_spx_vix),
                   float(f.vrp))  # fmt: skip
@@ -302,6 +328,160 @@ def run_p(args: argparse.Namespace) -> tuple[dict, str, str]:
         notes, table), table  # fmt: skip
 
 
+SIM_FAMILIES = ("svcj", "bergomi2f", "rbergomi")
+
+
+@dataclass(frozen=True)
+class SimSpec:
+    """A simulated P fit: free parameters (start, bounds), fact weights (0: a fact the
+    model cannot reach) and a note on what is fixed and why."""
+
+    x0: Mapping[str, float]
+    bounds: Mapping[str, tuple[float, float]]
+    weights: Mapping[str, float]
+    note: str
+
+
+SIM_SPECS = {
+    # Heston part as heston_fit; the diffusive theta lowered for the jumps' lam mu_v / kappa_P.
+    # kappa_p = kappa_P (premia.variance = kappa - kappa_p); v0 = the stationary mean.
+    "svcj": SimSpec(
+        x0={"kappa": 5.0, "theta": 0.04, "sigma": 0.8, "rho": -0.86, "kappa_p": 16.0},
+        bounds={"kappa": (0.5, 40.0), "theta": (1e-3, 0.5), "sigma": (0.05, 4.0),
+                "rho": (-0.99, -0.2), "kappa_p": (1.0, 80.0)},
+        weights={},
+        note="Free: kappa, theta, sigma, rho, kappa_P (premia.variance = kappa - kappa_P); "
+        "the co-jumps kept fixed (not identified by these facts); v0 = the stationary P "
+        "mean kappa theta / kappa_P + lam mu_v / kappa_P.",
+    ),
+    # The VIX spread needs a lognormal vol of variance near Heston's sigma / sqrt(v) ~ 6
+    # and the ~10-day half-life a fast factor; a constant P drift on a slow factor moves
+    # its mean for years, so theta (its weight) and k2 are free too.
+    "bergomi2f": SimSpec(
+        x0={"xi0": 0.025, "omega": 6.0, "theta": 0.05, "k1": 20.0, "k2": 2.0, "rho1": -0.85,
+            "premia.variance": -2.0},
+        bounds={"xi0": (0.002, 0.2), "omega": (0.2, 15.0), "theta": (0.0, 0.6),
+                "k1": (1.0, 100.0), "k2": (0.2, 20.0), "rho1": (-0.916, -0.2),
+                "premia.variance": (-20.0, 0.0)},
+        weights={},
+        note="Free: xi0, omega, theta, k1, k2, rho1 and the P factor drift premia.variance; "
+        "rho12, rho2 kept from the base config.",
+    ),
+    # H stays at the standard 0.07: freed, it runs to its bound 0.02 (with rho -0.99) for
+    # a small gain in the percentiles (p5/p50/p95 -5/+7/-5% against -9/+8/0%).
+    "rbergomi": SimSpec(
+        x0={"xi0": 0.025, "eta": 0.85, "rho": -0.87},
+        bounds={"xi0": (0.002, 0.2), "eta": (0.1, 5.0), "rho": (-0.999, -0.2)},
+        weights={"half_life_days": 0.0, "vrp": 0.0},
+        note="Free: xi0, eta, rho; H kept from the base config. No P variance premium (a "
+        "constant drift of the Volterra driver adds lambda t^(H+1/2) / (H+1/2) to it: it "
+        "grows without bound, not stationary), so the VRP is only the model's convexity "
+        "gap, and no mean-reversion parameter: VRP and half-life are not fitted (weight 0).",
+    ),
+}  # fmt: skip
+
+
+def base_config(family: str) -> dict:
+    """The base model config conf/model/<family>.yaml as a mapping."""
+    return yaml.safe_load((CONF_MODEL / f"{family}.yaml").read_text())
+
+
+def sim_model(family: str, params: Mapping[str, float]):
+    """The model of a simulated fit from its parameters (MODEL_PARAMS names, premia.equity,
+    premia.variance; SVCJ: kappa_p instead of premia.variance and v0, set to the stationary
+    P mean). Raises ValueError for an invalid set."""
+    from simulator.engine import build_model
+    from simulator.spec import MODEL_PARAMS, ModelSpec
+
+    p = dict(params)
+    if family == "svcj":
+        kp = p.pop("kappa_p")
+        p["premia.variance"] = p["kappa"] - kp
+        p["v0"] = (p["kappa"] * p["theta"] + p["lam"] * p["mu_v"]) / kp
+    names = [k for k, *_ in MODEL_PARAMS[family]]
+    spec = ModelSpec(family, tuple((k, float(p[k])) for k in names), float(p["premia.equity"]),
+                     float(p["premia.variance"]))  # fmt: skip
+    return build_model(spec)
+
+
+def sim_config(family: str, params: Mapping[str, float]) -> dict:
+    """The model group config of a simulated fit (the base config's keys), rounded."""
+    from simulator.spec import MODEL_PARAMS
+
+    model = sim_model(family, params)
+    cfg: dict = {"name": family}
+    for k, *_ in MODEL_PARAMS[family]:
+        cfg[k] = round(float(getattr(model, k)), 6)
+    cfg["premia"] = {
+        "equity": round(float(model.premia.equity), 6),
+        "variance": round(float(model.premia.variance), 6),
+    }
+    return cfg
+
+
+def model_of_config(cfg: Mapping):
+    """The model of a model group config, through the run spec's validation."""
+    from simulator.engine import build_model
+    from simulator.spec import _model
+
+    return build_model(_model({"model": dict(cfg)}))
+
+
+def fit_simulated(family: str, equity: float = DEFAULT_EQUITY, n_paths: int = FIT_PATHS,
+                  max_nfev: int = 40) -> SimPFit:  # fmt: skip
+    """The simulated P fit of ``family`` to the history (SIM_SPECS)."""
+    from simulator.spec import MODEL_PARAMS
+
+    spec = SIM_SPECS[family]
+    base = base_config(family)
+    fixed = {k: float(base[k]) for k, *_ in MODEL_PARAMS[family] if k not in spec.x0}
+    fixed["premia.equity"] = float(equity)
+    if "premia.variance" not in spec.x0 and family != "svcj":
+        fixed["premia.variance"] = 0.0
+    if family == "svcj":
+        fixed.pop("v0", None)
+
+    def facts(model) -> PFacts:
+        return simulated_facts(model, n_paths, CHECK_DAYS, FIT_SEED)
+
+    return fit_p_simulated(
+        lambda p: sim_model(family, p), history_targets(), spec.x0, spec.bounds, facts,
+        fixed=fixed, weights=spec.weights, max_nfev=max_nfev,
+    )  # fmt: skip
+
+
+def run_p_simulated(args: argparse.Namespace) -> tuple[dict, str, str]:
+    fit = fit_simulated(args.family, args.equity)
+    cfg = sim_config(args.family, fit.params)
+    model = model_of_config(cfg)
+    sim = simulated_facts(model, args.check_paths) if args.check_paths else None
+    pseudo = PFit(model, fit.params, fit.facts, fit.targets, fit.success, fit.message, fit.cost)
+    cols = ("data", "fit sim", "error") + (("check sim", "chk error") if sim else ())
+    table = format_table(p_table(pseudo, sim), cols)
+    spec = SIM_SPECS[args.family]
+    dropped = [k for k, w in spec.weights.items() if w == 0]
+    notes = [
+        "P fitted to the daily SPX and VIX closes 2014-01-03 .. 2018-12-31 shipped with",
+        "the arch package (facts as in simulator/facts.py) by the simulated method of",
+        f"moments: {FIT_PATHS} P paths of {CHECK_DAYS} trading days from the initial state, "
+        f"seed {FIT_SEED}",
+        "(common random numbers), least squares on the scales of models.calibration.P_SCALES.",
+        *textwrap.wrap(spec.note, 86, break_on_hyphens=False),
+        "The Q parameters come from these P facts, not from option quotes.",
+        *([f"Not fitted (weight 0): {', '.join(dropped)}."] if dropped else []),
+        "Check column: the config as written, "
+        + (
+            f"{args.check_paths} P paths of {CHECK_DAYS} trading days, seed {CHECK_SEED}"
+            if sim
+            else "not run"
+        )
+        + ".",
+        f"optimizer: success={fit.success} ({fit.message}), {fit.nfev} simulations",
+    ]
+    return cfg, _header(
+        f"{args.family} P calibration to 2014-2018 (generated)", notes, table), table  # fmt: skip
+
+
 def run_q(args: argparse.Namespace) -> tuple[dict, str, str]:
     if not args.quotes:
         raise CalibrationError("--quotes", "required for q (a YAML quotes file)")
@@ -333,7 +513,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("measure", choices=("p", "q"))
     p.add_argument("--quotes", help="q: YAML quotes file (see conf/calibration/q_quotes.yaml)")
     p.add_argument("-o", "--out", help="output YAML (default: <family>_<p|q>_fit.yaml here)")
-    p.add_argument("--family", choices=FAMILIES, default="heston")
+    p.add_argument("--family", choices=FAMILIES + SIM_FAMILIES, default="heston")
     p.add_argument("--kappa", type=float, help="p: pin the Q mean reversion (1/year)")
     p.add_argument("--theta", type=float, help="p: pin the Q long-run variance")
     p.add_argument("--jumps", help="p, bates: YAML with lam, mu_j, sigma_j (kept fixed)")
@@ -350,7 +530,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise CalibrationError("--check-paths", f"must be >= 0, got {args.check_paths}")
         if out.exists():
             raise CalibrationError("-o", f"{out} already exists: choose another output path")
-        cfg, header, table = (run_p if args.measure == "p" else run_q)(args)
+        if args.family in SIM_FAMILIES:
+            if args.measure != "p":
+                raise CalibrationError("--family", f"{args.family}: only p (simulated) fits")
+            for name in ("kappa", "theta", "jumps"):
+                if getattr(args, name) is not None:
+                    raise CalibrationError(f"--{name}", f"not used by --family {args.family}")
+            run = run_p_simulated
+        else:
+            run = run_p if args.measure == "p" else run_q
+        cfg, header, table = run(args)
         print(table)
         written = write_config(out, cfg, header)
     except CalibrationError as exc:

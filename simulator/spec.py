@@ -392,7 +392,11 @@ def _model(cfg: Mapping[str, Any]) -> ModelSpec:
         raise SpecError(
             "model.premia.variance", lam, f"must be below model.kappa={p['kappa']} so kappa_P > 0"
         )
-    if "kappa" not in p and lam != 0.0:
+    if name == "bergomi2f" and not lam <= 0.0:
+        raise SpecError(
+            "model.premia.variance", lam, "must be <= 0 for model=bergomi2f (P factor drift)"
+        )
+    if "kappa" not in p and name != "bergomi2f" and lam != 0.0:
         raise SpecError(
             "model.premia.variance", lam, f"must be 0 for model={name} (only premia.equity)"
         )
