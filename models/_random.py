@@ -202,13 +202,16 @@ _GILES_TAIL = (
 def normal_quantile_from_log(w: jax.Array, x: jax.Array) -> jax.Array:
     """sqrt(2) erfinv(x) for x in (-1, 1) given w = -log(1 - x^2) > 0 (Giles' polynomials
     in w - 2.5 for w < 5, in sqrt(w) - 3 above). For the quantile of u: x = 2u - 1 and
-    w = -log(4 u (1 - u)); a kernel that takes a log of u anyway can share that log."""
+    w = -log(4 u (1 - u)); a kernel that takes a log of u anyway can share that log.
+    The polynomials are single precision: other dtypes get sqrt(2) erfinv(x) (w unused)."""
+    if jnp.dtype(w.dtype) != jnp.float32:
+        return jnp.sqrt(jnp.asarray(2.0, x.dtype)) * jax.lax.erf_inv(x)
     a, b = w - 2.5, jnp.sqrt(w) - 3.0
     p = jnp.full_like(w, _GILES_CENTRAL[0])
     q = jnp.full_like(w, _GILES_TAIL[0])
     for c, t in zip(_GILES_CENTRAL[1:], _GILES_TAIL[1:], strict=True):
         p, q = p * a + c, q * b + t
-    return jnp.asarray(2.0**0.5, w.dtype) * jnp.where(w < 5.0, p, q) * x
+    return jnp.float32(2.0**0.5) * jnp.where(w < 5.0, p, q) * x
 
 
 def inverse_normal_log(u: jax.Array) -> jax.Array:

@@ -257,3 +257,14 @@ def test_inverse_normal_log_float32_error_over_every_uniform():
     err = np.abs(z - ndtri(u.astype(np.float64)))
     assert err.max() < 1.5e-6
     assert np.all(np.diff(z) >= 0)
+
+
+def test_normal_quantile_from_log_float64_is_erfinv():
+    """Giles' polynomials are single precision: float64 keeps the full erfinv quantile."""
+    with jax.enable_x64(True):
+        k = np.array([0, 2.0**20, 2.0**50, 2.0**52, 2.0**53 - 2.0**30, 2.0**53 - 1])
+        u = jnp.asarray((k + 0.5) * 2.0**-53)  # the 53-bit grid: 2u - 1 is exact
+        z = R.normal_quantile_from_log(-jnp.log(4.0 * u * (1.0 - u)), 2.0 * u - 1.0)
+        assert z.dtype == jnp.float64
+        np.testing.assert_array_equal(np.asarray(z), np.asarray(R.inverse_normal(u)))
+        np.testing.assert_allclose(np.asarray(z), ndtri(np.asarray(u)), rtol=1e-9, atol=1e-12)
