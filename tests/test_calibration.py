@@ -29,6 +29,7 @@ from models.bergomi import Bergomi2F
 from models.calibration import (
     PFacts,
     QQuotes,
+    SimPFit,
     _mean_sqrt_realised,
     fit_p,
     fit_p_simulated,
@@ -593,3 +594,23 @@ def test_cli_p_simulated_bad_options_exit_2(tmp_path, capsys):
     assert calibrate.main(["p", "--family", "rbergomi", "--kappa", "2", "-o", str(out)]) == 2
     assert capsys.readouterr().err.startswith("error: --kappa:")
     assert not out.exists()
+
+
+def test_cli_p_simulated_writes_the_config_and_refuses_to_overwrite(tmp_path, capsys, monkeypatch):
+    """The simulated-fit command path (fit replaced by the shipped bergomi2f_fit's
+    parameters, no check paths): the written config has the base config's keys and the
+    fitted values; a second run refuses to replace it (exit 2 naming -o)."""
+    raw = yaml.safe_load((CONF / "model" / "bergomi2f_fit.yaml").read_text())
+    params = {k: float(v) for k, v in raw.items() if k not in ("name", "premia")}
+    params |= {f"premia.{k}": float(v) for k, v in raw["premia"].items()}
+    hist = calibrate.history_targets()
+    fake = SimPFit(params, hist, hist, True, "stub", 1, 0.0)
+    monkeypatch.setattr(calibrate, "fit_simulated", lambda family, equity: fake)
+    out = tmp_path / "b2f.yaml"
+    argv = ["p", "--family", "bergomi2f", "--check-paths", "0", "-o", str(out)]
+    assert calibrate.main(argv) == 0
+    text = out.read_text()
+    assert text.startswith("# bergomi2f P calibration") and "not from option quotes" in text
+    assert yaml.safe_load(text) == raw
+    assert calibrate.main(argv) == 2
+    assert capsys.readouterr().err.startswith("error: -o:")
