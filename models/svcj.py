@@ -271,7 +271,8 @@ class SVCJ(Heston):
         strikes = np.atleast_1d(np.asarray(strike, dtype=np.float64))
         a, b = self.vix_coefficients()
         mean, var = self._var_moments(maturity, v0)
-        hi0 = mean + max(L * math.sqrt(var), 24.0 * self.mu_v)  # the jumps' exponential tail
+        jump_tail = 24.0 * self.mu_v if self.lam > 0.0 else 0.0  # the jumps' exponential tail
+        hi0 = mean + max(L * math.sqrt(var), jump_tail)
         nodes, weights = np.polynomial.legendre.leggauss(N + 64)
         sqrt_b = math.sqrt(b)
         slope = -100.0 * a / (2.0 * sqrt_b)  # d(K - VIX_T)/dv at v = 0
@@ -347,7 +348,8 @@ class SVCJ(Heston):
         mean, var_t = self.var_law_moments(maturity, v)
         # The exponential variance jumps need the range to reach mean + tail * mu_v
         # (P(Z_v > tail mu_v) = e^-tail) even when the jumps barely move the variance.
-        hi = mean + np.maximum(L * np.sqrt(var_t), tail * self.mu_v) + 1e-12
+        jump_tail = tail * self.mu_v if self.lam > 0.0 else 0.0
+        hi = mean + np.maximum(L * np.sqrt(var_t), jump_tail) + 1e-12
         kpi = np.arange(1, n_terms) * math.pi
         z = 1j * kpi[None, :] / hi[:, None]  # (n, N-1)
         phi = np.exp(self.var_transform(z, maturity, v[:, None])).real

@@ -140,7 +140,7 @@ def test_chunk_invariance_bitwise(dtype):
     whole = m.simulate(key, 600, 40, 1 / 252, 100.0, 0.02, **kw)
     head = m.simulate(key, 300, 40, 1 / 252, 100.0, 0.02, **kw)
     tail = m.simulate(key, 300, 40, 1 / 252, 100.0, 0.02, first_path=300, **kw)
-    for a, b, c in zip(whole, head, tail, strict=True):
+    for a, b, c in zip(whole[:2], head[:2], tail[:2], strict=True):  # spot, var (vix: None)
         np.testing.assert_array_equal(np.asarray(a), np.concatenate([b, c], axis=1))
     vix = [
         m.vix_keys(path_keys(key, s, k), 40, 1 / 252, n_nodes=4, dtype=dtype, record_every=2)
