@@ -14,15 +14,17 @@ them into the step loop:
   hence the same paths as every earlier release. It is unrolled here because JAX lowers
   its own threefry2x32 on CPU with a rolled loop that XLA does not fuse into the step:
   the bits alone cost 1.65 instead of 6.2 ns per path-step on one core, the Heston QE
-  step 16.0 instead of 17.2 ns (1.08x; with both threads of the loaded 2-core machine
-  1.2-1.9x, the rolled loop being a chain of small kernels per step), bench/bench_rng.py.
+  step 16.0 instead of 17.2 ns (1.08x); with both threads of the quiet 2-core machine the
+  QE kernel runs 1.78x faster (the rolled loop is a chain of small kernels per step),
+  bench/bench_rng.py.
 - ``"philox"``: Philox-4x32 with 10 rounds (Salmon et al. 2011), counter
   ``(t, stream, 0, 0)``, key ``(k0, k1)``, four words per block (float32 takes words 0
   and 1; float64 builds its two 53-bit uniforms from all four, one block instead of
   Threefry's two). The 32x32 -> 64-bit multiply is done on 16-bit halves (a 64-bit
   product under a local x64 switch measured the same). Selectable for comparison; not the
-  default: with two words used per step the Heston QE step is 0.75x as fast as with the
-  unrolled Threefry (bench/bench_rng.py), and it would change every path.
+  default: with two words used per step the Heston QE step runs at 0.75x (one core) to
+  0.65x (two threads) of the unrolled Threefry's speed (bench/bench_rng.py), and it would
+  change every path.
 
 Both are checked bitwise against the Random123 known-answer vectors (tests/test_random.py).
 """
