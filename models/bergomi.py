@@ -96,11 +96,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from models import _random
-from models._random import path_keys, step_normals
+from models._mc import MCEstimate, check_dtype, mixed_estimator
+from models._random import step_normals
 from models.heston import KeyedSimulation, Paths, Premia
-from models.pricing.black import black76, is_call
+from models.pricing.black import is_call
 from models.pricing.vix import VIX_TAU
-from models.rbergomi import MCEstimate
 
 __all__ = ["BOOK_SET_I", "Bergomi2F"]
 
@@ -364,7 +364,7 @@ class Bergomi2F(KeyedSimulation):
             )
         if vix_nodes < 1:
             raise ValueError(f"vix_nodes must be positive, got {vix_nodes}")
-        dtype = _check_dtype(dtype)
+        dtype = check_dtype(dtype)
         mu = self._mu(measure, rate, div_yield)
         lam = self.premia.variance if measure == "P" else 0.0
         coef = self._coef(dt, mu, dtype, lam)
@@ -566,30 +566,20 @@ class Bergomi2F(KeyedSimulation):
         strike = np.atleast_1d(np.asarray(strike, dtype=np.float64))
         fwd0 = spot * math.exp((rate - div_yield) * maturity)
         disc = math.exp(-rate * maturity)
-        dtype = _check_dtype(dtype)
+        dtype = check_dtype(dtype)
         coef = self._coef(dt, 0.0, dtype)
         comp = jnp.asarray(self._shift(np.arange(n_steps + 1) * dt, 0.0), dtype)
         par = float(coef.l31) ** 2 + float(coef.l32) ** 2  # Var of the factor part of dZ
         perp = float(coef.l33) ** 2
-        key = jax.random.key(seed)
-        sums = np.zeros((2, strike.size))
-        for start in range(0, n_paths, chunk_paths):
-            n = min(chunk_paths, n_paths - start)
-            keys = path_keys(key, start, n)
-            pair = []
-            for sign in (1.0, -1.0):
-                i1, q = _integrals(keys, coef, comp, n_steps, sign)
-                i1 = np.asarray(i1, np.float64)
-                q = np.asarray(q, np.float64)  # sum of v over the steps
-                f = fwd0 * np.exp(i1 - 0.5 * par * q)
-                vol = np.sqrt(perp * q / maturity)
-                pair.append(black76(f[:, None], strike[None], maturity, vol[:, None], 1.0, kind))
-            p = 0.5 * (pair[0] + pair[1])
-            sums[0] += p.sum(0)
-            sums[1] += (p * p).sum(0)
-        mean = sums[0] / n_paths
-        var = np.maximum(sums[1] / n_paths - mean * mean, 0.0) * n_paths / max(n_paths - 1, 1)
-        return MCEstimate(disc * mean, disc * np.sqrt(var / n_paths))
+
+        def conditional(keys, sign):
+            i1, q = _integrals(keys, coef, comp, n_steps, sign)  # q: sum of v over the steps
+            return i1 - 0.5 * par * q, perp * q
+
+        return mixed_estimator(
+            conditional, seed=seed, n_paths=n_paths, chunk_paths=chunk_paths, forward=fwd0,
+            strike=strike, maturity=maturity, discount=disc, kind=kind,
+        )  # fmt: skip
 
     def spx_option(
         self,
@@ -607,15 +597,6 @@ class Bergomi2F(KeyedSimulation):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _check_dtype(dtype) -> jnp.dtype:
-    dtype = jnp.dtype(dtype)
-    if dtype not in (jnp.float32, jnp.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
-    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
-        raise ValueError("float64 paths need jax_enable_x64 set before any array is created")
-    return dtype
 
 
 def _legendre(nodes: int) -> tuple[np.ndarray, np.ndarray]:

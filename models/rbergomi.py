@@ -74,19 +74,13 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
 
+from models._mc import MCEstimate, check_dtype, mixed_estimator
 from models._random import path_keys, step_normals
 from models.heston import KeyedSimulation, Paths, Premia
-from models.pricing.black import black76, is_call
+from models.pricing.black import is_call
 from models.pricing.vix import VIX_TAU
 
 __all__ = ["MCEstimate", "RoughBergomi", "hybrid_variance", "optimal_points"]
-
-
-class MCEstimate(NamedTuple):
-    """A Monte Carlo estimate and its standard error (same units, same shape)."""
-
-    value: np.ndarray
-    se: np.ndarray
 
 
 def optimal_points(n: int, H: float) -> np.ndarray:
@@ -227,7 +221,7 @@ class RoughBergomi(KeyedSimulation):
         if scheme != "hybrid":
             raise ValueError(f"scheme must be 'hybrid' for rough Bergomi, got {scheme!r}")
         _check_steps(n_steps, record_every)
-        dtype = _check_dtype(dtype)
+        dtype = check_dtype(dtype)
         coef = self._coef(n_steps, dt, self._mu(measure, rate, div_yield), dtype)
         s0 = jnp.asarray([spot, math.log(spot)], dtype)
         if extra_var is not None:
@@ -264,7 +258,7 @@ class RoughBergomi(KeyedSimulation):
         _check_steps(n_steps, record_every)
         if n_nodes < 1:
             raise ValueError(f"n_nodes must be positive, got {n_nodes}")
-        dtype = _check_dtype(dtype)
+        dtype = check_dtype(dtype)
         coef = self._coef(n_steps, dt, 0.0, dtype)
         h, var_z = _node_kernels(n_steps, dt, n_nodes, self.H)
         cdt = coef.gamma_hat.dtype
@@ -277,7 +271,7 @@ class RoughBergomi(KeyedSimulation):
     ) -> tuple[jax.Array, jax.Array]:
         """(dW, V) of the hybrid scheme: dW shaped (n_steps, n_paths), V (n_steps + 1,
         n_paths) with V[0] = 0; V_t approximates int_0^t (t - s)^(H - 1/2) dW_s."""
-        dtype = _check_dtype(dtype)
+        dtype = check_dtype(dtype)
         coef = self._coef(n_steps, dt, 0.0, dtype)
         return _volterra(keys, coef, n_steps)
 
@@ -310,28 +304,17 @@ class RoughBergomi(KeyedSimulation):
         fwd0 = spot * math.exp((rate - div_yield) * maturity)
         disc = math.exp(-rate * maturity)
         rb2 = 1.0 - self.rho**2
-        dtype = _check_dtype(dtype)
+        dtype = check_dtype(dtype)
         coef = self._coef(n_steps, dt, 0.0, dtype)
-        key = jax.random.key(seed)
-        sums = np.zeros((2, strike.size))
-        for start in range(0, n_paths, chunk_paths):
-            n = min(chunk_paths, n_paths - start)
-            keys = path_keys(key, start, n)
-            pair = []
-            for sign in (1.0, -1.0):
-                i1, q = _integrals(keys, coef, n_steps, sign)
-                i1 = np.asarray(i1, np.float64)
-                q = np.asarray(q, np.float64)
-                f = fwd0 * np.exp(self.rho * i1 - 0.5 * self.rho**2 * q)
-                tv = rb2 * q
-                vol = np.sqrt(tv / maturity)
-                pair.append(black76(f[:, None], strike[None], maturity, vol[:, None], 1.0, kind))
-            p = 0.5 * (pair[0] + pair[1])
-            sums[0] += p.sum(0)
-            sums[1] += (p * p).sum(0)
-        mean = sums[0] / n_paths
-        var = np.maximum(sums[1] / n_paths - mean * mean, 0.0) * n_paths / max(n_paths - 1, 1)
-        return MCEstimate(disc * mean, disc * np.sqrt(var / n_paths))
+
+        def conditional(keys, sign):
+            i1, q = _integrals(keys, coef, n_steps, sign)
+            return self.rho * i1 - 0.5 * self.rho**2 * q, rb2 * q
+
+        return mixed_estimator(
+            conditional, seed=seed, n_paths=n_paths, chunk_paths=chunk_paths, forward=fwd0,
+            strike=strike, maturity=maturity, discount=disc, kind=kind,
+        )  # fmt: skip
 
     def spx_option(
         self,
@@ -412,15 +395,6 @@ class RoughBergomi(KeyedSimulation):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _check_dtype(dtype) -> jnp.dtype:
-    dtype = jnp.dtype(dtype)
-    if dtype not in (jnp.float32, jnp.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
-    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
-        raise ValueError("float64 paths need jax_enable_x64 set before any array is created")
-    return dtype
 
 
 def _grid(maturity: float, steps_per_year: int) -> tuple[int, float]:
