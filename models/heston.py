@@ -24,7 +24,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from models._jumps import JumpStep, LognormalJumps, jump_increment
-from models._random import inverse_normal, path_keys, step_normals, step_uniforms
+from models._random import (
+    inverse_normal,
+    normal_quantile_from_log,
+    path_keys,
+    step_normals,
+    step_uniforms,
+)
 from models.pricing.fourier import cos_price
 from models.pricing.vix import (
     VIX_TAU,
@@ -341,34 +347,45 @@ def _coefficients(d: _Dyn, dt: float, dtype) -> _StepCoef:
 
 
 def _qe_step(x, v, u1, u2, c: _StepCoef):
-    """One step of Andersen's QE scheme with martingale correction (log-spot x)."""
+    """One step of Andersen's QE scheme with martingale correction (log-spot x).
+
+    Each path needs only one branch's log of u1 (the quadratic branch's normal quantile,
+    the exponential branch's tail) and one branch's martingale log, so the logs are taken
+    once of the selected arguments; the normals come from one plain log each
+    (models._random.normal_quantile_from_log)."""
     m = c.theta + (v - c.theta) * c.e
     s2 = v * c.c1 + c.c2
     psi = s2 / (m * m)
+    quad = psi <= PSI_C
     # Quadratic branch: v' = a (b + Z)^2.
     inv = 2.0 / jnp.minimum(psi, PSI_C)
-    b2 = inv - 1.0 + jnp.sqrt(inv) * jnp.sqrt(inv - 1.0)
+    b2 = inv - 1.0 + jnp.sqrt(inv * (inv - 1.0))
     a_q = m / (1.0 + b2)
-    z_v = inverse_normal(u1)
-    v_quad = a_q * (jnp.sqrt(b2) + z_v) ** 2
     # Exponential branch: mass p at 0, exponential tail with rate beta.
     psi_e = jnp.maximum(psi, PSI_C)
     p = (psi_e - 1.0) / (psi_e + 1.0)
     beta = (1.0 - p) / m
-    v_exp = jnp.where(u1 <= p, 0.0, jnp.log((1.0 - p) / (1.0 - u1)) / beta)
-    quad = psi <= PSI_C
+    # One log: -log(4 u1 (1 - u1)) for the quantile, log((1 - p) / (1 - u1)) for the tail.
+    log1 = jnp.log(jnp.where(quad, 4.0 * u1 * (1.0 - u1), (1.0 - u1) / (1.0 - p)))
+    z_v = normal_quantile_from_log(-log1, 2.0 * u1 - 1.0)
+    v_quad = a_q * (jnp.sqrt(b2) + z_v) ** 2
+    v_exp = jnp.where(u1 <= p, 0.0, -log1 / beta)
     v_new = jnp.where(quad, v_quad, v_exp)
     # Martingale correction: E[exp(x' - x) | x, v] = exp(mu dt), when it exists.
     big_a = c.big_a
     ok_q = big_a * a_q < 0.5
     ok_e = big_a < beta
-    corr_q = -big_a * b2 * a_q / (1.0 - 2.0 * big_a * a_q) + 0.5 * jnp.log(
-        jnp.where(ok_q, 1.0 - 2.0 * big_a * a_q, 1.0)
+    one_2aa = 1.0 - 2.0 * big_a * a_q
+    log_c = jnp.log(
+        jnp.where(
+            quad,
+            jnp.where(ok_q, one_2aa, 1.0),
+            p + beta * (1.0 - p) / jnp.where(ok_e, beta - big_a, 1.0),
+        )
     )
-    corr_e = -jnp.log(p + beta * (1.0 - p) / jnp.where(ok_e, beta - big_a, 1.0))
-    corr = jnp.where(quad, corr_q, corr_e) - 0.5 * c.k3 * v
+    corr = jnp.where(quad, -big_a * b2 * a_q / one_2aa + 0.5 * log_c, -log_c) - 0.5 * c.k3 * v
     drift = jnp.where(jnp.where(quad, ok_q, ok_e), corr, c.k0 + c.k1 * v)
-    z_s = inverse_normal(u2)
+    z_s = normal_quantile_from_log(-jnp.log(4.0 * u2 * (1.0 - u2)), 2.0 * u2 - 1.0)
     x_new = x + c.mu_dt + drift + c.k2 * v_new + jnp.sqrt(c.k3 * (v + v_new)) * z_s
     return x_new, v_new
 
