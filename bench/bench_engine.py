@@ -666,6 +666,7 @@ def main(args: argparse.Namespace) -> int:
         ("engine_f64/quantlib", eng64, ql_row),
         ("engine_f32/pyfeng", eng32, pf_row),
         ("engine_f32_final_only/numpy_f32", eng_final, np32),
+        ("engine_f32_final_only/quantlib", eng_final, ql_row),
         ("engine_f32_1core/numpy_f32", eng1, np32),
     ]
     for name, num, den in pairs:
