@@ -146,6 +146,7 @@ def evaluate(
         condor_costs=book.costs,
         max_drawdown_condor=mdd_condor,
         condor_at_risk_mean=book.at_risk.mean(axis=0),
+        condor_credit=book.credit.sum(axis=0),
     )
     if ctx.grid_params is None:
         out.update(

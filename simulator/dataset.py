@@ -46,6 +46,7 @@ VARIABLES = {
     "condor_trades": ("condors opened", "count"),
     "condor_costs": ("condor commissions and spread paid", "USD"),
     "condor_at_risk_mean": ("average max loss of open condors", "USD"),
+    "condor_credit": ("condor premium received over the horizon, after entry slippage", "USD"),
     "valid": ("grid point evaluated (layer thresholds rise strictly)", "1"),
     "pnl_month": ("P&L of book + hedge per 21-trading-day month", "USD"),
     "pnl_month_condor": ("P&L of the condor sleeve per 21-trading-day month", "USD"),
@@ -295,6 +296,7 @@ def add_summary(ds: xr.Dataset) -> xr.Dataset:
         max_drawdown_unhedged=ds["max_drawdown_condor"] if hedged else None,
         margin=ds["condor_at_risk_mean"],
         hedge_cost=ds["hedge_cost"] if hedged else None,
+        credit=ds["condor_credit"] if "condor_credit" in ds else None,
         activations=acts,
         irr_rates=irr,
     )

@@ -515,7 +515,7 @@ def irr_summary(rates: Any) -> IRRSummary:
 _UNITS = {
     "mean": "USD", "sd": "USD", "p_loss": "1", "var95": "USD", "es95": "USD",
     "var99": "USD", "es99": "USD", "mdd_mean": "USD", "ret_on_margin": "1",
-    "hedge_cost": "USD", "es99_unhedged": "USD", "es99_reduction": "USD",
+    "hedge_cost": "USD", "condor_credit": "USD", "es99_unhedged": "USD", "es99_reduction": "USD",
     "hedge_efficiency": "USD/USD", "diff_mean": "USD", "diff_se_unpaired": "USD",
     "crn_var_ratio": "1", "mdd_mean_reduction": "USD", "activation_rate": "1",
     "activations_mean": "count", "irr_mean": "1/yr", "irr_median": "1/yr",
@@ -526,7 +526,8 @@ _DESCRIPTION = (
     "pnl = gain; var*/es* are positive losses of L = -pnl at 95%/99% (lower empirical "
     "quantile; ES = VaR + mean((L-VaR)^+)/(1-a)); mdd_p* are quantiles of the per-path max "
     "drawdown; ret_on_margin = mean pnl/margin over the horizon; hedge_cost = mean net "
-    "hedge cost (paid - recovered); es99_reduction = ES99(unhedged) - ES99(hedged); "
+    "hedge cost (paid - recovered); condor_credit = mean condor premium received; "
+    "es99_reduction = ES99(unhedged) - ES99(hedged); "
     "hedge_efficiency = es99_reduction / hedge_cost; diff_mean = mean(pnl - pnl_unhedged) "
     "with its paired SE, diff_se_unpaired its SE without common random numbers, "
     "crn_var_ratio = (unpaired/paired SE)^2; activation_rate = share of paths with >= 1 "
@@ -556,6 +557,7 @@ def summarize(
     max_drawdown_unhedged: Any = None,
     margin: Any = None,
     hedge_cost: Any = None,
+    credit: Any = None,
     activations: Any = None,
     irr_rates: Any = None,
     dims: Sequence[str] | None = None,
@@ -567,7 +569,8 @@ def summarize(
     ``pnl`` is ``(*grid, path)`` in USD (a DataArray with a ``path`` dimension supplies
     ``dims`` and ``coords`` itself). Other per-path inputs broadcast against it
     (``pnl_unhedged`` is typically ``(path,)``): ``max_drawdown`` (USD, per path, >= 0),
-    ``margin`` (USD), ``hedge_cost`` (net USD per path, positive = spent), ``activations``
+    ``margin`` (USD), ``hedge_cost`` (net USD per path, positive = spent), ``credit``
+    (condor premium received per path, USD), ``activations``
     (layer activations per path), ``irr_rates`` (per-path annual IRRs). ``dims`` names the
     grid axes (default ``dim_0, ...``) and ``coords`` gives their coordinates.
 
@@ -622,6 +625,8 @@ def summarize(
         rows["ret_on_margin"] = tuple(return_on_margin(pnl, grid(margin)))
     if hedge_cost is not None:
         rows["hedge_cost"] = tuple(mean_se(grid(hedge_cost)))
+    if credit is not None:
+        rows["condor_credit"] = tuple(mean_se(grid(credit)))
     if pnl_unhedged is not None:
         u = grid(pnl_unhedged)
         rows["es99_unhedged"] = tuple(var_es(u, 0.99)[2:])

@@ -5,13 +5,14 @@ A study config may carry an ``objective`` block (the Optuna experiments do)::
 
     objective:
       metric: es99              # any row of the summary's ``metric`` coordinate
-      max_hedge_cost_pct: 2.0   # average hedge cost per path <= this % of the condor
-                                # capital (strategy.capital) over the horizon; null = no cap
+      max_hedge_cost_pct: 5.0   # average hedge cost per path <= this % of ...
+      cost_basis: credit        # ... the condor credit received over the horizon
+                                # (summary row condor_credit), or of strategy.capital
       penalty: 10.0             # added per USD of hedge cost above the cap
 
 ``value = summary[metric] + penalty * max(0, hedge_cost - cap)`` in USD (lower is
-better). The condor's credit is not a per-path output, so the cap is stated as a share of
-the capital the condor is sized on. Nothing here imports JAX.
+better), ``cap = max_hedge_cost_pct / 100 * (mean condor credit | capital)``; null
+``max_hedge_cost_pct``: no cap. Nothing here imports JAX.
 """
 
 from __future__ import annotations
@@ -25,23 +26,27 @@ import xarray as xr
 
 from simulator.spec import SpecError
 
-__all__ = ["METRICS", "ObjectiveSpec", "objective_value", "parse_objective"]
+__all__ = ["COST_BASES", "METRICS", "ObjectiveSpec", "objective_value", "parse_objective"]
 
 METRICS = (
     "es99", "es95", "var99", "var95", "es99_month", "es95_month", "var99_month",
     "var95_month", "sd", "p_loss", "mdd_mean", "mdd_p50", "mdd_p95", "mdd_p99", "hedge_cost",
 )  # fmt: skip
 """Summary rows that make sense to minimise (losses, spread, drawdowns, cost)."""
+COST_BASES = ("credit", "capital")
+"""What ``objective.max_hedge_cost_pct`` is a share of."""
 
 
 @dataclass(frozen=True)
 class ObjectiveSpec:
-    """``metric`` (summary row, USD), ``max_hedge_cost_pct`` (% of capital or None),
-    ``penalty`` (per USD above the cap, >= 0)."""
+    """``metric`` (summary row, USD), ``max_hedge_cost_pct`` (% of the ``cost_basis``, or
+    None), ``cost_basis`` (``credit``: the condor's mean credit over the horizon;
+    ``capital``: strategy.capital), ``penalty`` (per USD above the cap, >= 0)."""
 
     metric: str = "es99"
     max_hedge_cost_pct: float | None = None
     penalty: float = 10.0
+    cost_basis: str = "credit"
 
 
 def _number(cfg: Mapping[str, Any], key: str, default: Any) -> Any:
@@ -61,7 +66,7 @@ def parse_objective(cfg: Mapping[str, Any] | None, has_grid: bool = False) -> Ob
         return None
     if not isinstance(cfg, Mapping):
         raise SpecError("objective", cfg, "must be a mapping (metric, max_hedge_cost_pct, penalty)")
-    known = {"metric", "max_hedge_cost_pct", "penalty"}
+    known = {"metric", "max_hedge_cost_pct", "penalty", "cost_basis"}
     for key in cfg:
         if key not in known:
             raise SpecError(f"objective.{key}", cfg[key], f"unknown key (allowed: {sorted(known)})")
@@ -73,10 +78,14 @@ def parse_objective(cfg: Mapping[str, Any] | None, has_grid: bool = False) -> Ob
             "objective", dict(cfg), "needs one point per job: drop hedge.grid (sweep with -m)"
         )
     penalty = _number(cfg, "penalty", 10.0)
+    basis = cfg.get("cost_basis", "credit")
+    if basis not in COST_BASES:
+        raise SpecError("objective.cost_basis", basis, f"must be one of {', '.join(COST_BASES)}")
     return ObjectiveSpec(
         metric=metric,
         max_hedge_cost_pct=_number(cfg, "max_hedge_cost_pct", None),
         penalty=10.0 if penalty is None else penalty,
+        cost_basis=basis,
     )
 
 
@@ -88,8 +97,14 @@ def objective_value(ds: xr.Dataset, obj: ObjectiveSpec, capital: float | None) -
     if obj.metric not in metrics:
         raise SpecError("objective.metric", obj.metric, f"must be one of {metrics}")
     value = float(ds["summary"].sel(metric=obj.metric).values)
-    if obj.max_hedge_cost_pct is not None and "hedge_cost" in metrics and capital:
-        cap = obj.max_hedge_cost_pct / 100.0 * capital
-        excess = float(ds["summary"].sel(metric="hedge_cost").values) - cap
-        value += obj.penalty * max(0.0, excess)
-    return value
+    if obj.max_hedge_cost_pct is None or "hedge_cost" not in metrics:
+        return value
+    if obj.cost_basis == "credit":
+        if "condor_credit" not in metrics:
+            raise SpecError("objective.cost_basis", "credit", "needs the condor_credit summary row")
+        basis = float(ds["summary"].sel(metric="condor_credit").values)
+    else:
+        basis = float(capital or 0.0)
+    cap = obj.max_hedge_cost_pct / 100.0 * basis
+    excess = float(ds["summary"].sel(metric="hedge_cost").values) - cap
+    return value + obj.penalty * max(0.0, excess)

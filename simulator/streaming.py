@@ -243,6 +243,7 @@ SUMMARY_ROWS = {
     "mdd_p95": ("max_drawdown", "p95", "p95_se", 1.0),
     "mdd_p99": ("max_drawdown", "p99", "p99_se", 1.0),
     "hedge_cost": ("pnl_hedge", "mean", "mean_se", -1.0),
+    "condor_credit": ("condor_credit", "mean", "mean_se", 1.0),
     "es99_unhedged": ("pnl_condor", "es99", "es99_se", 1.0),
 }
 """The rows of ``summary`` that streaming reproduces (same names and meaning as
