@@ -77,13 +77,16 @@ def test_cli_writes_the_tables_once_and_refuses_bad_arguments(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_model_comparison_experiment_runs_all_five_models(tmp_path):
-    """python -m simulator -m experiment=model_comparison, collect, compare: one column per
-    model, finite tail metrics for each."""
+    """python -m simulator -m experiment=model_comparison, collect, compare: every model
+    (their P fits) through the CLI with condor + three-layer ALVH: finite P&L, the VIX at
+    t = 0 the model's own, the marking model in the provenance (own tables for the
+    Heston family, the fitted surrogate for the Bergomi models); one column per model."""
     from tests.cli import run_cli
+    from tests.test_engine_models import model_vix0
 
     sweep = tmp_path / "sweep"
     proc = run_cli(
-        "-m", "experiment=model_comparison", "sim.paths=64", "sim.horizon_days=10",
+        "-m", "experiment=model_comparison", "sim.paths=200", "sim.horizon_days=30",
         f"hydra.sweep.dir={sweep}", cwd=tmp_path, timeout=1200,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -93,5 +96,12 @@ def test_model_comparison_experiment_runs_all_five_models(tmp_path):
     # The *_fit configs, labelled by their model names.
     assert sorted(ds.model.values) == ["bates", "bergomi2f", "heston", "rbergomi", "svcj"]
     assert np.isfinite(ds.summary.sel(metric="es99").values).all()
+    for run in sorted(sweep.glob("*/results.nc")):
+        with xr.open_dataset(run) as one:
+            for var in ("pnl", "pnl_condor", "pnl_hedge", "max_drawdown", "hedge_cost"):
+                assert np.isfinite(one[var].values).all(), (run, var)
+            bergomi = one.attrs["model"] in ("bergomi2f", "rbergomi")
+            assert ("surrogate" in one.attrs["marks"]) == bergomi
+            np.testing.assert_allclose(one.vix.values[:, 0], model_vix0(one), rtol=2e-6)
     table = compare.metrics_table(ds)
     assert table.splitlines()[0].count("|") == 2 + ds.sizes["model"]

@@ -1,4 +1,5 @@
-"""Every model through the engine: config groups, chunk invariance, marks, the CLI.
+"""Every model through the engine: config groups, chunk invariance, marks (the CLI runs
+of all five: tests/test_compare.py, the model_comparison experiment).
 
 Models: heston, bates, svcj (Markovian in their variance: their own mark tables; SVCJ's VIX
 marks use a moment-matched CIR law) and the Bergomi models (bergomi2f, rbergomi), marked by
@@ -170,36 +171,14 @@ def test_surrogate_marks_for_the_bergomi_models(name):
     assert marking_model(Heston(2.0, 0.04, 0.5, -0.7, 0.04), 5000.0).kappa == 2.0
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["svcj", "bergomi2f", "rbergomi"])
-def test_cli_runs_every_model_through_condor_and_alvh(tmp_path, name):
-    """python -m simulator model=NAME: condor + three-layer ALVH, finite P&L, the VIX at
-    t = 0 the model's own, the marking model in the provenance."""
-    import xarray as xr
-
-    from tests.cli import run_cli
-
-    proc = run_cli(
-        f"model={name}", "sim.paths=300", "sim.horizon_days=42", "output.save_paths=true",
-        f"output.dir={tmp_path}", cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    ds = xr.load_dataset(proc.stdout.strip().splitlines()[-1])
-    for var in ("pnl", "pnl_condor", "pnl_hedge", "max_drawdown", "hedge_cost"):
-        assert np.isfinite(ds[var].values).all(), var
-    assert ds.attrs["model"] == name
-    assert ("surrogate" in ds.attrs["marks"]) == (name != "svcj")
-    vix0 = {
-        "svcj": lambda: float(SVCJ(**_params(ds)).vix(_params(ds)["v0"])),
-        "bergomi2f": lambda: 100.0 * _params(ds)["xi0"] ** 0.5,
-        "rbergomi": lambda: 100.0 * _params(ds)["xi0"] ** 0.5,
-    }[name]()
-    np.testing.assert_allclose(ds.vix.values[:, 0], vix0, rtol=2e-6)
-    assert float(ds.layer_activations.mean()) > 0
-
-
-def _params(ds) -> dict:
+def model_vix0(ds) -> float:
+    """The model VIX at t = 0 from a dataset's resolved config: SVCJ's affine formula, the
+    Bergomi models' 100 sqrt(xi0) (flat forward variance), Heston/Bates' own."""
     import yaml
 
     m = yaml.safe_load(ds.attrs["config"])["model"]
-    return {k: v for k, v in m.items() if k not in ("name", "premia")}
+    name = m["name"]
+    p = {k: v for k, v in m.items() if k not in ("name", "premia")}
+    if name in ("bergomi2f", "rbergomi"):
+        return 100.0 * p["xi0"] ** 0.5
+    return float(MODELS[name](**p).vix(p["v0"]))
