@@ -6,13 +6,12 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from models._random import path_keys
 from models.pricing.black import black76
 
-__all__ = ["MCEstimate", "check_dtype", "mixed_estimator"]
+__all__ = ["MCEstimate", "mixed_estimator"]
 
 
 class MCEstimate(NamedTuple):
@@ -20,16 +19,6 @@ class MCEstimate(NamedTuple):
 
     value: np.ndarray
     se: np.ndarray
-
-
-def check_dtype(dtype) -> jnp.dtype:
-    """float32 or float64 (the latter only with jax_enable_x64), else ValueError."""
-    dtype = jnp.dtype(dtype)
-    if dtype not in (jnp.float32, jnp.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
-    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
-        raise ValueError("float64 paths need jax_enable_x64 set before any array is created")
-    return dtype
 
 
 def mixed_estimator(

@@ -96,7 +96,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from models import _random
-from models._mc import MCEstimate, check_dtype, mixed_estimator
+from models._mc import MCEstimate, mixed_estimator
+from models._paths import check_dtype, check_extra_var, check_steps
 from models._random import step_normals
 from models.heston import KeyedSimulation, Paths, Premia
 from models.pricing.black import is_call
@@ -358,10 +359,7 @@ class Bergomi2F(KeyedSimulation):
         """
         if scheme != "exact":
             raise ValueError(f"scheme must be 'exact' for the Bergomi model, got {scheme!r}")
-        if n_steps < 1 or record_every < 1 or n_steps % record_every:
-            raise ValueError(
-                f"n_steps={n_steps} must be a positive multiple of record_every={record_every}"
-            )
+        check_steps(n_steps, record_every)
         if vix_nodes < 1:
             raise ValueError(f"vix_nodes must be positive, got {vix_nodes}")
         dtype = check_dtype(dtype)
@@ -371,10 +369,7 @@ class Bergomi2F(KeyedSimulation):
         n_records = n_steps // record_every
         comp = jnp.asarray(self._shift(np.arange(n_steps + 1) * dt, 0.0), dtype)
         vix = self._vix_coef(np.arange(n_records + 1) * record_every * dt, vix_nodes, dtype)
-        if extra_var is not None:
-            extra_var = jnp.asarray(extra_var, dtype)
-            if extra_var.shape != (n_steps,):
-                raise ValueError(f"extra_var must have shape ({n_steps},), got {extra_var.shape}")
+        extra_var = check_extra_var(extra_var, n_steps, dtype)
         x0 = jnp.asarray(math.log(spot), dtype)
         return _simulate(
             keys, coef, comp, vix, x0, extra_var, n_records, record_every, p_drift=lam != 0.0

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from models._jumps import JumpStep, LognormalJumps, jump_increment
+from models._paths import check_dtype, check_extra_var, check_steps
 from models._random import (
     inverse_normal,
     normal_quantile_from_log,
@@ -270,23 +271,15 @@ class Heston(KeyedSimulation):
         """
         if scheme not in SCHEMES:
             raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
-        if n_steps < 1 or record_every < 1 or n_steps % record_every:
-            raise ValueError(
-                f"n_steps={n_steps} must be a positive multiple of record_every={record_every}"
-            )
-        dtype = jnp.dtype(dtype)
-        if dtype == jnp.float64 and not jax.config.jax_enable_x64:
-            raise ValueError("float64 paths need jax_enable_x64 set before any array is created")
+        check_steps(n_steps, record_every)
+        dtype = check_dtype(dtype)
         dyn = self._dynamics(measure, rate, div_yield)
         coef = _coefficients(dyn, dt, dtype)
         jumps = self.jumps()
         # lam = 0 runs the jump-free kernel: bitwise the Heston paths of the same keys.
         jump_coef = jumps.step(dt, dtype) if jumps is not None and jumps.lam > 0 else None
         init = jnp.asarray([math.log(spot), self.v0], dtype=dtype)
-        if extra_var is not None:
-            extra_var = jnp.asarray(extra_var, dtype)
-            if extra_var.shape != (n_steps,):
-                raise ValueError(f"extra_var must have shape ({n_steps},), got {extra_var.shape}")
+        extra_var = check_extra_var(extra_var, n_steps, dtype)
         return _simulate(
             keys, init, coef, extra_var, jump_coef, n_steps // record_every, record_every, scheme,
             dtype,

@@ -74,7 +74,8 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
 
-from models._mc import MCEstimate, check_dtype, mixed_estimator
+from models._mc import MCEstimate, mixed_estimator
+from models._paths import check_dtype, check_extra_var, check_steps
 from models._random import path_keys, step_normals
 from models.heston import KeyedSimulation, Paths, Premia
 from models.pricing.black import is_call
@@ -220,14 +221,11 @@ class RoughBergomi(KeyedSimulation):
         """
         if scheme != "hybrid":
             raise ValueError(f"scheme must be 'hybrid' for rough Bergomi, got {scheme!r}")
-        _check_steps(n_steps, record_every)
+        check_steps(n_steps, record_every)
         dtype = check_dtype(dtype)
         coef = self._coef(n_steps, dt, self._mu(measure, rate, div_yield), dtype)
         s0 = jnp.asarray([spot, math.log(spot)], dtype)
-        if extra_var is not None:
-            extra_var = jnp.asarray(extra_var, dtype)
-            if extra_var.shape != (n_steps,):
-                raise ValueError(f"extra_var must have shape ({n_steps},), got {extra_var.shape}")
+        extra_var = check_extra_var(extra_var, n_steps, dtype)
         paths = _simulate(keys, coef, s0, extra_var, n_steps, record_every)
         if not with_vix:
             return paths
@@ -255,7 +253,7 @@ class RoughBergomi(KeyedSimulation):
         convolution along time of dW with the cell-mean kernel, done by FFT (one per node;
         memory O(n_steps x n_paths)). Bitwise chunk invariant like the paths.
         """
-        _check_steps(n_steps, record_every)
+        check_steps(n_steps, record_every)
         if n_nodes < 1:
             raise ValueError(f"n_nodes must be positive, got {n_nodes}")
         dtype = check_dtype(dtype)
@@ -402,13 +400,6 @@ def _grid(maturity: float, steps_per_year: int) -> tuple[int, float]:
         raise ValueError(f"maturity must be positive, got {maturity}")
     n = max(1, round(maturity * steps_per_year))
     return n, maturity / n
-
-
-def _check_steps(n_steps: int, record_every: int) -> None:
-    if n_steps < 1 or record_every < 1 or n_steps % record_every:
-        raise ValueError(
-            f"n_steps={n_steps} must be a positive multiple of record_every={record_every}"
-        )
 
 
 def _node_kernels(n_steps: int, dt: float, n_nodes: int, H: float):

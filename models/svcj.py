@@ -73,6 +73,7 @@ from numpy.typing import ArrayLike
 from scipy import integrate, stats
 
 from models._jumps import JUMP_STREAM, _max_count
+from models._paths import check_dtype, check_extra_var, check_steps
 from models._random import inverse_normal, step_normals, step_uniforms
 from models.heston import SCHEMES, Heston, Paths, _coefficients, _euler_step, _qe_step
 from models.pricing.black import is_call
@@ -406,17 +407,9 @@ class SVCJ(Heston):
             return super().simulate_keys(keys, n_steps, dt, spot, rate, div_yield, **kw)
         if scheme not in SCHEMES:
             raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
-        if n_steps < 1 or record_every < 1 or n_steps % record_every:
-            raise ValueError(
-                f"n_steps={n_steps} must be a positive multiple of record_every={record_every}"
-            )
-        dtype = jnp.dtype(dtype)
-        if dtype == jnp.float64 and not jax.config.jax_enable_x64:
-            raise ValueError("float64 paths need jax_enable_x64 set before any array is created")
-        if extra_var is not None:
-            extra_var = jnp.asarray(extra_var, dtype)
-            if extra_var.shape != (n_steps,):
-                raise ValueError(f"extra_var must have shape ({n_steps},), got {extra_var.shape}")
+        check_steps(n_steps, record_every)
+        dtype = check_dtype(dtype)
+        extra_var = check_extra_var(extra_var, n_steps, dtype)
         dyn = self._dynamics(measure, rate, div_yield)
         dyn = dyn._replace(mu=dyn.mu - self.compensator)
         coef = _coefficients(dyn, dt, dtype)
