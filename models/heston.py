@@ -36,6 +36,7 @@ from models.pricing.fourier import cos_price
 from models.pricing.vix import (
     VIX_TAU,
     CIRLaw,
+    variance_for_vix_affine,
     vix_affine_coefficients,
     vix_call_affine,
     vix_future_affine,
@@ -205,10 +206,7 @@ class Heston(KeyedSimulation):
     def var_for_vix(self, vix: ArrayLike) -> ArrayLike:
         """The variance whose model VIX is ``vix`` (vol points): the inverse of :meth:`vix`,
         0 below the VIX floor 100 sqrt(b). NumPy or JAX arrays."""
-        a, b = self.vix_coefficients()
-        xp = jnp if isinstance(vix, jax.Array) else np
-        v2 = xp.square(xp.asarray(vix) / 100.0)
-        return xp.maximum((v2 - b) / a, 0.0)
+        return variance_for_vix_affine(vix, *self.vix_coefficients())
 
     def vix(self, var: ArrayLike) -> ArrayLike:
         """Model 30-day VIX in vol points from the instantaneous variance (Q parameters).

@@ -112,12 +112,11 @@ def contango_share(vix: np.ndarray, kappa: float, theta: float, sigma: float) ->
     (mean reversion), so days are in contango below one critical VIX level, found by
     bisection on the exact future (models.Heston.vix_future)."""
     from models import Heston
-    from simulator.stress import variance_for_vix
 
     m = Heston(kappa=kappa, theta=theta, sigma=sigma, rho=-0.5, v0=theta)
 
     def gap(level: float) -> float:
-        v0 = max(float(variance_for_vix(np.asarray(level), kappa, theta)), 1e-10)
+        v0 = max(float(m.var_for_vix(np.asarray(level))), 1e-10)
         return m.vix_future(FUTURE_DAYS / 252.0, v0=v0) - level
 
     x = np.asarray(vix, np.float64).ravel()

@@ -103,12 +103,11 @@ def daily_states(spec: RunSpec) -> tuple[np.ndarray, np.ndarray]:
     """(spot, variance) shaped (D+1, 1): the SPX closes and the Heston variances whose
     model VIX are the VIX closes (see the module docstring)."""
     from simulator.engine import build_model
-    from simulator.stress import model_variance_for_vix
 
     r = spec.replay
     assert r is not None
     _, spx, v = history(r.start, r.end)
-    var = model_variance_for_vix(v, build_model(spec.model))
+    var = build_model(spec.model).var_for_vix(v)
     return spx[:, None], np.asarray(var, np.float64)[:, None]
 
 

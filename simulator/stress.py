@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from models.pricing.vix import VIX_TAU, vix_affine_coefficients
+from models.pricing.vix import VIX_TAU, variance_for_vix_affine, vix_affine_coefficients
 
 __all__ = ["SCENARIOS", "Scenario", "injector", "report_section", "variance_for_vix"]
 
@@ -150,26 +150,7 @@ VIX_MODES = ("level", "ratio")
 def variance_for_vix(vix, kappa: float, theta: float):
     """The instantaneous variance (per year) whose Heston 30-day VIX is ``vix`` (vol
     points): VIX^2 / 1e4 = a v + b, floored at 0 below the model's minimum VIX."""
-    a, b = vix_affine_coefficients(kappa, theta, VIX_TAU)
-    xp = jnp if isinstance(vix, jax.Array) else np
-    return xp.maximum((xp.asarray(vix) / 100.0) ** 2 - b, 0.0) / a
-
-
-def vix_affine(model) -> tuple[float, float]:
-    """(a, b) with model VIX^2 / 1e4 = a v + b, read off ``model.vix`` at v = 0 and 1
-    (jump terms of affine models only shift b); ValueError when the model's VIX is not
-    affine in the variance (a rough model, say), so no single variance state matches."""
-    v = np.array([0.0, 1.0, 0.3])
-    w = (np.asarray(model.vix(v), np.float64) / 100.0) ** 2
-    b, a = w[0], w[1] - w[0]
-    if not (a > 0 and abs(a * 0.3 + b - w[2]) <= 1e-9 * max(w[2], 1e-12)):
-        raise ValueError(f"{type(model).__name__}: model VIX^2 is not affine in the variance")
-    return float(a), float(b)
-
-
-def model_variance_for_vix(vix, model):
-    """The variance state whose ``model.vix`` is ``vix`` (vol points), floored at 0."""
-    return model.var_for_vix(vix)
+    return variance_for_vix_affine(vix, *vix_affine_coefficients(kappa, theta, VIX_TAU))
 
 
 def injector(spec, model) -> Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]:
@@ -192,12 +173,12 @@ def injector(spec, model) -> Callable[[jax.Array, jax.Array], tuple[jax.Array, j
     def apply(spot: jax.Array, var: jax.Array) -> tuple[jax.Array, jax.Array]:
         dtype = spot.dtype
         if st.vix == "level":
-            v_win = model_variance_for_vix(jnp.asarray(vix_path, dtype), model)[:, None]
+            v_win = model.var_for_vix(jnp.asarray(vix_path, dtype))[:, None]
             v_win = jnp.broadcast_to(v_win, (len(ks), spot.shape[1]))
         else:
             vix_d = model.vix(var[d])
             ratio = jnp.asarray(vix_path / sc.vix[0], dtype)[:, None]
-            v_win = model_variance_for_vix(vix_d[None, :] * ratio, model)
+            v_win = model.var_for_vix(vix_d[None, :] * ratio)
         s_win = spot[d][None, :] * jnp.asarray(spx_rel, dtype)[:, None]
         excess = v_win[-1] - var[end]
         v_after = jnp.maximum(var[end:] + excess[None, :] * jnp.asarray(decay, dtype)[:, None], 0)

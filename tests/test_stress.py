@@ -66,23 +66,17 @@ def test_variance_for_vix_inverts_the_model_vix():
 
 def test_model_variance_for_vix_reads_the_affine_vix_off_the_model():
     m = engine.build_model(_spec().model)
-    a, b = stress.vix_affine(m)
     from models.pricing.vix import VIX_TAU, vix_affine_coefficients
 
-    np.testing.assert_allclose((a, b), vix_affine_coefficients(m.kappa, m.theta, VIX_TAU))
+    np.testing.assert_allclose(
+        m.vix_coefficients(), vix_affine_coefficients(m.kappa, m.theta, VIX_TAU)
+    )
     levels = np.array([9.0, 20.0, 80.06])
     np.testing.assert_allclose(
-        stress.model_variance_for_vix(levels, m),
+        m.var_for_vix(levels),
         stress.variance_for_vix(levels, m.kappa, m.theta),
         rtol=1e-12,
     )
-
-    class Rough:  # a VIX that is not affine in the variance
-        def vix(self, v):
-            return 100 * np.sqrt(np.asarray(v) ** 1.5 + 0.01)
-
-    with pytest.raises(ValueError, match="not affine"):
-        stress.vix_affine(Rough())
 
 
 def _paths(spec, n=64):

@@ -16,13 +16,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import integrate, stats
 
 from models.pricing.black import is_call
 
-__all__ = ["VIX_TAU", "CIRLaw", "vix_affine_coefficients", "vix_call_affine", "vix_future_affine"]
+__all__ = [
+    "VIX_TAU",
+    "CIRLaw",
+    "variance_for_vix_affine",
+    "vix_affine_coefficients",
+    "vix_call_affine",
+    "vix_future_affine",
+]
 
 VIX_TAU = 30.0 / 365.0
 """The VIX horizon in years (30 calendar days, ACT/365)."""
@@ -35,6 +44,13 @@ def vix_affine_coefficients(
     x = kappa * tau
     a = -math.expm1(-x) / x if x > 1e-12 else 1.0 - 0.5 * x
     return a, theta * (1.0 - a)
+
+
+def variance_for_vix_affine(vix: ArrayLike, a: float, b: float) -> ArrayLike:
+    """The variance v with 100 sqrt(a v + b) = ``vix`` (vol points), floored at 0 below
+    the VIX floor 100 sqrt(b): the inverse of an affine VIX^2. NumPy or JAX arrays."""
+    xp = jnp if isinstance(vix, jax.Array) else np
+    return xp.maximum((xp.asarray(vix) / 100.0) ** 2 - b, 0.0) / a
 
 
 @dataclass(frozen=True)
