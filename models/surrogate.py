@@ -47,7 +47,7 @@ follow a Bergomi one (its vol of VIX is too low), so those quotes weigh least.""
 def marking_model(model: Any, spot: float, rate: float = 0.0, div_yield: float = 0.0):
     """The model whose tables mark ``model``'s paths: the model itself when it has a CIR
     variance state (``vix_law``), else its fitted Heston surrogate (module docstring)."""
-    if hasattr(model, "vix_law"):
+    if not is_projected(model):
         return model
     return surrogate_fit(model, float(spot), float(rate), float(div_yield)).model
 
@@ -77,20 +77,19 @@ def model_quotes(model: Any, spot: float, rate: float = 0.0, div_yield: float = 
     from models.calibration import QQuotes
 
     q = SURROGATE_QUOTES
-    futs = []
-    for d in q["vix_future_days"]:
-        futs.append((d / DAYS, float(model.vix_future(d / DAYS))))
+    days = sorted(set(q["vix_future_days"]) | set(q["vix_option_days"]))
+    fut_of = {d: float(model.vix_future(d / DAYS)) for d in days}  # each priced once
+    futs = [(d / DAYS, fut_of[d]) for d in q["vix_future_days"]]
     vix_opts = []
     for d in q["vix_option_days"]:
-        t = d / DAYS
-        fut = float(model.vix_future(t))
+        t, fut = d / DAYS, fut_of[d]
         k = fut * np.asarray(q["vix_option_moneyness"])
-        price = np.where(
-            k >= fut,
-            model.vix_option(k, t, "call", rate),
-            model.vix_option(k, t, "put", rate),
-        )
-        iv = _iv(np.asarray(price, np.float64), fut, k, t, float(np.exp(-rate * t)))
+        call = k >= fut  # the out-of-the-money side of each strike, priced once
+        price = np.empty(k.shape)
+        for side, kind in ((call, "call"), (~call, "put")):
+            if side.any():
+                price[side] = model.vix_option(k[side], t, kind, rate)
+        iv = _iv(price, fut, k, t, float(np.exp(-rate * t)))
         vix_opts += [
             (t, float(kk), float(v)) for kk, v in zip(k, iv, strict=True) if np.isfinite(v)
         ]
