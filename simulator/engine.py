@@ -129,11 +129,14 @@ def _check_chunk(
     chunk is run again with the locating reduction to name the first bad day."""
     n = finite.shape[0]
     outputs = {k: np.asarray(a)[..., :n] for k, a in chunk_out.items()}
+
+    def located() -> dict:
+        fn = _chunk_function(spec, model, size, devices, book_ctx, marks, locate=True)
+        return jax.device_get(fn(jnp.uint32(start), marks))[0]
+
     first_bad = np.full(n, -1)
     if not finite.all():
-        fn = _chunk_function(spec, model, size, devices, book_ctx, marks, locate=True)
-        first_bad = np.asarray(jax.device_get(fn(jnp.uint32(start), marks))[0][FIRST_BAD_DAY])
-        first_bad = first_bad[:n]
+        first_bad = np.asarray(located()[FIRST_BAD_DAY])[:n]
         if (first_bad < 0).all():  # not reproduced: still refuse, without a day
             i = int(np.flatnonzero(~finite)[0])
             raise NonFiniteError(
@@ -145,9 +148,8 @@ def _check_chunk(
         if any(not np.isfinite(a).all() for a in outputs.values()):
             from simulator.book import MARK_DAY
 
-            fn = _chunk_function(spec, model, size, devices, book_ctx, marks, locate=True)
-            located = jax.device_get(fn(jnp.uint32(start), marks))[0]
-            mark_day = np.asarray(located[MARK_DAY])[..., :n] if MARK_DAY in located else None
+            out = located()
+            mark_day = np.asarray(out[MARK_DAY])[..., :n] if MARK_DAY in out else None
     check_finite(spec, start, first_bad, outputs, mark_day)
 
 
