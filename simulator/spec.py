@@ -329,25 +329,26 @@ class _Group:
                 raise SpecError(f"{self.name}.{k}", self.data[k], "unknown key")
 
 
+_CORR = (lambda x: -1 <= x <= 1, "in [-1, 1]")
+_LAM = ("lam", lambda x: 0 <= x <= 100, "in [0, 100] jumps per year")
 _HESTON = (
     ("kappa", lambda x: 0 < x <= 100, "in (0, 100]"),
     ("theta", lambda x: 0 < x <= 4, "in (0, 4]"),
     ("sigma", lambda x: 0 < x <= 10, "in (0, 10]"),
-    ("rho", lambda x: -1 <= x <= 1, "in [-1, 1]"),
+    ("rho", *_CORR),
     ("v0", lambda x: 0 <= x <= 4, "in [0, 4]"),
 )
-_CORR = (lambda x: -1 <= x <= 1, "in [-1, 1]")
 MODEL_PARAMS: dict[str, tuple[tuple[str, Callable[[float], bool], str], ...]] = {
     "heston": _HESTON,
     "bates": (
         *_HESTON,
-        ("lam", lambda x: 0 <= x <= 100, "in [0, 100] jumps per year"),
+        _LAM,
         ("mu_j", lambda x: -1 <= x <= 1, "in [-1, 1]"),
         ("sigma_j", lambda x: 0 <= x <= 2, "in [0, 2]"),
     ),
     "svcj": (
         *_HESTON,
-        ("lam", lambda x: 0 <= x <= 100, "in [0, 100] jumps per year"),
+        _LAM,
         ("mu_s", lambda x: -1 <= x <= 1, "in [-1, 1]"),
         ("sigma_s", lambda x: 0 <= x <= 2, "in [0, 2]"),
         ("rho_j", lambda x: -20 <= x <= 20, "in [-20, 20]"),
