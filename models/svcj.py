@@ -225,24 +225,11 @@ class SVCJ(Heston):
             log_m = float(self.var_transform(-s * a, maturity, v0).real) - s * b
             return -math.expm1(log_m) / s
 
-        mean_x = a * self._mean_var(maturity, v0) + b
+        mean_x = a * float(self.var_law_moments(maturity, v0)[0]) + b
         t0 = 1.0 / math.sqrt(mean_x)  # the scale where 1 - M(t^2) turns over
         head, _ = integrate.quad(f, 0.0, t0, epsabs=1e-13, epsrel=1e-12, limit=200)
         tail, _ = integrate.quad(f, t0, math.inf, epsabs=1e-13, epsrel=1e-12, limit=200)
         return 100.0 * (head + tail) / math.sqrt(math.pi)
-
-    def _mean_var(self, maturity: float, v0: float) -> float:
-        th = self.theta_eff
-        return th + (v0 - th) * math.exp(-self.kappa * maturity)
-
-    def _var_moments(self, maturity: float, v0: float) -> tuple[float, float]:
-        """Mean and variance of v_T from the transform (central differences in real z)."""
-        scale = max(self.sigma**2 / (2.0 * self.kappa), self.mu_v, 1e-3)
-        h = 1e-3 / scale
-        psi = self.var_transform(np.array([-h, h]), maturity, v0).real
-        mean = (psi[1] - psi[0]) / (2 * h)
-        var = (psi[1] + psi[0]) / (h * h)
-        return float(mean), float(max(var, 1e-16))
 
     def vix_option(
         self,
@@ -271,7 +258,8 @@ class SVCJ(Heston):
         v0 = self._vix_checked(maturity, v0)
         strikes = np.atleast_1d(np.asarray(strike, dtype=np.float64))
         a, b = self.vix_coefficients()
-        mean, var = self._var_moments(maturity, v0)
+        mean, var = (float(x) for x in self.var_law_moments(maturity, v0))
+        var = max(var, 1e-16)
         jump_tail = 24.0 * self.mu_v if self.lam > 0.0 else 0.0  # the jumps' exponential tail
         hi0 = mean + max(L * math.sqrt(var), jump_tail)
         nodes, weights = np.polynomial.legendre.leggauss(N + 64)
