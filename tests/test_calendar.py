@@ -197,7 +197,7 @@ def test_event_file_sorted_unique_in_range():
 def test_fomc_days():
     assert cal.event_days("FOMC", D(2026, 1, 1), D(2026, 12, 31)) == [
         D.fromisoformat(f"2026-{md}") for md in FOMC_2026
-    ]  # REFERENCES.md, second meeting day
+    ]  # the Fed's 2026 calendar, second meeting day
     fomc = cal.event_days("FOMC")
     per_year = Counter(d.year for d in fomc)
     assert per_year == {y: (7 if y == 2020 else 8) for y in range(2014, 2028)}
