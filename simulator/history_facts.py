@@ -419,7 +419,7 @@ CBOE_SPX = CBOE + "; joined on common dates with " + ARCH_SPX
 W14 = "2014-01-03..2018-12-31 (1256 common trading days)"
 WLR = "1990-01-02..2026-07-23 (9235 trading days)"
 WYR = "calendar years 1990..2025 (36)"
-WJ = "1999-01-04..2018-12-31 (common trading days)"
+WJ = "1999-01-04..2018-12-31 (5030 common trading days)"
 
 
 def _specs() -> tuple[Spec, ...]:
