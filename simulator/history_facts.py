@@ -10,7 +10,7 @@ Two sources:
 - ``arch``'s shipped data (no download): ``arch.data.sp500`` (S&P 500 daily OHLC,
   1999-01-04 .. 2018-12-31; column ``Close``) and ``arch.data.vix`` (VIX closes,
   2014-01-03 .. 2019-01-03, holidays as missing rows, which are dropped). The 2014-2018
-  facts use the dates both series have between 2014-01-03 and 2018-12-31 (1,256 days),
+  facts use the dates both series have between 2014-01-03 and 2018-12-31 (1,257 closes),
   exactly as ``simulator.facts.history_facts`` does, so the two agree.
 - Cboe's published VIX daily history, 1990-01-02 .. 2026-07-23 (9,235 closes), as packaged
   by the public GitHub repository ``datasets/finance-vix`` (file ``data/vix-daily.csv``,
@@ -302,9 +302,9 @@ def arch_facts() -> dict[str, float]:
     out["spx_mdd_1y_p50_1999_2018"], out["spx_mdd_1y_p95_1999_2018"] = p50, p95
     years = calendar_year_windows(d, s)
     mdd = np.array([max_drawdown(x)[0] for x in years.values()])
-    out["spx_mdd_calyear_p50_1999_2018"], out["spx_mdd_calyear_p95_1999_2018"] = (
-        np.percentile(mdd, [50, 95]).tolist()
-    )
+    out["spx_mdd_calyear_p50_1999_2018"], out["spx_mdd_calyear_p95_1999_2018"] = np.percentile(
+        mdd, [50, 95]
+    ).tolist()
     for lag, a, q in zip(
         (1, 5, 20), abs_return_acf(s, (1, 5, 20)), squared_return_acf(s, (1, 5, 20)), strict=True
     ):
@@ -336,7 +336,8 @@ def vix_file_facts(path: str | Path) -> dict[str, float]:
     arch's SPX 1999-2018)."""
     d, c = read_vix_file(path)
     out: dict[str, float] = {"vix_lr_mean": float(c.mean())}
-    for q, x in zip((5, 25, 50, 75, 95, 99), vix_quantiles(c, (5, 25, 50, 75, 95, 99), False)):
+    qs = (5, 25, 50, 75, 95, 99)
+    for q, x in zip(qs, vix_quantiles(c, qs, skip_first=False), strict=True):
         out[f"vix_lr_p{q}"] = float(x)
     for lvl in (30, 40):
         out[f"vix_lr_share_days_above_{lvl}"] = share_above(c, lvl)
@@ -416,7 +417,7 @@ CBOE = (
     " ODC-PDDL-1.0)"
 )
 CBOE_SPX = CBOE + "; joined on common dates with " + ARCH_SPX
-W14 = "2014-01-03..2018-12-31 (1256 common trading days)"
+W14 = "2014-01-03..2018-12-31 (1257 common trading days)"
 WLR = "1990-01-02..2026-07-23 (9235 trading days)"
 WYR = "calendar years 1990..2025 (36)"
 WJ = "1999-01-04..2018-12-31 (5030 common trading days)"
@@ -428,6 +429,7 @@ def _specs() -> tuple[Spec, ...]:
     def add(key, unit, window, source, method, decimals, origin):
         s.append(Spec(key, unit, window, source, method, decimals, origin))
 
+    # fmt: off
     add("spx_vol_1999_2018", "vol points", SPX_WINDOW, ARCH_SPX,
         "annualised_vol: sd of daily log returns (ddof 0) x sqrt(252) x 100", 2, "arch")
     for p in (2, 3, 4):
@@ -508,7 +510,8 @@ def _specs() -> tuple[Spec, ...]:
     add("vrp_positive_share_1999_2018", "share of trading days", WJ, CBOE_SPX,
         "vrp_positive_share: share of days with VIX_t above the next-21-day realised vol",
         4, "cboe")
-    return tuple(s)  # fmt: skip
+    # fmt: on
+    return tuple(s)
 
 
 SPECS: tuple[Spec, ...] = _specs()
@@ -587,8 +590,8 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
         out(f"wrote {len(values)} facts")
         return 0
     bad = check(values)
-    for row in bad:
-        out("differs: %s shipped %s recomputed %s" % row)
+    for key, want, got in bad:
+        out(f"differs: {key} shipped {want} recomputed {got}")
     out(f"checked {len(values)} facts, {len(bad)} differ")
     return 1 if bad else 0
 
