@@ -39,7 +39,9 @@ closes, so a simulated world is judged with the same code as history):
 - Half-life: ``ln 0.5 / ln phi`` in trading days, ``phi`` the lag-1 autocorrelation of the
   VIX level (deviations from each path's own mean, pooled), i.e. the AR(1) coefficient as
   ``simulator.facts`` estimates it.
-- Correlation: Pearson, of daily SPX log returns with same-day VIX changes, pooled.
+- Correlation: Pearson, of daily SPX log returns with same-day VIX changes (vol points),
+  pooled; the ``corr_spx_vix_log_*`` facts use VIX log changes instead (a weaker
+  correlation: the definition matters when a target is "within 0.1").
 - Variance risk premium (VRP): mean over days t of ``VIX_t - 100 sqrt(252/21 sum r**2)``,
   the sum over the next 21 daily returns (raw, not demeaned); days without 21 later
   returns are left out.
@@ -80,6 +82,7 @@ __all__ = [
     "check",
     "compute",
     "corr_return_vix_change",
+    "corr_return_vix_log_change",
     "format_value",
     "half_life",
     "load_facts",
@@ -208,6 +211,13 @@ def corr_return_vix_change(spx, vix) -> float:
     return float(np.corrcoef(r.ravel(), dv.ravel())[0, 1])
 
 
+def corr_return_vix_log_change(spx, vix) -> float:
+    """Pearson correlation of pooled daily SPX log returns with daily VIX log changes."""
+    r = log_returns(spx)
+    dv = np.diff(np.log(_paths(vix)), axis=1)
+    return float(np.corrcoef(r.ravel(), dv.ravel())[0, 1])
+
+
 def _forward_realised(spx, days: int = VRP_DAYS) -> np.ndarray:
     r = log_returns(spx)
     sq = np.concatenate([np.zeros((r.shape[0], 1)), np.cumsum(r**2, axis=1)], axis=1)
@@ -320,6 +330,7 @@ def arch_facts() -> dict[str, float]:
         vix_half_life_2014_2018=half_life(v14),
         vix_lag1_acf_2014_2018=lag1_autocorrelation(v14),
         corr_spx_vix_2014_2018=corr_return_vix_change(s14, v14),
+        corr_spx_vix_log_2014_2018=corr_return_vix_log_change(s14, v14),
         vrp_2014_2018=vrp(s14, v14),
         spx_vol_2014_2018=annualised_vol(s14),
     )
@@ -369,6 +380,7 @@ def vix_file_facts(path: str | Path) -> dict[str, float]:
     sd, s = arch_spx()
     jd, js, jv = _join(sd, s, d, c, *SPX_WINDOW.split(".."))
     out["corr_spx_vix_1999_2018"] = corr_return_vix_change(js, jv)
+    out["corr_spx_vix_log_1999_2018"] = corr_return_vix_log_change(js, jv)
     y = calendar_year_windows(jd, np.arange(len(jd)), [2008])[2008].astype(int)
     out["corr_spx_vix_2008"] = corr_return_vix_change(js[y], jv[y])
     out["vrp_1999_2018"] = vrp(js, jv)
@@ -463,6 +475,9 @@ def _specs() -> tuple[Spec, ...]:
     add("corr_spx_vix_2014_2018", "correlation", W14, ARCH_BOTH,
         "corr_return_vix_change: Pearson corr of daily SPX log return and daily VIX change", 3,
         "arch")
+    add("corr_spx_vix_log_2014_2018", "correlation", W14, ARCH_BOTH,
+        "corr_return_vix_log_change: Pearson corr of daily SPX log return and daily VIX log "
+        "change", 3, "arch")
     add("vrp_2014_2018", "vol points", W14, ARCH_BOTH,
         "vrp: mean of VIX_t minus SPX realised vol over the next 21 daily log returns "
         "(annualised x 100)", 2, "arch")
@@ -502,6 +517,9 @@ def _specs() -> tuple[Spec, ...]:
     add("corr_spx_vix_1999_2018", "correlation", WJ, CBOE_SPX,
         "corr_return_vix_change over the joined days (returns and changes between "
         "consecutive common days)", 3, "cboe")
+    add("corr_spx_vix_log_1999_2018", "correlation", WJ, CBOE_SPX,
+        "corr_return_vix_log_change over the joined days (VIX log changes instead of point "
+        "changes)", 3, "cboe")
     add("corr_spx_vix_2008", "correlation", "calendar year 2008 (common trading days)",
         CBOE_SPX, "corr_return_vix_change over the joined days of 2008", 3, "cboe")
     add("vrp_1999_2018", "vol points", WJ, CBOE_SPX,

@@ -186,6 +186,9 @@ def test_acf_corr_moments_shares():
     spx = 100 * np.exp(np.cumsum(0.01 * x))
     vix = 20 - np.cumsum(0.5 * x)
     assert hf.corr_return_vix_change(spx, vix) == pytest.approx(-1.0)
+    assert hf.corr_return_vix_log_change(spx, 20 * np.exp(-np.cumsum(0.05 * x))) == pytest.approx(
+        -1.0
+    )
     v = 15.0 * np.exp(np.cumsum(0.05 * rng.standard_exponential(300) - 0.05))
     sd, skew = hf.log_change_moments(v)
     dl = np.diff(np.log(v))
