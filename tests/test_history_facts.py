@@ -2,9 +2,8 @@
 
 The arch facts are recomputed from arch's shipped data and must equal the CSV at the
 shipped decimals. The Cboe facts need a copy of the Cboe VIX daily history outside the
-project (the file is not shipped): the test reads ``shared/data/vix-daily.csv`` in the
-folder that holds the checkout, or ``$HISTORY_VIX_FILE``, and skips, saying so, when
-neither exists.
+project (the file is not shipped): the test reads the copy at ``VIX_FILE`` (outside the
+checkout) or ``$HISTORY_VIX_FILE`` and skips, saying so, when neither exists.
 """
 
 from __future__ import annotations
