@@ -112,7 +112,7 @@ from numpy.typing import ArrayLike
 from scipy import interpolate, stats
 
 from models.pricing.black import implied_vol
-from models.pricing.fourier import cos_price, cumulants
+from models.pricing.fourier import cos_price, cos_range, cos_terms
 
 __all__ = [
     "DAYS_PER_YEAR",
@@ -355,14 +355,15 @@ def _cos_puts(cf, maturity: float, log_strikes: np.ndarray, L: float, N: int) ->
     """Undiscounted puts E[(K - S_T/F_T)^+] for K = exp(log_strikes), uniformly spaced.
 
     The COS expansion of :func:`models.pricing.fourier.cos_price` (same range, same
-    terms, to rounding), with the strike-dependent cosines obtained by complex
+    number of terms N >= ``N`` from the same rule, to rounding; same no-arbitrage clip
+    max(K - 1, 0) <= put <= K), with the strike-dependent cosines obtained by complex
     multiplication (strikes are uniform in log) instead of one cos/sin per strike and
     term, and the terms below 1e-17 of the first dropped. Strikes whose kink lies outside
     the truncation range go to ``cos_price`` itself.
     """
-    c1, c2 = cumulants(cf, maturity)
-    half = L * math.sqrt(c2)
+    c1, half = cos_range(cf, maturity, L)
     width = 2.0 * half
+    N = cos_terms(cf, maturity, width, N)
     a = -log_strikes + c1 - half  # lower range end of y = ln(S_T / K), per strike
     inside = (a < 0.0) & (a + width > 0.0)  # contiguous: a is monotone in the strike
     out = np.zeros(len(a))
@@ -407,7 +408,8 @@ def _cos_puts(cf, maturity: float, log_strikes: np.ndarray, L: float, N: int) ->
     # k = 0: psi_0 = -a, chi_0 = 1 - e^a. (Real products: complex BLAS was far slower.)
     e = e[:, 1:]
     total = e.imag @ coef_a - e.real @ coef_b + ea * coef_b.sum() + t[0] * (-a - 1.0 + ea)
-    out[inside] = np.maximum(2.0 / width * np.exp(log_strikes[inside]) * total, 0.0)
+    k_in = np.exp(log_strikes[inside])
+    out[inside] = np.clip(2.0 / width * k_in * total, np.maximum(k_in - 1.0, 0.0), k_in)
     return out
 
 
