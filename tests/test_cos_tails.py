@@ -126,6 +126,7 @@ def test_issue_reproduction():
     assert (calls >= np.maximum(100.0 - STRIKES, 0.0)).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BATES_CONFIGS))
 def test_bates_short_low_variance_matches_quantlib_and_lewis(name):
     errors = {}
@@ -140,6 +141,7 @@ def test_bates_short_low_variance_matches_quantlib_and_lewis(name):
     assert max(max(e) for e in errors.values()) < TOL, errors
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SVCJ_CONFIGS))
 def test_svcj_short_low_variance_matches_lewis(name):
     errors = {}
@@ -150,6 +152,7 @@ def test_svcj_short_low_variance_matches_lewis(name):
     assert max(errors.values()) < TOL, errors
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SVCJ_CONFIGS))
 def test_svcj_without_variance_jumps_matches_quantlib_bates(name):
     """mu_v = 0: the price jumps are N(mu_s, sigma_s^2), QuantLib's Bates."""
