@@ -98,8 +98,9 @@ Error bound (asserted by tests/test_tables.py against the exact pricers)
     Fractional tau (half days): SPX max 0.94 USD, median 0.03 USD a contract; VIX
     futures 8e-5 relative, options 4e-4 vol points (measured, not part of the bound).
     Shipped configs at 1..3 days (conf/model heston, heston_fit, bates, bates_fit, svcj,
-    svcj_fit; the Bergomi configs mark with a fitted Heston surrogate), vol 8%..90%: the
-    SPX bound holds (measured max 0.012 USD a contract, 24 states x 15 strikes each).
+    svcj_fit, and the Heston surrogates that mark bergomi2f_fit and rbergomi_fit), vol
+    8%..90%: the SPX bound holds (measured max 0.012 USD a contract, 24 states x 15
+    strikes each).
     Not covered: below 8% vol at 1..3 days the default grid misses the bound, measured
     max 1.4 USD (heston, heston_fit, bates_fit: cubic interpolation across 2-vol-point
     cells where the smile moves fastest) and 61-71 USD (bates, svcj: their 5-delta puts
