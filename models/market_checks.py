@@ -209,6 +209,8 @@ def spx_skew(
 
     def delta_gap(k: float, target: float) -> float:
         vol = float(_spx_iv(m, np.array([k]), maturity)[0])
+        if not math.isfinite(vol):  # no implied vol: the option is worth ~0 (far out)
+            return (1.0 if k < 100.0 else 0.0) - (target if target > 0 else 1.0 + target)
         d1 = math.log(100.0 / k) / (vol * sq) + 0.5 * vol * sq
         return float(stats.norm.cdf(d1)) - (target if target > 0 else 1.0 + target)
 
