@@ -128,6 +128,7 @@ def main(argv=None) -> int:
     ap.add_argument("--x0", default=None, help="JSON of starting values (partial)")
     ap.add_argument("--eval", action="store_true", help="evaluate x0 only")
     ap.add_argument("--write", default=None, help="write the config (YAML) to this path")
+    ap.add_argument("--note", default=None, help="--eval: the fit note for the header")
     ap.add_argument("--check-seed", type=int, default=2026, help="seed of the check column")
     args = ap.parse_args(argv)
     p0 = X0 | (json.loads(args.x0) if args.x0 else {})
@@ -153,6 +154,7 @@ def main(argv=None) -> int:
     fit_note = "Not optimised here: the parameters given (--eval)."
     if args.eval:
         x = x0
+        fit_note = args.note or fit_note
     else:
         sol = optimize.least_squares(fun, x0, bounds=(lo, hi), diff_step=0.02, xtol=1e-4,
                                      ftol=1e-4, max_nfev=args.max_nfev)  # fmt: skip
@@ -197,8 +199,8 @@ Q_ROWS = (
     ("basis_share", "share of days F1 > VIX", "0.81-0.87", "REFERENCES.md"),
     ("mean_basis", "mean F1 / VIX - 1", "-", "no cited average"),
     ("mean_vvix", "mean VVIX (VIX formula)", "86-94", "Cboe 2012; vixfaq 2007-22"),
-    ("smile50", "VIX IV(1.5F) - IV(F) at p50 VIX", "> 0", "upward (Marabel Romo 2015)"),
-    ("smile95", "VIX IV(1.5F) - IV(F) at p95 VIX", "> 0", "upward (Marabel Romo 2015)"),
+    ("smile50", "VIX IV(1.5F) - IV(F), p50 VIX (dec.)", "> 0", "upward (Marabel Romo 2015)"),
+    ("smile95", "VIX IV(1.5F) - IV(F), p95 VIX (dec.)", "> 0", "upward (Marabel Romo 2015)"),
     ("rr25", "SPX 1M 25d put - call IV at p50", "5.3", "Feb 2015 avg (optionsanalysissuite)"),
     ("basis15", "1M basis at VIX 15", "> 0", "Cboe: futures above VIX under 15"),
     ("basis35", "1M basis at VIX 35", "< 0", "Cboe: futures below VIX above 35"),

@@ -226,8 +226,8 @@ def test_svcj_stationary_moments():
     mean0, var0 = m.stationary_moments()
     kp = m.kappa + 1.0
     assert mean0 == pytest.approx((m.kappa * m.theta + 0.6 * 0.12) / kp, rel=1e-14)
-    keys = jax.random.key_data(jax.random.split(jax.random.key(9), 20_000))
-    x = np.asarray(stationary_var(m, keys, burn_years=2.0, dtype="float64"))
+    keys = jax.random.key_data(jax.random.split(jax.random.key(9), 10_000))
+    x = np.asarray(stationary_var(m, keys, burn_years=1.5, dtype="float64"))
     mean, se_m, var, se_v = _mean_var_se(x)
     assert abs(mean - mean0) < 4 * se_m + 0.01 * mean0
     assert abs(var - var0) < 4 * se_v + 0.01 * var0
@@ -262,7 +262,7 @@ def test_p_drift_compensates_the_p_jumps():
     m = SVCJ(kappa=4.0, theta=0.02, sigma=0.5, rho=-0.7, v0=0.02, lam=1.0, mu_s=-0.02,
              sigma_s=0.03, rho_j=-0.5, mu_v=0.08, lam_p=0.4, mu_v_p=0.15,
              premia=Premia(equity=0.05, variance=-1.0))  # fmt: skip
-    p = m.simulate(jax.random.key(11), 40_000, 63, 1 / 252, measure="P", dtype="float64")
+    p = m.simulate(jax.random.key(11), 20_000, 63, 1 / 252, measure="P", dtype="float64")
     s = np.asarray(p.spot[-1], np.float64)
     expected = 100.0 * math.exp(0.05 * 63 / 252)
     assert abs(s.mean() - expected) < 4 * s.std(ddof=1) / math.sqrt(s.size)
