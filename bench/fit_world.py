@@ -50,7 +50,7 @@ X0 = {"kappa": 5.0, "theta": 0.018, "sigma": 0.5, "rho": -0.8, "lam": 1.0, "mu_s
 
 # (target, scale, source); P targets from models.world_facts.HISTORY.
 TARGETS = {
-    "crisis_share": (HISTORY["crisis_share"], 0.04),
+    "crisis_share": (HISTORY["crisis_share"], 0.025),
     "vix_p5": (HISTORY["vix_p5"], 0.04 * HISTORY["vix_p5"]),
     "vix_p50": (HISTORY["vix_p50"], 0.03 * HISTORY["vix_p50"]),
     "vix_p95": (HISTORY["vix_p95"], 0.04 * HISTORY["vix_p95"]),
