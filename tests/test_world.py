@@ -285,3 +285,20 @@ def test_config_builds_through_the_spec():
     assert m == load_world() and m.jump_law("P") == (raw["lam_p"], raw["mu_v_p"])
     m_old = build_model(build_spec(OmegaConf.to_container(old)).model)
     assert m_old.lam_p is None and m_old.jump_law("P") == m_old.jump_law("Q")
+
+
+def test_history_matches_the_shipped_facts():
+    """models.world_facts.HISTORY agrees with simulator/data/history_facts.csv (the same
+    computations, shipped with their sources), to its printed decimals."""
+    from simulator.history_facts import load_facts
+
+    f = {k: v.value for k, v in load_facts().items()}
+    pairs = {
+        "crisis_share": "vix_lr_share_252d_windows_max_ge_40", "vix_p5": "vix_lr_p5",
+        "vix_p50": "vix_lr_p50", "vix_p95": "vix_lr_p95",
+        "mdd_p50": "spx_mdd_1y_p50_1999_2018", "mdd_p95": "spx_mdd_1y_p95_1999_2018",
+        "big_move": "spx_abs_ret_gt_4pct_1999_2018", "vrp": "vrp_1999_2018",
+        "corr": "corr_spx_vix_1999_2018",
+    }  # fmt: skip
+    for ours, key in pairs.items():
+        assert HISTORY[ours] == pytest.approx(f[key], rel=5e-3), ours
