@@ -46,10 +46,15 @@ def world() -> SVCJ:
 
 
 @pytest.fixture(scope="module")
-def world_paths(world):
-    """(spx, vix) of N_PATHS one-year daily P paths from the stationary law (float32, as
-    the engine), as float64 (time, path) arrays."""
-    paths = simulate_stationary(world, jax.random.key(SEED), N_PATHS, 252, 1.0 / 252.0)
+def raw_paths(world):
+    """N_PATHS one-year daily P paths from the stationary law (float32, as the engine)."""
+    return simulate_stationary(world, jax.random.key(SEED), N_PATHS, 252, 1.0 / 252.0)
+
+
+@pytest.fixture(scope="module")
+def world_paths(world, raw_paths):
+    """(spx, vix) of ``raw_paths`` as float64 (time, path) arrays."""
+    paths = raw_paths
     spx = np.asarray(paths.spot, np.float64)
     return spx, np.asarray(world.vix(np.asarray(paths.var, np.float64)))
 
@@ -206,7 +211,7 @@ def test_heston_stationary_is_gamma():
     shape, scale = stationary_gamma(m)
     assert shape == pytest.approx(2 * kp * tp / m.sigma**2, rel=1e-14)
     assert scale == pytest.approx(m.sigma**2 / (2 * kp), rel=1e-14)
-    keys = jax.random.key_data(jax.random.split(jax.random.key(5), 50_000))
+    keys = jax.random.key_data(jax.random.split(jax.random.key(5), 20_000))
     x = np.asarray(stationary_var(m, keys, dtype="float64"))
     assert stats.kstest(x, "gamma", args=(shape, 0, scale)).pvalue > 1e-3
     mean, se_m, var, se_v = _mean_var_se(x)
@@ -262,7 +267,7 @@ def test_p_drift_compensates_the_p_jumps():
     m = SVCJ(kappa=4.0, theta=0.02, sigma=0.5, rho=-0.7, v0=0.02, lam=1.0, mu_s=-0.02,
              sigma_s=0.03, rho_j=-0.5, mu_v=0.08, lam_p=0.4, mu_v_p=0.15,
              premia=Premia(equity=0.05, variance=-1.0))  # fmt: skip
-    p = m.simulate(jax.random.key(11), 20_000, 63, 1 / 252, measure="P", dtype="float64")
+    p = m.simulate(jax.random.key(11), 10_000, 63, 1 / 252, measure="P", dtype="float64")
     s = np.asarray(p.spot[-1], np.float64)
     expected = 100.0 * math.exp(0.05 * 63 / 252)
     assert abs(s.mean() - expected) < 4 * s.std(ddof=1) / math.sqrt(s.size)
@@ -302,3 +307,14 @@ def test_history_matches_the_shipped_facts():
     }  # fmt: skip
     for ours, key in pairs.items():
         assert HISTORY[ours] == pytest.approx(f[key], rel=5e-3), ours
+
+
+def test_stationary_paths_do_not_depend_on_the_split(world, raw_paths):
+    """Path i's stationary draw and steps come from its own key: the second half of the
+    fixture's paths is bitwise the first half of a call starting at path N_PATHS / 2 (same
+    shapes: no new compilation)."""
+    h = N_PATHS // 2
+    other = simulate_stationary(world, jax.random.key(SEED), N_PATHS, 252, 1 / 252, first_path=h)
+    for x, y in zip(raw_paths, other, strict=True):
+        if x is not None:
+            np.testing.assert_array_equal(np.asarray(x)[:, h:], np.asarray(y)[:, :h])
