@@ -117,7 +117,8 @@ def test_front_basis_by_vix_level(world):
 
 def test_term_structure_averages(curve):
     """Share of days with F2 > F1 (history ~83%, band 0.75-0.90), mean 1M-2M slope
-    (history ~5%, band 0.02-0.08), share of days with F1 > VIX (81-87%, band 0.70-0.92),
+    (history ~5%, band 0.02-0.08), share of days with F1 > VIX (Cboe: 'the majority of
+    trading days'; band 0.70-0.92),
     mean VVIX (86-94 published averages, band 80-100). Deterministic given the paths."""
     ts, _, _ = curve
     print("\nterm structure over the stationary days:", {k: round(v, 4) for k, v in ts.items()})
