@@ -379,6 +379,9 @@ def _model(cfg: Mapping[str, Any]) -> ModelSpec:
     g = _Group(cfg, "model")
     name = g.choice("name", MODELS)
     params = tuple((k, g.number(k, check, allowed)) for k, check, allowed in MODEL_PARAMS[name])
+    if name == "svcj":  # optional P jump law (models.SVCJ lam_p, mu_v_p; absent: Q's)
+        opt = [k for k in ("lam_p", "mu_v_p") if k in g.data]
+        params += tuple((k, g.number(k, lambda x: 0 <= x <= 100, "in [0, 100]")) for k in opt)
     p = dict(params)
     premia = g.raw("premia")
     if not isinstance(premia, Mapping):
