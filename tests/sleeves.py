@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from models import Heston
 from models.pricing import tables
 from models.pricing.vix import vix_affine_coefficients
-from simulator.spec import RunSpec, build_spec
+from simulator.config.spec import RunSpec, build_spec
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 MODEL = Heston(kappa=2.0, theta=0.04, sigma=0.5, rho=-0.7, v0=0.04)

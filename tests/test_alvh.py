@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from models.pricing import tables
-from simulator import alvh
-from simulator.spec import SpecError
+from simulator.book import alvh
+from simulator.config.spec import SpecError
 from tests.sleeves import column, replace, run_spec, var_for_vix, vix_table
 
 HEDGE = run_spec("strategy=condor", "hedge=alvh").hedge

@@ -356,14 +356,13 @@ def _compose(*overrides: str) -> dict:
 
 
 def test_config_group_builds_the_bates_model():
-    from simulator.engine import build_model
-    from simulator.spec import SpecError, build_spec
+    from simulator.config.spec import SpecError, build_spec
 
     spec = build_spec(_compose("model=bates", "model.lam=1.5"))
-    m = build_model(spec.model)
+    m = spec.model.build()
     assert isinstance(m, Bates) and (m.lam, m.mu_j, m.sigma_j) == (1.5, -0.08, 0.1)
     assert (m.kappa, m.premia) == (spec.model.kappa, Premia(0.05, -1.0))
-    assert type(build_model(build_spec(_compose()).model)) is Heston
+    assert type(build_spec(_compose()).model.build()) is Heston
     with pytest.raises(SpecError, match=r"model\.sigma_j=-0\.1"):
         build_spec(_compose("model=bates", "model.sigma_j=-0.1"))
     with pytest.raises(SpecError, match=r"model\.lam=0\.5: unknown key"):

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator import book, dataset, engine, metrics
+from simulator.analysis import metrics
+from simulator.book import book
+from simulator.engine import core as engine
+from simulator.store import dataset
 from tests.sleeves import run_spec
 
 
@@ -19,7 +22,7 @@ def grid_run():
         "hedge.layers.l3.threshold=1002",
         "hedge.grid.l1_threshold=[15,19,23,1000]",
     )
-    ctx = book.prepare(spec, engine.build_model(spec.model))
+    ctx = book.prepare(spec, spec.model.build())
     res = engine.run(spec, progress=False, book_ctx=ctx)
     ds = dataset.build_dataset(spec, res.per_path, res.daily, {}, ctx.grid_dims, ctx.grid_valid)
     return ds
@@ -51,7 +54,7 @@ def test_paired_standard_errors_are_far_below_unpaired(grid_run):
 
 def test_thresholds_must_rise_across_layers_in_the_grid():
     spec = run_spec("sim.paths=10", "hedge.grid.l1_threshold=[18,30]")
-    ctx = book.prepare(spec, engine.build_model(spec.model))
+    ctx = book.prepare(spec, spec.model.build())
     assert ctx.grid_valid.tolist() == [True, False]  # l2 threshold is 24
 
 

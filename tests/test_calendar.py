@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator import calendar as cal
+from simulator.book import calendar as cal
 
 D = dt.date
 

@@ -40,9 +40,9 @@ from models.calibration import (
     vix_futures_laplace,
 )
 from models.pricing.black import implied_vol
-from simulator import calibrate
-from simulator.facts import facts_of
-from simulator.spec import SpecError, build_spec
+from simulator.analysis.facts import facts_of
+from simulator.cli import calibrate
+from simulator.config.spec import SpecError, build_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "conf"

@@ -20,8 +20,8 @@ from hydra.errors import HydraException
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator.__main__ import resolve
-from simulator.spec import SpecError, build_spec, check_output_target
+from simulator.cli.run import resolve
+from simulator.config.spec import SpecError, build_spec, check_output_target
 from tests.cli import files_under, run_cli
 
 CONF = Path(__file__).resolve().parent.parent / "conf"

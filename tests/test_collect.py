@@ -8,9 +8,10 @@ import pytest
 import xarray as xr
 import yaml
 
-from simulator import collect
-from simulator.dataset import git_commit, package_version, write_atomic
-from simulator.spec import SpecError
+from simulator.config.spec import SpecError
+from simulator.store import collect
+from simulator.store.atomic import write_atomic
+from simulator.store.dataset import git_commit, package_version
 
 BASE = {
     "model": {"name": "heston", "kappa": 2.0, "sigma": 0.5},

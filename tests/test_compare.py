@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from simulator import compare
-from simulator import facts as fx
+from simulator.analysis import facts as fx
+from simulator.cli import compare
 
 
 def _collected(models=("heston", "svcj")) -> xr.Dataset:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from models.pricing import black, tables
-from simulator import condor
+from simulator.book import condor
 from tests.sleeves import MODEL, column, replace, run_spec, spx_table
 
 MARKET = replace(run_spec().market, spot=5000.0, rate=0.0, div_yield=0.0)

@@ -38,11 +38,10 @@ def _compose(*overrides: str) -> dict:
 def test_config_group_builds_the_model(name):
     import yaml
 
-    from simulator.engine import build_model
-    from simulator.spec import build_spec
+    from simulator.config.spec import build_spec
 
     spec = build_spec(_compose(f"model={name}"))
-    m = build_model(spec.model)
+    m = spec.model.build()
     assert type(m) is MODELS[name]
     shipped = yaml.safe_load((ROOT / "conf" / "model" / f"{name}.yaml").read_text())
     for key, value in spec.model.params:
@@ -66,7 +65,7 @@ def test_config_group_builds_the_model(name):
     ],
 )
 def test_spec_refuses_bad_model_settings(overrides, key):
-    from simulator.spec import SpecError, build_spec
+    from simulator.config.spec import SpecError, build_spec
 
     with pytest.raises(SpecError) as err:
         build_spec(_compose(*overrides))
@@ -78,8 +77,8 @@ def test_engine_paths_are_chunk_invariant_for_every_model(name):
     """The engine's per-path outputs (final SPX and VIX, VIX max, SPX drawdown) are
     bitwise the same for chunks of 32 and of 96 paths, on the P measure with event
     variance on FOMC/CPI days (every model's simulate_keys options)."""
-    from simulator import engine
-    from simulator.spec import build_spec
+    from simulator.config.spec import build_spec
+    from simulator.engine import core as engine
 
     base = (
         f"model={name}", "strategy=none", "hedge=none", "sim.paths=96", "sim.horizon_days=15",

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 
 from models import Heston
-from simulator.engine import event_variance
+from simulator.engine.core import event_variance
 from tests.sleeves import run_spec
 
 MODEL = Heston(kappa=2.0, theta=0.04, sigma=0.5, rho=-0.7, v0=0.04)

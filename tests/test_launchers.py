@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from simulator import collect
+from simulator.store import collect
 from tests.cli import ROOT, run_cli
 
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
@@ -127,7 +127,7 @@ def test_slurm_launcher_config_composes_with_its_documented_fields():
 @pytest.mark.slow
 def test_optuna_experiment_reports_the_best_of_its_trials(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    from simulator.objective import ObjectiveSpec, objective_value
+    from simulator.analysis.objective import ObjectiveSpec, objective_value
 
     sweep = tmp_path / "optuna"
     proc = run_cli(

@@ -22,9 +22,11 @@ import pytest
 import xarray as xr
 from omegaconf import OmegaConf
 
-from simulator import dataset
-from simulator.engine import NonFiniteError, check_finite, first_nonfinite_day
-from simulator.spec import SpecError, check_dir, check_file_name
+from simulator.book.reductions import first_nonfinite_day
+from simulator.config.errors import NonFiniteError
+from simulator.config.spec import SpecError, check_dir, check_file_name
+from simulator.engine.finite import check_finite
+from simulator.store import atomic
 from tests.cli import ROOT, files_under, run_cli
 from tests.test_catalog import _compose
 
@@ -147,7 +149,7 @@ def test_killed_study_leaves_nothing_complete_looking_and_reruns(tmp_path, point
 
 
 def test_sigint_and_sigterm_exit_codes_and_messages(capsys):
-    from simulator.__main__ import Terminated, interrupted_exit
+    from simulator.cli.run import Terminated, interrupted_exit
 
     for exc, code, name in [(KeyboardInterrupt(), 130, "SIGINT"), (Terminated(), 143, "SIGTERM")]:
         with pytest.raises(SystemExit) as stop:
@@ -158,7 +160,7 @@ def test_sigint_and_sigterm_exit_codes_and_messages(capsys):
 
 def test_stale_temporaries_of_dead_writers_only_are_removed(tmp_path):
     target = tmp_path / "results.nc"
-    host = dataset._temp_prefix(target).split(".")[3]
+    host = atomic._temp_prefix(target).split(".")[3]
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
     stale = tmp_path / f".results.nc.{host}.{int(dead.stdout)}.abc.tmp"
@@ -168,7 +170,7 @@ def test_stale_temporaries_of_dead_writers_only_are_removed(tmp_path):
     for d in (stale, alive, other_host, unrelated):
         d.mkdir()
         (d / "partial.nc").write_bytes(b"x")
-    assert dataset.remove_stale_temps(target) == [stale]
+    assert atomic.remove_stale_temps(target) == [stale]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         p.name for p in (alive, other_host, unrelated)
     )
@@ -177,7 +179,7 @@ def test_stale_temporaries_of_dead_writers_only_are_removed(tmp_path):
 def test_written_dataset_is_flagged_complete_only_at_the_end(tmp_path, monkeypatch):
     """write_atomic writes complete = 0, flags 1 in the temporary file, then renames."""
     seen = {}
-    mark = dataset._mark_complete
+    mark = atomic._mark_complete
 
     def spy(part, fmt):
         seen["before"] = _complete_flag(part)
@@ -185,9 +187,9 @@ def test_written_dataset_is_flagged_complete_only_at_the_end(tmp_path, monkeypat
         mark(part, fmt)
         seen["after"] = _complete_flag(part)
 
-    monkeypatch.setattr(dataset, "_mark_complete", spy)
+    monkeypatch.setattr(atomic, "_mark_complete", spy)
     ds = xr.Dataset({"x": ("path", np.arange(3.0))}, attrs={"complete": 1})
-    target = dataset.write_atomic(ds, tmp_path / "results.nc", "netcdf")
+    target = atomic.write_atomic(ds, tmp_path / "results.nc", "netcdf")
     assert seen == {"before": 0, "name": "partial.nc", "after": 1}
     assert xr.load_dataset(target).attrs["complete"] == 1
     assert list(tmp_path.iterdir()) == [target]
@@ -196,17 +198,17 @@ def test_written_dataset_is_flagged_complete_only_at_the_end(tmp_path, monkeypat
 def test_zarr_store_is_flagged_complete_only_at_the_end(tmp_path, monkeypatch):
     zarr = pytest.importorskip("zarr")
     seen = {}
-    mark = dataset._mark_complete
+    mark = atomic._mark_complete
 
     def spy(part, fmt):
         seen["before"] = int(zarr.open_group(str(part), mode="r").attrs["complete"])
         mark(part, fmt)
         seen["after"] = int(zarr.open_group(str(part), mode="r").attrs["complete"])
 
-    monkeypatch.setattr(dataset, "_mark_complete", spy)
+    monkeypatch.setattr(atomic, "_mark_complete", spy)
     ds = xr.Dataset({"x": ("path", np.arange(3.0))}, attrs={"complete": 1})
     for _ in range(2):  # the second write replaces the first (overwrite)
-        target = dataset.write_atomic(ds, tmp_path / "results.zarr", "zarr")
+        target = atomic.write_atomic(ds, tmp_path / "results.zarr", "zarr")
         assert seen == {"before": 0, "after": 1}
     assert xr.open_zarr(target).attrs["complete"] == 1
     assert list(tmp_path.iterdir()) == [target]
@@ -235,7 +237,7 @@ def test_first_nonfinite_day_matches_a_loop():
 
 
 def test_nonfinite_output_names_output_path_and_parameters():
-    from simulator.spec import build_spec
+    from simulator.config.spec import build_spec
 
     spec = build_spec(_compose(["sim.paths=10"]))
     outputs = {"pnl": np.zeros((2, 10)), "pnl_condor": np.zeros(10)}
@@ -257,8 +259,9 @@ def test_nonfinite_output_names_output_path_and_parameters():
 def test_nonfinite_hedge_mark_stops_the_run_naming_the_day(monkeypatch):
     """A hedge equity that turns NaN on day 4 of path 1 (injected into the sleeve's
     result): the engine's locating rerun names output, path and day."""
-    from simulator import alvh, book, engine
-    from simulator.spec import build_spec
+    from simulator.book import alvh, book
+    from simulator.config.spec import build_spec
+    from simulator.engine import core as engine
 
     spec = build_spec(
         _compose(["sim.paths=6", "sim.horizon_days=10", "hedge.grid.l1_threshold=[18,20]"])
@@ -271,7 +274,7 @@ def test_nonfinite_hedge_mark_stops_the_run_naming_the_day(monkeypatch):
         return res._replace(equity=equity, pnl=equity[-1])
 
     monkeypatch.setattr(alvh, "hedge_sleeve", broken)
-    ctx = book.prepare(spec, engine.build_model(spec.model))
+    ctx = book.prepare(spec, spec.model.build())
     with pytest.raises(NonFiniteError, match=r"of path 1 .*first on trading day 4 "):
         engine.run(spec, progress=False, book_ctx=ctx)
 
@@ -363,7 +366,7 @@ def test_rerun_of_a_zarr_store_goes_to_rerun_2_when_rerun_is_taken(tmp_path):
 
 
 def test_compare_is_bitwise_and_says_what_differs():
-    from simulator.rerun import compare
+    from simulator.cli.rerun import compare
 
     x = np.array([1.0, np.nan, 3.0], np.float32)
     a = xr.Dataset({"pnl": ("path", x), "n": ("path", [1, 2, 3])}, coords={"path": [0, 1, 2]})
@@ -413,7 +416,7 @@ def test_config_values_are_never_evaluated(tmp_path):
     sentinel = tmp_path / "pwned"
     code = f"__import__('pathlib').Path('{sentinel}').touch()"
     with pytest.raises(SpecError, match=r"model\.kappa"):
-        from simulator.spec import build_spec
+        from simulator.config.spec import build_spec
 
         build_spec(_compose([f'model.kappa="{code}"']))
     with pytest.raises(Exception, match="eval"):  # unknown resolver: a composition error

@@ -14,8 +14,8 @@ import xarray as xr
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from simulator import replay
-from simulator.spec import SpecError, build_spec
+from simulator.config.spec import SpecError, build_spec
+from simulator.scenarios import replay
 from tests.cli import run_cli
 
 CONF = Path(__file__).resolve().parent.parent / "conf"

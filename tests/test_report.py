@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from simulator import metrics, report
+from simulator.analysis import metrics
+from simulator.reporting import page as report
 from tests.cli import run_cli
 
 IMG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
@@ -207,7 +208,7 @@ def test_headless_browser_screenshot_is_not_blank(run, tmp_path):
 def test_facts_of_known_processes():
     """AR(1) VIX with phi = 0.95 around 20, returns correlated -0.7 with its changes,
     realised vol 20: autocorrelation, half-life, correlation, realised vol and VRP."""
-    from simulator import facts
+    from simulator.analysis import facts
 
     rng = np.random.default_rng(11)
     n_paths, n_days, phi, rho = 400, 500, 0.95, -0.7
@@ -240,7 +241,7 @@ def test_facts_of_known_processes():
 def test_history_facts_are_those_of_the_shipped_vix():
     from arch.data import vix
 
-    from simulator import facts
+    from simulator.analysis import facts
 
     v = vix.load()["vix"].dropna()["2014-01-03":"2018-12-31"].to_numpy()
     f = facts.history_facts()
@@ -252,8 +253,8 @@ def test_history_facts_are_those_of_the_shipped_vix():
 
 def test_contango_share_uses_the_critical_vix_of_the_model_future():
     from models import Heston
-    from simulator import facts
-    from simulator.stress import variance_for_vix
+    from simulator.analysis import facts
+    from simulator.scenarios.stress import variance_for_vix
 
     kappa, theta, sigma = 2.0, 0.04, 0.5
     m = Heston(kappa=kappa, theta=theta, sigma=sigma, rho=-0.7, v0=theta)
@@ -293,7 +294,7 @@ def test_zarr_results_and_a_directory_of_them_render(run, tmp_path):
 
 
 def test_a_failing_report_leaves_the_run_and_its_dataset_alone(run, monkeypatch, caplog):
-    from simulator import __main__ as cli
+    from simulator.cli import run as cli
 
     def boom(*args, **kwargs):
         raise RuntimeError("no fonts")

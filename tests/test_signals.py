@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from simulator import signals
+from simulator.book import signals
 
 
 def _rsi_loop(close, period=14):
@@ -61,7 +61,7 @@ def test_macd_matches_ema_loops():
 
 
 def test_technical_triggers_feed_the_hedge():
-    from simulator import alvh
+    from simulator.book import alvh
     from tests.sleeves import replace, run_spec
 
     hedge = run_spec().hedge

@@ -12,8 +12,8 @@ import xarray as xr
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from simulator.dataset import write_atomic
-from simulator.spec import SpecError, build_spec, check_output_target
+from simulator.config.spec import SpecError, build_spec, check_output_target
+from simulator.store.atomic import write_atomic
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 

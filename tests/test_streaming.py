@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from simulator import metrics
-from simulator.dataset import EXTRA_DIMS
-from simulator.streaming import STATS, StreamStats, add_stats, keep_per_path
+from simulator.analysis import metrics
+from simulator.engine.streaming import STATS, StreamStats, add_stats, keep_per_path
+from simulator.store.dataset import EXTRA_DIMS
 
 
 def _stream(x: np.ndarray, chunk: int, **kw) -> dict[str, np.ndarray]:

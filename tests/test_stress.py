@@ -15,8 +15,8 @@ import xarray as xr
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from simulator import engine, stress
-from simulator.spec import SpecError, build_spec
+from simulator.config.spec import SpecError, build_spec
+from simulator.scenarios import stress
 from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +57,7 @@ def test_scenario_headlines():
 
 
 def test_variance_for_vix_inverts_the_model_vix():
-    m = engine.build_model(_spec().model)
+    m = _spec().model.build()
     levels = np.array([8.0, 11.08, 20.0, 37.32, 80.06])
     v = stress.variance_for_vix(levels, m.kappa, m.theta)
     np.testing.assert_allclose(m.vix(v), levels, rtol=1e-12)
@@ -65,7 +65,7 @@ def test_variance_for_vix_inverts_the_model_vix():
 
 
 def test_model_variance_for_vix_reads_the_affine_vix_off_the_model():
-    m = engine.build_model(_spec().model)
+    m = _spec().model.build()
     from models.pricing.vix import VIX_TAU, vix_affine_coefficients
 
     np.testing.assert_allclose(
@@ -80,7 +80,7 @@ def test_model_variance_for_vix_reads_the_affine_vix_off_the_model():
 
 
 def _paths(spec, n=64):
-    m = engine.build_model(spec.model)
+    m = spec.model.build()
     p = m.simulate(
         jax.random.key(3), n, spec.sim.n_steps, spec.sim.dt, spec.market.spot,
         spec.market.rate, spec.market.div_yield, measure="P", dtype="float64",

@@ -18,9 +18,10 @@ import numpy as np
 from models import Heston
 from models.pricing import tables
 from models.surrogate import marking_model
-from simulator import alvh, condor
-from simulator.calendar import Schedule, build_schedule
-from simulator.spec import MONTH_DAYS, RunSpec
+from simulator.book import alvh, condor
+from simulator.book.calendar import Schedule, build_schedule
+from simulator.book.reductions import first_nonfinite_day, max_drawdown
+from simulator.config.spec import MONTH_DAYS, RunSpec
 
 __all__ = ["BookContext", "evaluate", "prepare"]
 
@@ -127,8 +128,6 @@ def evaluate(
     ``marks`` = (spx_table, vix_table) are passed as traced arguments (ctx.marks), not
     closed over: tens of MB of constants would slow compilation badly.
     """
-    from simulator.engine import first_nonfinite_day
-
     spx_table, vix_table = marks
     spec = ctx.spec
     out: dict[str, jax.Array] = {}
@@ -138,7 +137,7 @@ def evaluate(
     book = condor.condor_sleeve(
         spot, var, vix, ctx.plan, spec.strategy.condor, spec.market, spx_table, events
     )
-    mdd_condor = _max_drawdown(book.equity)
+    mdd_condor = max_drawdown(book.equity)
     out.update(pnl_month_condor=_monthly(book.equity, ctx.block_days))
     out.update(
         pnl_condor=book.pnl,
@@ -176,7 +175,7 @@ def evaluate(
         return {
             "pnl": total[-1],
             "pnl_hedge": h.pnl,
-            "max_drawdown": _max_drawdown(total),
+            "max_drawdown": max_drawdown(total),
             "pnl_month": _monthly(total, ctx.block_days),
             "hedge_paid": h.paid,
             "hedge_recovered": h.recovered,
@@ -200,9 +199,3 @@ def _monthly(equity: jax.Array, block: int = MONTH_DAYS) -> jax.Array:
     ends = equity[np.arange(block, equity.shape[0], block)]
     starts = jnp.concatenate([jnp.zeros_like(ends[:1]), ends[:-1]])
     return ends - starts
-
-
-def _max_drawdown(equity: jax.Array) -> jax.Array:
-    """Largest peak-to-trough fall of a cumulative P&L curve (D+1, n) starting at 0, USD."""
-    peak = jax.lax.cummax(jnp.maximum(equity, 0.0), axis=0)
-    return (peak - equity).max(axis=0)

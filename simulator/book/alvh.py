@@ -33,9 +33,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from models.pricing import tables
-from simulator import signals as technical
-from simulator.condor import half_spread
-from simulator.spec import HEDGE_NUMERIC, LAYER_NUMERIC, HedgeSpec, thresholds_increasing
+from simulator.book import signals as technical
+from simulator.book.condor import half_spread
+from simulator.book.reductions import spot_drawdown
+from simulator.config.spec import HEDGE_NUMERIC, LAYER_NUMERIC, HedgeSpec, thresholds_increasing
 
 __all__ = ["HedgeResult", "grid_points", "hedge_sleeve", "signals"]
 
@@ -147,7 +148,7 @@ def signals(
     triggers = {la.trigger for la in spec.layers}
     triggers |= {la.early_trigger for la in spec.layers if la.early_trigger}
     change = jnp.concatenate([jnp.zeros_like(vix[:1]), jnp.diff(vix, axis=0)])
-    drawdown = 1.0 - spot / jax.lax.cummax(spot, axis=0)
+    drawdown = spot_drawdown(spot)
     by_name = {
         "vix": vix,
         "future": front,

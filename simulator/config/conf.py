@@ -1,0 +1,59 @@
+"""Where the Hydra configs live and how to compose them outside the command line.
+
+``conf/`` and ``experiments/`` sit at the top of the repository (``conf/experiment`` is a
+link to ``experiments``) and ship inside the wheel as the package data ``simulator._conf``
+(a setuptools package-dir mapping, see pyproject.toml). An installed package reads them from there; a
+source checkout (``PYTHONPATH=.`` or an editable install) from the top-level folders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from simulator.config.errors import SpecError
+
+__all__ = ["CONF_DIR", "EXPERIMENTS_DIR", "compose", "resolve"]
+
+
+def _shipped(package: str, folder: str) -> Path:
+    """The installed package data ``package``, else the checkout's top-level ``folder``."""
+    try:
+        path = Path(str(resources.files(package)))
+    except ModuleNotFoundError:
+        path = None
+    if path is not None and path.is_dir():
+        return path
+    return Path(__file__).resolve().parents[2] / folder
+
+
+CONF_DIR = _shipped("simulator._conf", "conf")
+"""The Hydra config directory (``config.yaml`` and the groups)."""
+EXPERIMENTS_DIR = CONF_DIR / "experiment"
+"""The named studies (experiments/*.yaml)."""
+
+
+def resolve(cfg: DictConfig | Mapping[str, Any]) -> tuple[dict, str]:
+    """Plain resolved config and its YAML text; interpolation errors become SpecErrors."""
+    if not isinstance(cfg, DictConfig):
+        cfg = OmegaConf.create(dict(cfg))
+    try:
+        container = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or "config"
+        raise SpecError(str(key), None, f"cannot be resolved ({exc.msg})") from None
+    return container, OmegaConf.to_yaml(OmegaConf.create(container))
+
+
+def compose(overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The resolved default config with Hydra ``overrides`` (``["sim.paths=2000"]``)."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = hydra_compose(config_name="config", overrides=list(overrides))
+    return resolve(cfg)[0]
