@@ -7,12 +7,11 @@ import functools
 from pathlib import Path
 
 import numpy as np
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 from models import Heston
 from models.pricing import tables
 from models.pricing.vix import vix_affine_coefficients
+from simulator.config import conf
 from simulator.config.spec import RunSpec, build_spec
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
@@ -20,9 +19,7 @@ MODEL = Heston(kappa=2.0, theta=0.04, sigma=0.5, rho=-0.7, v0=0.04)
 
 
 def run_spec(*overrides: str) -> RunSpec:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides))
-    return build_spec(OmegaConf.to_container(cfg, resolve=True))
+    return build_spec(conf.compose(overrides))
 
 
 @functools.cache

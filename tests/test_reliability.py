@@ -23,12 +23,13 @@ import xarray as xr
 from omegaconf import OmegaConf
 
 from simulator.book.reductions import first_nonfinite_day
+from simulator.config import conf
 from simulator.config.errors import NonFiniteError
 from simulator.config.spec import SpecError, check_dir, check_file_name
 from simulator.engine.finite import check_finite
 from simulator.store import atomic
-from tests.cli import ROOT, files_under, run_cli
-from tests.test_catalog import _compose
+
+ROOT = Path(__file__).resolve().parents[1]
 
 FAST = (
     "sim.paths=60",
@@ -98,7 +99,7 @@ def _complete_flag(path: Path) -> int | None:
         return None
 
 
-def _assert_no_complete_looking_data(out: Path) -> list[Path]:
+def _assert_no_complete_looking_data(out: Path, files_under) -> list[Path]:
     """No results file; anything left is inside a hidden ``.results.nc.*.tmp`` directory
     and says ``complete = 0`` (or cannot be read). Returns the leftovers."""
     assert not (out / "results.nc").exists()
@@ -115,7 +116,9 @@ KILL_POINTS = ["compile", "chunk", "write"]
 
 
 @pytest.mark.parametrize("point", KILL_POINTS)
-def test_killed_study_leaves_nothing_complete_looking_and_reruns(tmp_path, point):
+def test_killed_study_leaves_nothing_complete_looking_and_reruns(
+    tmp_path, point, files_under, run_cli
+):
     """SIGTERM, then SIGKILL, at the same point of the same study; then the plain rerun."""
     out = tmp_path / "out"
     args = (*FAST, f"output.dir={out}")
@@ -129,13 +132,15 @@ def test_killed_study_leaves_nothing_complete_looking_and_reruns(tmp_path, point
     err = _rest(term)
     assert "interrupted (SIGTERM): no results written" in err
     assert "Traceback" not in err and term.stdout.read() == ""
-    assert _assert_no_complete_looking_data(out) == []  # SIGTERM: nothing at all is left
+    assert (
+        _assert_no_complete_looking_data(out, files_under) == []
+    )  # SIGTERM: nothing at all is left
 
     kill = _hooked(point, *args, cwd=tmp_path)
     _wait_for_hook(kill, point)
     kill.send_signal(signal.SIGKILL)
     assert kill.wait(timeout=120) == -signal.SIGKILL
-    left = _assert_no_complete_looking_data(out)
+    left = _assert_no_complete_looking_data(out, files_under)
     if point == "write":  # the fully written temporary file, flagged incomplete
         assert [f.name for f in left] == ["partial.nc"] and _complete_flag(left[0]) == 0
 
@@ -149,7 +154,7 @@ def test_killed_study_leaves_nothing_complete_looking_and_reruns(tmp_path, point
 
 
 def test_sigint_and_sigterm_exit_codes_and_messages(capsys):
-    from simulator.cli.run import Terminated, interrupted_exit
+    from simulator.engine.interrupt import Terminated, interrupted_exit
 
     for exc, code, name in [(KeyboardInterrupt(), 130, "SIGINT"), (Terminated(), 143, "SIGTERM")]:
         with pytest.raises(SystemExit) as stop:
@@ -239,7 +244,7 @@ def test_first_nonfinite_day_matches_a_loop():
 def test_nonfinite_output_names_output_path_and_parameters():
     from simulator.config.spec import build_spec
 
-    spec = build_spec(_compose(["sim.paths=10"]))
+    spec = build_spec(conf.compose(["sim.paths=10"]))
     outputs = {"pnl": np.zeros((2, 10)), "pnl_condor": np.zeros(10)}
     check_finite(spec, 40, np.full(10, -1), outputs)  # all finite: no error
     outputs["pnl"][1, 6] = np.inf
@@ -264,7 +269,7 @@ def test_nonfinite_hedge_mark_stops_the_run_naming_the_day(monkeypatch):
     from simulator.engine import core as engine
 
     spec = build_spec(
-        _compose(["sim.paths=6", "sim.horizon_days=10", "hedge.grid.l1_threshold=[18,20]"])
+        conf.compose(["sim.paths=6", "sim.horizon_days=10", "hedge.grid.l1_threshold=[18,20]"])
     )
     real = alvh.hedge_sleeve
 
@@ -279,7 +284,7 @@ def test_nonfinite_hedge_mark_stops_the_run_naming_the_day(monkeypatch):
         engine.run(spec, progress=False, book_ctx=ctx)
 
 
-def test_nan_in_paths_stops_the_run_naming_parameters_and_day(tmp_path):
+def test_nan_in_paths_stops_the_run_naming_parameters_and_day(tmp_path, files_under):
     """Injected NaN variance (path 2 of each chunk, from day 3): exit 1, one message, no
     traceback, nothing written."""
     out = tmp_path / "out"
@@ -299,7 +304,7 @@ def test_nan_in_paths_stops_the_run_naming_parameters_and_day(tmp_path):
 
 
 @pytest.mark.slow
-def test_rerun_from_stored_config_is_bitwise_identical(tmp_path, monkeypatch):
+def test_rerun_from_stored_config_is_bitwise_identical(tmp_path, monkeypatch, run_cli):
     """The default book (condor + three-layer ALVH) with a two-point grid and saved paths,
     rerun by ``python -m simulator.rerun``: every variable and coordinate bitwise equal.
 
@@ -349,7 +354,7 @@ def test_rerun_from_stored_config_is_bitwise_identical(tmp_path, monkeypatch):
     assert "Traceback" not in refused.stderr
 
 
-def test_rerun_of_a_zarr_store_goes_to_rerun_2_when_rerun_is_taken(tmp_path):
+def test_rerun_of_a_zarr_store_goes_to_rerun_2_when_rerun_is_taken(tmp_path, run_cli):
     """Paths only (fast), zarr format: the default rerun directory skips a taken one."""
     out = tmp_path / "z"
     first = run_cli(*FAST, "output.format=zarr", "output.save_paths=true", f"output.dir={out}",
@@ -385,7 +390,7 @@ def test_compare_is_bitwise_and_says_what_differs():
     assert compare(a, d) == ["variable pnl: float32(3,) vs float64(3,)"]
 
 
-def test_rerun_refuses_incomplete_or_foreign_files(tmp_path):
+def test_rerun_refuses_incomplete_or_foreign_files(tmp_path, run_cli):
     incomplete = tmp_path / "a.nc"
     xr.Dataset({"x": ("path", [1.0])}, attrs={"complete": 0, "config": "sim: {}"}).to_netcdf(
         incomplete, engine="h5netcdf"
@@ -418,10 +423,10 @@ def test_config_values_are_never_evaluated(tmp_path):
     with pytest.raises(SpecError, match=r"model\.kappa"):
         from simulator.config.spec import build_spec
 
-        build_spec(_compose([f'model.kappa="{code}"']))
+        build_spec(conf.compose([f'model.kappa="{code}"']))
     with pytest.raises(Exception, match="eval"):  # unknown resolver: a composition error
-        _compose(["model.kappa=${eval:1+1}"])
-    spec = build_spec(_compose([f'output.dir="{tmp_path}/$(touch {sentinel})"']))
+        conf.compose(["model.kappa=${eval:1+1}"])
+    spec = build_spec(conf.compose([f'output.dir="{tmp_path}/$(touch {sentinel})"']))
     assert spec.output.dir == f"{tmp_path}/$(touch {sentinel})"  # a literal directory name
     assert not sentinel.exists()
 

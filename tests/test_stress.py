@@ -12,21 +12,17 @@ import jax
 import numpy as np
 import pytest
 import xarray as xr
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
+from simulator.config import conf
 from simulator.config.spec import SpecError, build_spec
 from simulator.scenarios import stress
-from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "conf"
 
 
 def _spec(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides))
-    return build_spec(OmegaConf.to_container(cfg, resolve=True))
+    return build_spec(conf.compose(overrides))
 
 
 @pytest.mark.parametrize("name", ["2015", "2018"])
@@ -140,7 +136,7 @@ def test_stress_config_errors_name_the_key():
 
 
 @pytest.mark.slow
-def test_every_stress_experiment_runs_from_the_cli_with_its_report_section(tmp_path):
+def test_every_stress_experiment_runs_from_the_cli_with_its_report_section(tmp_path, run_cli):
     """One Hydra multirun over the five experiments (small path counts)."""
     names = sorted(p.stem for p in (ROOT / "experiments").glob("stress_*.yaml"))
     assert names == ["stress_2008", "stress_2015", "stress_2018", "stress_2020", "stress_2024"]

@@ -35,7 +35,7 @@ class BookContext:
     plan: condor.CondorPlan | None
     spx_table: Any
     vix_table: Any
-    grid_params: dict[str, np.ndarray] | None
+    grid_params: alvh.HedgeParams | None  # arrays over the flattened grid
     grid_valid: np.ndarray | None
     grid_dims: list
     vix_expiries: np.ndarray
@@ -77,7 +77,7 @@ def prepare(spec: RunSpec, model: Heston) -> BookContext:
     dtype = np.dtype(sim.dtype)
     if spec.hedge.name == "alvh":
         grid_params, grid_valid, grid_dims = alvh.grid_points(spec.hedge)
-        longest = max(grid_params[f"{la.name}_min_dte"].max() for la in spec.hedge.layers)
+        longest = max(lp.min_dte.max() for lp in grid_params.layers)
         # Any expiry bought or quoted (front and second future) lies within this many
         # trading days: the first expiry min_dte out is at most ~a cycle (<= 25 days) later.
         vix_days = max(int(longest), 25) + 30
@@ -161,13 +161,16 @@ def evaluate(
     sig, early = alvh.signals(spec.hedge, spot, var, vix, front, second, events)
     # Only swept parameters carry the grid axis: work that depends on the others (entry
     # candidates: expiry, future, strike, price) is then computed once, not per point.
-    swept = {name for name, _ in ctx.grid_dims}
-    batched = {k: jnp.asarray(v, spot.dtype) for k, v in ctx.grid_params.items() if k in swept}
-    fixed = {k: jnp.asarray(v[0], spot.dtype) for k, v in ctx.grid_params.items() if k not in swept}
+    leaves, tree = jax.tree.flatten(ctx.grid_params)
+    is_swept = jax.tree.leaves(alvh.swept(spec.hedge))
+    batched = [jnp.asarray(v, spot.dtype) for v, s in zip(leaves, is_swept, strict=True) if s]
+    fixed = [jnp.asarray(v[0], spot.dtype) for v, s in zip(leaves, is_swept, strict=True) if not s]
 
     def one(pb):
+        b, f = iter(pb), iter(fixed)
+        params = tree.unflatten([next(b) if s else next(f) for s in is_swept])
         h = alvh.hedge_sleeve(
-            {**fixed, **pb}, spec.hedge, vix_table, spec.market.rate, var, vix, sig, early,
+            params, spec.hedge, vix_table, spec.market.rate, var, vix, sig, early,
             book.at_risk, book.credit, ctx.vix_expiries, spec.strategy.condor.capital, etp,
             book.short_gap, book.vega,
         )  # fmt: skip
@@ -184,7 +187,7 @@ def evaluate(
         } | ({MARK_DAY: first_nonfinite_day(total)} if locate else {})
 
     if not batched:
-        out.update(jax.tree.map(lambda a: a[None], one({})))
+        out.update(jax.tree.map(lambda a: a[None], one([])))
     elif ctx.n_grid > 64:
         out.update(jax.lax.map(one, batched))  # bounded memory for large grids
     else:

@@ -2,14 +2,13 @@
 
 ``conf/`` and ``experiments/`` sit at the top of the repository (``conf/experiment`` is a
 link to ``experiments``) and ship inside the wheel as the package data ``simulator._conf``
-(a setuptools package-dir mapping, see pyproject.toml). An installed package reads them from there; a
-source checkout (``PYTHONPATH=.`` or an editable install) from the top-level folders.
+(a setuptools package-dir mapping, see pyproject.toml). An installed package reads them
+from there, a source checkout from its top-level folders.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +22,17 @@ from simulator.config.errors import SpecError
 __all__ = ["CONF_DIR", "EXPERIMENTS_DIR", "compose", "resolve"]
 
 
-def _shipped(package: str, folder: str) -> Path:
-    """The installed package data ``package``, else the checkout's top-level ``folder``."""
-    try:
-        path = Path(str(resources.files(package)))
-    except ModuleNotFoundError:
-        path = None
-    if path is not None and path.is_dir():
-        return path
-    return Path(__file__).resolve().parents[2] / folder
+def _conf_dir() -> Path:
+    """The checkout's top-level ``conf`` when running from a source tree (it wins over an
+    editable install's mapping), else the installed package data ``simulator._conf``."""
+    here = Path(__file__).resolve()
+    checkout = here.parents[2] / "conf"
+    if (checkout / "config.yaml").is_file():
+        return checkout
+    return here.parents[1] / "_conf"  # simulator/_conf in the installed wheel
 
 
-CONF_DIR = _shipped("simulator._conf", "conf")
+CONF_DIR = _conf_dir()
 """The Hydra config directory (``config.yaml`` and the groups)."""
 EXPERIMENTS_DIR = CONF_DIR / "experiment"
 """The named studies (experiments/*.yaml)."""

@@ -24,6 +24,7 @@ from simulator.config.errors import SpecError
 __all__ = [
     "DAYS_PER_YEAR",
     "CondorSpec",
+    "GridAxis",
     "HedgeSpec",
     "LayerSpec",
     "MarketSpec",
@@ -211,6 +212,18 @@ class LayerSpec:
 
 
 @dataclass(frozen=True)
+class GridAxis:
+    """One swept hedge parameter: ``key`` is its name in ``hedge.grid`` and the output
+    dimension (``<layer>_<field>``, or a sleeve field); ``layer`` the layer it belongs to
+    (None: a sleeve field) and ``field`` the LayerSpec / HedgeSpec field it sets."""
+
+    key: str
+    values: tuple[float, ...]
+    layer: str | None
+    field: str
+
+
+@dataclass(frozen=True)
 class HedgeSpec:
     name: str
     layers: tuple[LayerSpec, ...] = ()
@@ -226,7 +239,7 @@ class HedgeSpec:
     event_window_days: int = 2  # event_window signal: FOMC/CPI day within this many days
     etp_half_spread_bps: float = 5.0  # VXX-like product: half-spread, basis points of price
     etp_commission: float = 0.005  # USD per unit and side
-    grid: tuple[tuple[str, tuple[float, ...]], ...] = ()  # (key, values) in config order
+    grid: tuple[GridAxis, ...] = ()  # in config order
 
 
 @dataclass(frozen=True)
@@ -643,10 +656,8 @@ def _hedge(cfg: Mapping[str, Any], strategy: StrategySpec) -> HedgeSpec:
         )
     layers = []
     for lname, data in raw_layers.items():
-        if not (isinstance(lname, str) and lname.isidentifier() and "_" not in lname):
-            raise SpecError(
-                f"hedge.layers.{lname}", data, "layer names are identifiers without '_'"
-            )
+        if not (isinstance(lname, str) and lname.isidentifier()):
+            raise SpecError(f"hedge.layers.{lname}", data, "layer names are identifiers")
         layers.append(_layer(lname, data))
     layers_t = tuple(layers)
     if not thresholds_increasing(layers_t, {la.name: la.threshold for la in layers_t}):
@@ -676,7 +687,7 @@ def _hedge(cfg: Mapping[str, Any], strategy: StrategySpec) -> HedgeSpec:
     if not _grid_has_valid_point(spec.grid, layers_t):
         raise SpecError(
             "hedge.grid",
-            {k: list(v) for k, v in spec.grid},
+            {a.key: list(a.values) for a in spec.grid},
             "no grid point has thresholds rising strictly across layers that share a "
             "trigger: every point would be NaN",
         )
@@ -684,13 +695,11 @@ def _hedge(cfg: Mapping[str, Any], strategy: StrategySpec) -> HedgeSpec:
     return spec
 
 
-def _grid_has_valid_point(
-    grid: tuple[tuple[str, tuple[float, ...]], ...], layers: tuple[LayerSpec, ...]
-) -> bool:
+def _grid_has_valid_point(grid: tuple[GridAxis, ...], layers: tuple[LayerSpec, ...]) -> bool:
     """True when some combination of the swept thresholds rises strictly (see
     :func:`thresholds_increasing`); other swept keys do not affect validity."""
     base = {la.name: la.threshold for la in layers}
-    swept = [(k.partition("_")[0], v) for k, v in grid if k.partition("_")[2] == "threshold"]
+    swept = [(a.layer, a.values) for a in grid if a.layer is not None and a.field == "threshold"]
     names = [n for n, _ in swept]
     for combo in product(*(v for _, v in swept)):
         if thresholds_increasing(layers, {**base, **dict(zip(names, combo, strict=True))}):
@@ -698,20 +707,32 @@ def _grid_has_valid_point(
     return False
 
 
-def _grid(raw: Any, layers: tuple[LayerSpec, ...]) -> tuple[tuple[str, tuple[float, ...]], ...]:
+def _grid_key(key: str, names: list[str]) -> tuple[str | None, str] | None:
+    """(layer, field) of a grid key ``<layer>_<field>`` or a sleeve field (layer None);
+    None when it names neither. Layer names may contain '_': no field is the tail of
+    another after a '_', so a key splits one way at most."""
+    if key in HEDGE_NUMERIC:
+        return None, key
+    for name in names:
+        field_ = key.removeprefix(f"{name}_")
+        if field_ != key and field_ in LAYER_NUMERIC:
+            return name, field_
+    return None
+
+
+def _grid(raw: Any, layers: tuple[LayerSpec, ...]) -> tuple[GridAxis, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, Mapping):
         raise SpecError("hedge.grid", raw, "must map <layer>_<field> to a list of numbers")
-    names = {la.name for la in layers}
+    names = [la.name for la in layers]
     allowed = [f"{la}_{f}" for la in sorted(names) for f in LAYER_NUMERIC] + list(HEDGE_NUMERIC)
     out = []
     for key, values in raw.items():
         if values is None:  # listed in the config but not swept
             continue
-        layer, _, field_ = str(key).partition("_")
-        ok = key in HEDGE_NUMERIC or (layer in names and field_ in LAYER_NUMERIC)
-        if not ok:
+        target = _grid_key(str(key), names)
+        if target is None:
             raise SpecError(
                 f"hedge.grid.{key}", values, f"unknown grid key (allowed: {', '.join(allowed)})"
             )
@@ -722,8 +743,8 @@ def _grid(raw: Any, layers: tuple[LayerSpec, ...]) -> tuple[tuple[str, tuple[flo
                 raise SpecError(f"hedge.grid.{key}", values, "must be a list of finite numbers")
         if len(set(values)) != len(values):
             raise SpecError(f"hedge.grid.{key}", values, "values must be distinct")
-        out.append((str(key), tuple(float(v) for v in values)))
-    size = math.prod(len(v) for _, v in out)
+        out.append(GridAxis(str(key), tuple(float(v) for v in values), *target))
+    size = math.prod(len(a.values) for a in out)
     if size > 4096:
         raise SpecError("hedge.grid", size, "at most 4096 grid points in one run: use a multirun")
     return tuple(out)
