@@ -2,7 +2,7 @@
 
 import sys
 
-from simulator.cli.logs import setup_logging
+from simulator.cli.common import setup_logging
 from simulator.cli.rerun import main
 
 if __name__ == "__main__":

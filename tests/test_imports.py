@@ -5,6 +5,7 @@ function says why with a ``# local import: <why>`` comment."""
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,3 +120,26 @@ def test_models_never_import_simulator():
 def test_function_local_project_imports_say_why():
     _, unexplained = _graph()
     assert unexplained == []
+
+
+def test_no_cycle_between_folders():
+    """One-way flow between the folders of simulator/ (config -> book -> scenarios ->
+    engine -> analysis -> store -> reporting -> api -> cli) and models/ below them."""
+    graph, _ = _graph()
+    folder = {m: ".".join(m.split(".")[:2]) for m in graph}
+    folders: dict[str, set[str]] = {f: set() for f in folder.values()}
+    for m, targets in graph.items():
+        folders[folder[m]] |= {folder[t] for t in targets if folder[t] != folder[m]}
+    assert _cycles(folders) == []
+
+
+def test_every_package_folder_ships_in_the_wheel():
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for pkg in PACKAGES
+        for p in (ROOT / pkg).rglob("__init__.py")
+    }
+    assert found <= listed and "simulator._conf" in listed

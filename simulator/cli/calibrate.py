@@ -48,8 +48,9 @@ from models.calibration import (
     fit_q,
 )
 from simulator.analysis.facts import facts_of, history_facts
+from simulator.cli.common import fail
 from simulator.config.conf import CONF_DIR
-from simulator.config.errors import CalibrationError, exit_code
+from simulator.config.errors import CalibrationError
 from simulator.config.spec import model_spec
 from simulator.store.atomic import write_text
 
@@ -463,8 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(table)
         written = write_config(out, cfg, header)
     except CalibrationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_code(exc)
+        return fail(exc)
     print(written)
     return 0
 

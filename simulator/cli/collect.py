@@ -9,7 +9,8 @@ from pathlib import Path
 
 import xarray as xr
 
-from simulator.config.errors import ResultsError, exit_code
+from simulator.cli.common import fail
+from simulator.config.errors import ResultsError
 from simulator.store.atomic import write_atomic
 from simulator.store.collect import ZARR_ABOVE, collect
 
@@ -59,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         if out.exists() and not args.overwrite:
             raise ResultsError(f"{out} already exists: pass --overwrite or choose --out")
     except ResultsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_code(exc)
+        return fail(exc)
     swept = [k for k in cube.attrs["swept"].split(", ") if k]
     if fmt == "zarr":
         cube = _for_zarr(cube, swept)

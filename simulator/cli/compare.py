@@ -25,7 +25,8 @@ import numpy as np
 import xarray as xr
 
 from simulator.analysis import facts as fx
-from simulator.config.errors import ResultsError, exit_code
+from simulator.cli.common import fail
+from simulator.config.errors import ResultsError
 from simulator.store.reader import open_results
 
 __all__ = ["METRICS", "facts_table", "main", "metrics_table"]
@@ -125,8 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.dim not in ds.dims:
             raise ResultsError(f"--dim {args.dim}: not a dimension of {src} ({', '.join(ds.dims)})")
     except ResultsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_code(exc)
+        return fail(exc)
     text = "## Tail metrics (USD, value ± standard error)\n\n" + metrics_table(ds, args.dim)
     if "spx" in ds and "vix" in ds:
         text += "\n\n## Stylized facts of the simulated P paths\n\n" + facts_table(ds, args.dim)

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from simulator.analysis import facts
-from simulator.config.errors import ResultsError, exit_code
+from simulator.cli.common import fail
+from simulator.config.errors import ResultsError
 from simulator.reporting.facts import section
 from simulator.reporting.page import write_page
 from simulator.store.reader import find_results, open_results
@@ -23,12 +24,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         src = find_results(args.results)
         ds = open_results(src)
+        if "spx" not in ds or "vix" not in ds:
+            raise ResultsError(f"{src}: no saved paths (run with output.save_paths=true)")
     except ResultsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_code(exc)
-    if "spx" not in ds or "vix" not in ds:
-        print(f"error: {src}: no saved paths (run with output.save_paths=true)", file=sys.stderr)
-        return 2
+        return fail(exc)
     out = Path(args.out) if args.out else src.parent / "facts.html"
     print(write_page([section(ds)], out, "ALVH stylized facts", ds))
     return 0

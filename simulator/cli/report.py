@@ -7,7 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from simulator.config.errors import ResultsError, exit_code
+from simulator.cli.common import fail
+from simulator.config.errors import ResultsError
 from simulator.reporting import page
 from simulator.store.reader import find_results, open_results
 
@@ -24,8 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         src = find_results(args.results)
         ds = open_results(src)
     except ResultsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_code(exc)
+        return fail(exc)
     out = Path(args.out) if args.out else src.parent / "report.html"
     print(page.write_report(ds, out, args.title))
     return 0

@@ -25,8 +25,8 @@ import numpy as np
 import yaml
 
 from simulator.api import run_study
-from simulator.cli.logs import setup_logging
-from simulator.config.errors import EXIT_DIFFERENT, ResultsError, exit_code
+from simulator.cli.common import fail, setup_logging
+from simulator.config.errors import EXIT_DIFFERENT, ResultsError
 from simulator.config.spec import SpecError, build_spec, check_output_target
 from simulator.engine.interrupt import handle_sigterm, interrupted_exit
 from simulator.store.reader import open_results
@@ -139,8 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = build_spec(cfg)
         target = check_output_target(spec.output, out)
     except (ResultsError, SpecError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_code(exc)
+        return fail(exc)
     config_yaml = yaml.safe_dump(cfg, sort_keys=False)
     log.info("rerunning %s into %s", args.results, target)
     handle_sigterm()

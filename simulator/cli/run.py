@@ -20,9 +20,9 @@ from omegaconf import DictConfig
 
 from simulator.analysis.objective import objective_value, parse_objective
 from simulator.api import run_study
-from simulator.cli.logs import setup_logging
+from simulator.cli.common import fail, setup_logging
 from simulator.config.conf import CONF_DIR, resolve
-from simulator.config.errors import EXIT_CONFIG, NonFiniteError, SpecError, exit_code
+from simulator.config.errors import EXIT_CONFIG, NonFiniteError, SpecError
 from simulator.config.spec import RunSpec, build_spec, check_output_target
 from simulator.engine.interrupt import handle_sigterm, interrupted_exit
 from simulator.scenarios import replay
@@ -63,8 +63,7 @@ def _app(cfg: DictConfig) -> float | None:
         target = done or check_output_target(spec.output, run_dir)
     except SpecError as exc:
         _remove_if_empty(run_dir)
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exit_code(exc))
+        sys.exit(fail(exc))
     if done is not None:  # resumed sweep: this point is already complete
         log.info("complete results for this config exist, skipping: %s", done)
         _remove_if_empty(run_dir)
@@ -80,8 +79,7 @@ def _app(cfg: DictConfig) -> float | None:
     except Exception as exc:
         _remove_if_empty(run_dir)
         if isinstance(exc, NonFiniteError):
-            print(f"error: {exc}", file=sys.stderr)
-            sys.exit(exit_code(exc))
+            sys.exit(fail(exc))
         # A plain exception with the message: JAX errors do not always pickle (launchers).
         raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
     _remove_if_empty(run_dir)  # output.dir elsewhere: leave no empty Hydra directory

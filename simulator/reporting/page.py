@@ -204,6 +204,13 @@ def _var_es(ds: xr.Dataset, point: dict[str, float]) -> lay.Section:
     books = [("book + hedge", lay.at(ds["pnl"], point).values)]
     if "pnl_condor" in ds:
         books.append(("unhedged condor", lay.at(ds["pnl_condor"], point).values))
+    if "pnl_month" in ds and ds.sizes.get("month", 0) > 0:
+        for label, name in (
+            ("book + hedge, monthly", "pnl_month"),
+            ("condor, monthly", "pnl_month_condor"),
+        ):
+            if name in ds:
+                books.append((label, lay.at(ds[name], point).values.ravel()))
     rows = []
     for label, x in books:
         row = [label]
@@ -214,22 +221,6 @@ def _var_es(ds: xr.Dataset, point: dict[str, float]) -> lay.Section:
                 lay.fmt_se(float(r.es), float(r.es_se)),
             ]
         rows.append(row)
-    if "pnl_month" in ds and ds.sizes.get("month", 0) > 0:
-        for label, name in (
-            ("book + hedge, monthly", "pnl_month"),
-            ("condor, monthly", "pnl_month_condor"),
-        ):
-            if name not in ds:
-                continue
-            x = lay.at(ds[name], point).values.ravel()
-            row = [label]
-            for level in (0.95, 0.99):
-                r = metrics.var_es(x, level)
-                row += [
-                    lay.fmt_se(float(r.var), float(r.var_se)),
-                    lay.fmt_se(float(r.es), float(r.es_se)),
-                ]
-            rows.append(row)
     header = ("book", "VaR 95", "ES 95", "VaR 99", "ES 99")
     text = lay.note(
         "Over the horizon per path; monthly rows pool every 21-trading-day month of every "

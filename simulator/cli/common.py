@@ -1,10 +1,13 @@
-"""Log format of the commands: ``ALVH_LOG_LEVEL`` (default INFO), on stderr."""
+"""What every command shares: the log format (``ALVH_LOG_LEVEL``, default INFO, on
+stderr) and how an error is reported (one line, the exit code of its class)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
+
+from simulator.config.errors import exit_code
 
 
 def setup_logging() -> None:
@@ -16,3 +19,9 @@ def setup_logging() -> None:
         stream=sys.stderr,
     )
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # no TPU/GPU probes
+
+
+def fail(exc: BaseException) -> int:
+    """Print ``error: <message>`` on stderr; the exit code for ``exc``."""
+    print(f"error: {exc}", file=sys.stderr)
+    return exit_code(exc)
