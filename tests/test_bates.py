@@ -348,15 +348,15 @@ def test_mark_tables_within_the_stated_bound():
 def test_config_group_builds_the_bates_model():
     from simulator.config.spec import SpecError, build_spec
 
-    spec = build_spec(conf.compose("model=bates", "model.lam=1.5"))
+    spec = build_spec(conf.compose(["model=bates", "model.lam=1.5"]))
     m = spec.model.build()
     assert isinstance(m, Bates) and (m.lam, m.mu_j, m.sigma_j) == (1.5, -0.08, 0.1)
     assert (m.kappa, m.premia) == (spec.model.kappa, Premia(0.05, -1.0))
     assert type(build_spec(conf.compose()).model.build()) is Heston
     with pytest.raises(SpecError, match=r"model\.sigma_j=-0\.1"):
-        build_spec(conf.compose("model=bates", "model.sigma_j=-0.1"))
+        build_spec(conf.compose(["model=bates", "model.sigma_j=-0.1"]))
     with pytest.raises(SpecError, match=r"model\.lam=0\.5: unknown key"):
-        build_spec(conf.compose("+model.lam=0.5"))  # heston has no jumps
+        build_spec(conf.compose(["+model.lam=0.5"]))  # heston has no jumps
 
 
 @pytest.mark.slow

@@ -51,7 +51,7 @@ from simulator.analysis.facts import facts_of, history_facts
 from simulator.cli.common import fail
 from simulator.config.conf import CONF_DIR
 from simulator.config.errors import CalibrationError
-from simulator.config.spec import model_spec
+from simulator.config.spec import DAYS_PER_YEAR, model_spec
 from simulator.store.atomic import write_text
 
 __all__ = ["CalibrationError", "history_targets", "load_quotes", "main", "write_config"]
@@ -171,7 +171,7 @@ def simulated_facts(
 
     opts = {"with_vix": True} if hasattr(model, "vix_keys") else {}  # rough Bergomi
     paths = model.simulate(
-        jax.random.key(seed), n_paths, n_days, 1.0 / 252.0, spot=100.0, measure="P",
+        jax.random.key(seed), n_paths, n_days, 1.0 / DAYS_PER_YEAR, spot=100.0, measure="P",
         dtype="float32", **opts,
     )  # fmt: skip
     spx = np.asarray(paths.spot, np.float64).T

@@ -52,6 +52,8 @@ def resolve(cfg: DictConfig | Mapping[str, Any]) -> tuple[dict, str]:
 
 def compose(overrides: Sequence[str] = ()) -> dict[str, Any]:
     """The resolved default config with Hydra ``overrides`` (``["sim.paths=2000"]``)."""
+    if isinstance(overrides, str):
+        raise TypeError("overrides must be a sequence of strings, not one string")
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = hydra_compose(config_name="config", overrides=list(overrides))
     return resolve(cfg)[0]

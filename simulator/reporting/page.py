@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from simulator.analysis import metrics
+from simulator.config.spec import DAYS_PER_YEAR
 from simulator.reporting import facts as facts_section
 from simulator.reporting import layout as lay
 from simulator.reporting import replay as replay_section
@@ -121,7 +122,8 @@ def _answer(ds: xr.Dataset, point: dict[str, float]) -> lay.Section:
         else np.nan
     )
     diff, diffe = lay.metric_at(ds, "diff_mean", point)
-    years = float(ds.attrs.get("horizon_days", 252)) / float(ds.attrs.get("days_per_year", 252))
+    days = float(ds.attrs.get("horizon_days", DAYS_PER_YEAR))
+    years = days / float(ds.attrs.get("days_per_year", DAYS_PER_YEAR))
     capital = _capital(ds)
     rows = [
         ("ES99 of book + hedge", lay.fmt_se(es, ese)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from simulator.config.spec import MONTH_DAYS
 from simulator.reporting import layout as rp
 from simulator.scenarios.stress import SCENARIOS
 
@@ -23,9 +24,8 @@ def section(ds: xr.Dataset, point: dict[str, float]):
         )
     ]
     if "pnl_shock" in ds:
-        month_days = 21
-        first = d // month_days + 1
-        last = min((d + k - 1) // month_days + 1, ds.sizes.get("month", 1))
+        first = d // MONTH_DAYS + 1
+        last = min((d + k - 1) // MONTH_DAYS + 1, ds.sizes.get("month", 1))
         book = rp.at(ds["pnl_shock"], point).values
         condor = ds["pnl_shock_condor"].values
         hedge = book - condor

@@ -34,7 +34,7 @@ import xarray as xr
 from simulator.book import condor
 from simulator.book.calendar import build_schedule, trading_days
 from simulator.book.reductions import max_drawdown
-from simulator.config.spec import MONTH_DAYS, RunSpec, SpecError
+from simulator.config.spec import DAYS_PER_YEAR, MONTH_DAYS, RunSpec, SpecError
 
 __all__ = [
     "MARKED_EPISODES",
@@ -149,7 +149,7 @@ def daily_equity(ds: xr.Dataset, n_days: int) -> xr.Dataset:
     n = n_days + 1  # days incl. day 0
     if "time" not in ds.dims:
         ds = ds.assign_coords(
-            time=("time", np.arange(n) / 252.0, {"units": "years"}),
+            time=("time", np.arange(n) / DAYS_PER_YEAR, {"units": "years"}),
             day=("time", np.arange(n, dtype=np.int64), {"units": "trading days"}),
         )
     if ds.sizes["time"] != n:

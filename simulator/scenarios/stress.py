@@ -32,6 +32,7 @@ import numpy as np
 import xarray as xr
 
 from models.pricing.vix import VIX_TAU, variance_for_vix_affine, vix_affine_coefficients
+from simulator.config.spec import DAYS_PER_YEAR
 from simulator.scenarios import replay
 
 __all__ = ["SCENARIOS", "Scenario", "injector", "variance_for_vix"]
@@ -161,7 +162,7 @@ def injector(spec, model) -> Callable[[jax.Array, jax.Array], tuple[jax.Array, j
     d, k_days = st.day, sc.days
     n_days = spec.sim.horizon_days
     kappa_p = _p_params(spec)[0] if spec.sim.measure == "P" else spec.model.kappa
-    dt = 1.0 / 252.0
+    dt = 1.0 / DAYS_PER_YEAR
     drift = spec.market.rate - spec.market.div_yield
     if spec.sim.measure == "P":
         drift += spec.model.premia_equity
