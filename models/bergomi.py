@@ -79,7 +79,7 @@ sign (rho1 = -0.7 forces rho2 >= -0.02), so the defaults below keep the set's ti
 (theta, k1, k2) and choose rho12 = 0, omega = 2.0, rho1 = -0.6 and rho2 = -0.4 for SPX:
 instantaneous volatility of the VIX 91% (VVIX averages about 94) and instantaneous
 spot/VIX correlation -0.72 (SPX/VIX about -0.7), both from the Gauss-Legendre loadings at
-X = 0 (../shared/REFERENCES.md for the market numbers).
+X = 0 (VVIX and SPX/VIX correlation: docs/numerics.md, market facts).
 :attr:`BOOK_SET_I` holds the quoted set.
 """
 

@@ -188,24 +188,30 @@ def test_event_file_sorted_unique_in_range():
     assert rows == sorted(rows) and len(set(rows)) == len(rows)
     assert {k for _, k in rows} == set(cal.EVENT_KINDS)
     days = [D.fromisoformat(d) for d, _ in rows]
-    assert min(days) >= D(2014, 1, 1) and max(days) <= D(2027, 12, 31)
+    assert min(days) >= D(2014, 1, 1) and max(days) <= D(2028, 1, 26)
     for d, k in rows:
         lo, hi = cal.EVENT_COVERAGE[k]
         assert lo <= D.fromisoformat(d) <= hi
+    for k, (lo, hi) in cal.EVENT_COVERAGE.items():  # the file reaches each coverage's end
+        kind_days = [d for d, kk in zip(days, (k2 for _, k2 in rows), strict=True) if kk == k]
+        assert lo <= min(kind_days) and max(kind_days) <= hi
+        assert (hi - max(kind_days)).days < 31  # the last published day is in the last month
 
 
 def test_fomc_days():
     assert cal.event_days("FOMC", D(2026, 1, 1), D(2026, 12, 31)) == [
         D.fromisoformat(f"2026-{md}") for md in FOMC_2026
-    ]  # REFERENCES.md, second meeting day
-    fomc = cal.event_days("FOMC")
+    ]  # the Fed's 2026 calendar, second meeting day
+    fomc = cal.event_days("FOMC", published_only=True)
     per_year = Counter(d.year for d in fomc)
-    assert per_year == {y: (7 if y == 2020 else 8) for y in range(2014, 2028)}
+    want = {y: (7 if y == 2020 else 8) for y in range(2014, 2028)} | {2028: 1}
+    assert per_year == want
+    assert fomc[-1] == D(2028, 1, 26)  # named in the Fed's tentative 2027 calendar
     assert all(cal.is_trading_day(d) and d.weekday() in (2, 3) for d in fomc)  # Wed / Thu
 
 
 def test_cpi_days():
-    cpi = cal.event_days("cpi")  # kinds are case-insensitive
+    cpi = cal.event_days("cpi", published_only=True)  # kinds are case-insensitive
     assert all(d.weekday() < 5 for d in cpi)
     assert [d for d in cpi if not cal.is_trading_day(d)] == [D(2017, 4, 14), D(2020, 4, 10)]
     months = Counter(d.year for d in {(d.year, d.month) for d in cpi} for d in [D(*d, 1)])
@@ -223,8 +229,97 @@ def test_event_queries():
     assert cal.is_event_day(days, ["CPI"]).tolist() == [True, False]
     assert cal.is_event_day(days, ["CPI"], roll=True).tolist() == [False, True]
     assert cal.is_event_day([D(2026, 1, 13)]).tolist() == [True]
-    with pytest.raises(ValueError, match="allowed FOMC, CPI"):
+    with pytest.raises(ValueError, match="allowed FOMC, CPI, PPI"):
         cal.event_days("NFP")
+
+
+PPI_2026 = [
+    "01-14", "01-30", "02-27", "03-18", "04-14", "05-13", "06-11",
+    "07-15", "08-13", "09-10", "10-15", "11-13", "12-15",
+]  # fmt: skip
+
+
+def test_ppi_days():
+    ppi = cal.event_days("ppi", published_only=True)
+    assert ppi == [D.fromisoformat(f"2026-{md}") for md in PPI_2026]  # BLS 2026 schedule
+    assert all(cal.is_trading_day(d) for d in ppi)
+    assert cal.EVENT_COVERAGE["PPI"] == (D(2026, 1, 1), D(2026, 12, 31))
+    assert cal.event_days("PPI", end=D(2025, 12, 31)) == []  # nothing before the coverage
+    # 2026-06-10 CPI, 2026-06-11 PPI: kinds are kept apart and combined on request
+    assert cal.is_event_day(["2026-06-10", "2026-06-11"], "PPI").tolist() == [False, True]
+    assert cal.is_event_day(["2026-06-10", "2026-06-11"], ["CPI", "PPI"]).all()
+
+
+# ----------------------------------------------------------------------------- projection
+
+
+def test_projection_starts_exactly_after_the_published_schedule():
+    for kind, (_, hi) in cal.EVENT_COVERAGE.items():
+        published = cal.event_days(kind, published_only=True)
+        every = cal.event_days(kind)
+        assert [d for d in every if d <= hi] == published  # nothing projected inside
+        later = [d for d in every if d > hi]
+        assert later and all(cal.is_projected(d, kind) for d in later)
+        assert not any(cal.is_projected(d, kind) for d in published)
+        assert cal.is_projected(every, kind).tolist() == [d > hi for d in every]
+        assert later[-1].year == cal.PROJECTION_END[kind].year >= hi.year + 10
+        assert cal.event_days(kind, start=cal.PROJECTION_END[kind] + dt.timedelta(1)) == []
+        per_year = Counter(d.year for d in later if d.year > hi.year)
+        assert set(per_year.values()) == {8 if kind == "FOMC" else 12}
+        assert all(cal.is_trading_day(d) for d in later)
+    assert cal.event_days("FOMC", D(2028, 1, 1), D(2028, 2, 28)) == [D(2028, 1, 26)]  # once
+    fomc = cal.event_days("FOMC", start=D(2028, 1, 27))
+    assert all(d.weekday() == 2 for d in fomc)  # Wednesdays
+    cpi, ppi = cal.event_days("CPI", D(2027, 1, 1)), cal.event_days("PPI", D(2027, 1, 1))
+    assert all(d.weekday() in (1, 2, 3) and 6 <= d.day <= 18 for d in cpi)
+    assert all(p > c for c, p in zip(cpi, ppi, strict=True))  # PPI after CPI, same month
+    assert D(2027, 11, 11) not in cpi + ppi  # Veterans Day: no BLS releases
+    assert cal.is_projected(D(2026, 12, 10)) is False and cal.is_projected(D(2027, 1, 12))
+    assert cal.event_days("CPI", published_only=True, start=D(2027, 1, 1)) == []
+    days = [D(2026, 12, 10), D(2027, 1, 12)]
+    assert cal.is_event_day(days, "CPI", published_only=True).tolist() == [True, False]
+
+
+def _hits(pairs):
+    exact = sum(p == k for p, k in pairs) / len(pairs)
+    within_1 = sum(abs((p - k).days) <= 1 for p, k in pairs) / len(pairs)
+    err = sum(abs((p - k).days) for p, k in pairs) / len(pairs)
+    return exact, within_1, err
+
+
+def test_fomc_rule_reproduces_held_out_years():
+    """Rule fitted on 2014-2023, scored on 2024-2027 (the numbers in data/README.md)."""
+    fomc = cal.event_days("FOMC", published_only=True)
+    pairs = []
+    for y in range(2024, 2028):
+        known = [d for d in fomc if d.year == y]
+        pairs += list(zip(cal.fomc_rule_days(y, range(2014, 2024)), known, strict=True))
+    exact, _, err = _hits(pairs)
+    assert (round(exact, 3), round(err, 2)) == (0.625, 2.66)  # 20 of 32 exact
+    # worst miss: 2024-11-07, a Thursday meeting moved past election day (rule: Oct 30)
+    assert max(abs((p - k).days) for p, k in pairs) == 8
+    assert cal.fomc_rule_days(2028, range(2014, 2024))[0] == D(2028, 1, 26)
+
+
+MOVED = {D(2025, 10, 24), D(2025, 12, 18), D(2026, 2, 13)}  # shutdown-shifted releases
+
+
+def test_cpi_and_ppi_rules_against_published_days():
+    cpi = [d for d in cal.event_days("CPI", published_only=True) if d not in MOVED]
+    score = {}
+    for name, years in [("2018-2023", range(2018, 2024)), ("2024-2026", range(2024, 2027))]:
+        pairs = [(cal.cpi_rule_day(d.year, d.month), d) for d in cpi if d.year in years]
+        score[name] = tuple(round(x, 3) for x in _hits(pairs))
+    assert score == {"2018-2023": (0.583, 0.931, 0.625), "2024-2026": (0.531, 0.906, 0.719)}
+    # PPI: 2026 without the three shutdown catch-up releases (Jan 30, Feb 27, Mar 18) ...
+    ppi = cal.event_days("PPI", published_only=True)[:1] + cal.event_days(
+        "PPI", D(2026, 4, 1), D(2026, 12, 31), published_only=True
+    )
+    pairs = [(cal.ppi_rule_day(d.year, d.month), d) for d in ppi]
+    assert tuple(round(x, 3) for x in _hits(pairs)) == (0.5, 0.9, 0.8)
+    # ... and three earlier PPI days named by BLS archive URLs (ppi_MMDDYYYY.htm)
+    spot = [D(2016, 7, 14), D(2017, 1, 13), D(2020, 5, 13)]
+    assert [cal.ppi_rule_day(d.year, d.month) == d for d in spot] == [False, True, True]
 
 
 # ----------------------------------------------------------------------------- schedule
@@ -232,7 +327,7 @@ def test_event_queries():
 
 def test_schedule_consistency():
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # 2026 lies inside every event coverage
+        warnings.simplefilter("error")  # no warnings from a schedule, ever
         s = cal.build_schedule(D(2026, 1, 1), 250, max_dte_days=60)  # 251 trading days
     assert s.start_date == D(2026, 1, 2) and s.n_days == 251  # Jan 1 is a holiday
     ext = [d.astype(object) for d in s.extended_dates]
@@ -284,15 +379,47 @@ def test_schedule_next_expiry_helpers():
         s.calendar_days_between(0, s.extended_dates.size)
 
 
-def test_schedule_is_immutable_and_warns_outside_coverage():
-    with pytest.warns(cal.EventCoverageWarning, match="CPI"):
-        s = cal.build_schedule(D(2026, 6, 1), 252)
-    assert not s.is_cpi[s.dates >= np.datetime64("2027-01-01")].any()
-    assert s.is_fomc[s.dates >= np.datetime64("2027-01-01")].sum() == 3  # Jan, Mar, Apr 2027
+def test_default_like_schedule_is_silent_and_fully_published():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = cal.build_schedule(D(2026, 1, 2), 252)  # the default run's calendar
+    assert s.is_fomc.sum() == 8 and s.is_cpi.sum() == 12 and s.is_ppi.sum() == 13
+    assert not s.projected_mask().any() and s.event_note() is None
+
+
+def test_schedule_flags_projected_days_and_says_so_once():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = cal.build_schedule(D(2026, 6, 1), 252)  # runs into 2027
+    late = s.dates >= np.datetime64("2027-01-01")
+    assert s.is_cpi[late].sum() == 5 and s.is_ppi[late].sum() == 5  # Jan-May 2027, by rule
+    assert s.is_fomc[late].sum() == 3  # Jan, Mar, Apr 2027: published (tentative) dates
+    assert np.array_equal(s.projected["CPI"], s.is_cpi & late)  # exactly after 2026-12-31
+    assert np.array_equal(s.projected["PPI"], s.is_ppi & late)
+    assert not s.projected["FOMC"].any()
+    assert np.array_equal(s.projected_mask(), s.is_cpi & late | s.is_ppi & late)
+    assert np.array_equal(s.event_mask("FOMC"), s.is_fomc)
+    assert np.array_equal(s.event_mask(), s.is_fomc | s.is_cpi | s.is_ppi)
+    assert s.event_note("FOMC") is None
+    assert s.event_note(["fomc", "cpi"]) == (
+        "CPI event days after 2026-12-31 are projected by rule, not published"
+    )
+    assert "PPI event days after 2026-12-31" in s.event_note()
+    old = cal.build_schedule(D(2015, 1, 2), 252)
+    assert old.is_ppi.sum() == 0 and old.event_note(["FOMC", "CPI"]) is None
+    assert old.event_note("PPI") == "PPI has no event days before 2026-01-01 (not published here)"
+
+
+def test_schedule_is_immutable():
+    s = cal.build_schedule(D(2026, 6, 1), 252)
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.horizon_days = 5  # type: ignore[misc]
     with pytest.raises(ValueError):
         s.is_fomc[0] = True
+    with pytest.raises(ValueError):
+        s.projected["CPI"][0] = True
+    with pytest.raises(TypeError):
+        s.projected["CPI"] = s.is_cpi  # type: ignore[index]
     assert s.spx_monthly_expiries[-1] <= s.horizon_days + s.max_dte_days
     # a Good-Friday CPI release is flagged on the next trading day
     old = cal.build_schedule(D(2020, 4, 1), 20, max_dte_days=30)

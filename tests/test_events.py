@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import warnings
 
 import jax
 import numpy as np
 
 from models import Heston
+from simulator.book import calendar as cal
+from simulator.book.alvh import event_window
 from simulator.engine.core import event_variance
 from tests.sleeves import run_spec
 
@@ -47,3 +51,30 @@ def test_event_variance_lands_on_fomc_and_cpi_days():
     assert np.isclose(extra, 0.005**2).sum() >= 11
     assert event_variance(run_spec()) is None  # off by default
     assert event_variance(run_spec("market.event_vol.fomc=0.008", "sim.measure=Q")) is None
+
+
+def test_a_run_starting_now_keeps_its_event_days_without_warnings():
+    # CPI is published through 2026-12-31; a run from 2026-12-01 used to lose its CPI
+    # days within a month. Now 2027 is projected by rule, silently (no raw warning).
+    spec = run_spec("market.event_vol.cpi=0.005", "market.start_date=2026-12-01")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        extra = event_variance(spec)
+    assert extra is not None
+    assert np.isclose(extra, 0.005**2).sum() == 12  # 2026-12-10 + Jan..Nov 2027
+    sched = cal.build_schedule(spec.market.start_date, spec.sim.horizon_days, max_dte_days=0)
+    assert sched.projected["CPI"].sum() == 11
+    assert sched.event_note("CPI") == (
+        "CPI event days after 2026-12-31 are projected by rule, not published"
+    )
+
+
+def test_ppi_days_arm_the_event_window_like_fomc_and_cpi():
+    sched = cal.build_schedule(dt.date(2026, 1, 2), 60, max_dte_days=0)
+    ppi = sched.event_mask("PPI")
+    win = event_window(ppi, 2)
+    i = int(np.flatnonzero(ppi)[0])  # 2026-01-14
+    assert sched.dates[i] == np.datetime64("2026-01-14")
+    assert win[i - 2 : i + 1].tolist() == [1.0, 1.0, 1.0] and win[i - 3] == 0.0
+    both = event_window(sched.event_mask(["FOMC", "CPI", "PPI"]), 2)
+    assert np.all(both >= event_window(sched.event_mask(["FOMC", "CPI"]), 2))

@@ -1,6 +1,7 @@
 """Heston European prices (COS) against published numbers, QuantLib and limits; Black IV.
 
-Oracles: the REFERENCES table, Andersen (2008) case I, QuantLib's AnalyticHestonEngine
+Oracles: the reference Heston table (S0 100, r 2%, T 1, kappa 2, theta = v0 = 0.04,
+sigma 0.5, rho -0.7), Andersen (2008) case I, QuantLib's AnalyticHestonEngine
 (Andersen-Piterbarg control variate, adaptive Gauss-Lobatto at 1e-14, cross-checked
 against QuantLib's Gauss-Laguerre engine), put-call parity, the sigma -> 0 Black-Scholes
 limit and scipy's brentq for implied volatilities. Everything is float64 NumPy.
@@ -99,7 +100,7 @@ def test_cos_andersen_case_I(L, N):
 
 
 def test_quantlib_oracle_reproduces_published_numbers():
-    """The oracle itself against the REFERENCES table and case I (8-digit rounding)."""
+    """The oracle itself against the reference table and case I (8-digit rounding)."""
     ref = _quantlib_prices(REF, 100.0, 0.02, 0.0, 365, REF_STRIKES)
     np.testing.assert_allclose(ref[:, 0], REF_CALLS, rtol=0, atol=1e-9)
     np.testing.assert_allclose(ref[:, 1], REF_PUTS, rtol=0, atol=1e-9)

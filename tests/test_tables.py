@@ -342,7 +342,7 @@ def test_vix_marks_within_stated_bound(vix_tables, name):
 
 def test_vix_spot_parity_expiry_and_floor(vix_tables):
     table = vix_tables["reference"]
-    # tau = 0: the future is spot VIX; REFERENCES: VIX(v0 = 0.04) = 20.000000.
+    # tau = 0: the future is spot VIX; closed form: VIX(v0 = 0.04) = 20.000000.
     assert float(T.vix_future(table, 0.04, 0.0)) == pytest.approx(20.0, abs=5e-7)
     var = np.array([0.0, 0.01, 0.09, 0.5])
     np.testing.assert_allclose(

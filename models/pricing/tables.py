@@ -78,7 +78,7 @@ Numerical edges (both tables)
       VIX), and the payoff's delta.
 
 Error bound (asserted by tests/test_tables.py against the exact pricers)
-    Parameter sets: REFERENCES Heston (kappa 2, theta 0.04, sigma 0.5, rho -0.7) and high
+    Parameter sets: the reference Heston set (kappa 2, theta 0.04, sigma 0.5, rho -0.7) and high
     vol-of-vol (kappa 4, theta 0.05, sigma 1, rho -0.8). States: sqrt(v) uniform in
     8%..90% vol, tau 1..60 trading days (integers), float64.
     SPX, strikes from the 5-delta put to the 5-delta call, spot 5000, r 2%, q 1%, per

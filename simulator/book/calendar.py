@@ -1,4 +1,4 @@
-"""Trading calendar: NYSE trading days, SPX and VIX expiries, FOMC and CPI event days.
+"""Trading calendar: NYSE trading days, SPX and VIX expiries, FOMC, CPI and PPI event days.
 
 Conventions
 -----------
@@ -10,9 +10,13 @@ Conventions
   day after day 0 (252 a year, as in the rest of the engine). "Trading days to expiry" is
   the difference of two such indices; calendar days come from the dates themselves.
 - Expiries are always trading days: a holiday expiry moves to the preceding trading day.
-- Event days (FOMC decisions, CPI releases) come from the shipped file
-  ``simulator/data/events.csv``; see ``simulator/data/README.md`` for its provenance and
-  coverage (:data:`EVENT_COVERAGE`). Dates outside the coverage have no events.
+- Event days (FOMC decisions, CPI and PPI releases) come from the shipped file
+  ``simulator/data/events.csv`` for the published part of each schedule
+  (:data:`EVENT_COVERAGE`; provenance in ``simulator/data/README.md``). After it, event
+  days are *projected* by a documented rule per kind (:func:`fomc_rule_days`,
+  :func:`cpi_rule_day`, :func:`ppi_rule_day`) up to :data:`PROJECTION_END`;
+  :func:`is_projected` tells them apart and ``published_only=True`` leaves them out. Dates
+  before a kind's coverage have no events of that kind.
 
 Everything here is a pure function of its arguments, except that the event file is read
 (once, cached) from the package directory.
@@ -22,11 +26,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from types import MappingProxyType
 from typing import Literal, overload
 
 import numpy as np
@@ -35,18 +39,24 @@ import numpy.typing as npt
 __all__ = [
     "EVENT_COVERAGE",
     "EVENT_KINDS",
+    "PROJECTION_END",
+    "PROJECTION_YEARS",
     "SPECIAL_CLOSURES",
-    "EventCoverageWarning",
     "Schedule",
     "add_trading_days",
     "build_schedule",
+    "cpi_rule_day",
     "easter_sunday",
     "event_days",
+    "fomc_rule_days",
     "is_event_day",
+    "is_projected",
     "is_trading_day",
     "next_trading_day",
     "nyse_holidays",
+    "ppi_rule_day",
     "previous_trading_day",
+    "rule_days",
     "spx_monthly_expiry",
     "spx_weekly_expiries",
     "third_friday",
@@ -75,20 +85,30 @@ SPECIAL_CLOSURES: frozenset[Date] = frozenset(
     ]
 )
 
-EVENT_KINDS: tuple[str, ...] = ("FOMC", "CPI")
+EVENT_KINDS: tuple[str, ...] = ("FOMC", "CPI", "PPI")
 """Event kinds in ``events.csv``: FOMC = second day of a scheduled two-day meeting (the
-statement, 2 p.m. ET); CPI = BLS CPI release day (8:30 a.m. ET)."""
+statement, 2 p.m. ET); CPI = BLS Consumer Price Index release day (8:30 a.m. ET); PPI = BLS
+Producer Price Index release day (8:30 a.m. ET)."""
 
 EVENT_COVERAGE: dict[str, tuple[Date, Date]] = {
-    "FOMC": (dt.date(2014, 1, 1), dt.date(2027, 12, 31)),
+    "FOMC": (dt.date(2014, 1, 1), dt.date(2028, 1, 26)),
     "CPI": (dt.date(2014, 1, 1), dt.date(2026, 12, 31)),
+    "PPI": (dt.date(2026, 1, 1), dt.date(2026, 12, 31)),
 }
-"""Inclusive date range per kind over which ``events.csv`` is complete. CPI dates for 2027
-were not yet published by the BLS when the file was written, so 2027 has no CPI days."""
+"""Inclusive date range per kind over which ``events.csv`` holds the complete *published*
+schedule: FOMC through the first 2028 meeting (the Fed's tentative 2027 calendar, which also
+names it), CPI through 2026 (the BLS had not published 2027 when the file was written), PPI
+for 2026 only (earlier years could not be verified against two independent transcriptions).
+After the range, days are projected by rule (:data:`PROJECTION_END`); before it there are
+none."""
 
+PROJECTION_YEARS = 15
+"""Whole calendar years after the last published year over which event days are projected."""
 
-class EventCoverageWarning(UserWarning):
-    """A schedule reaches dates for which the event file has no (complete) data."""
+PROJECTION_END: dict[str, Date] = {
+    k: dt.date(hi.year + PROJECTION_YEARS, 12, 31) for k, (_, hi) in EVENT_COVERAGE.items()
+}
+"""Last date per kind up to which rule days are projected; later dates have no events."""
 
 
 # ----------------------------------------------------------------------------- holidays
@@ -283,6 +303,7 @@ def vix_expiry(year: int, month: int) -> Date:
 
 @lru_cache(maxsize=1)
 def _events() -> dict[str, tuple[Date, ...]]:
+    """Published event days per kind, as shipped in ``events.csv``."""
     text = resources.files("simulator").joinpath("data", "events.csv").read_text("utf-8")
     rows = [r for r in csv.reader(text.splitlines()) if r and not r[0].startswith("#")]
     if rows[0] != ["date", "event"]:
@@ -296,6 +317,95 @@ def _events() -> dict[str, tuple[Date, ...]]:
     return {k: tuple(sorted(v)) for k, v in out.items()}
 
 
+def _fomc_slot_doy(train_years: Iterable[int] | None) -> tuple[float, ...]:
+    """Median day of year of the k-th scheduled meeting, over the published years with
+    eight meetings (2020, with seven, is left out)."""
+    fomc = _events()["FOMC"]
+    years = sorted({d.year for d in fomc}) if train_years is None else sorted(train_years)
+    slots: list[list[int]] = [[] for _ in range(8)]
+    for y in years:
+        days = [d for d in fomc if d.year == y]
+        if len(days) == 8:
+            for k, d in enumerate(days):
+                slots[k].append(d.timetuple().tm_yday)
+    if not slots[0]:
+        raise ValueError(f"no published year with eight FOMC meetings in {years}")
+    return tuple(float(np.median(s)) for s in slots)
+
+
+def fomc_rule_days(year: int, train_years: Iterable[int] | None = None) -> list[Date]:
+    """The eight FOMC decision days of ``year`` by rule (not published dates).
+
+    Rule: the k-th decision day of a year is the Wednesday nearest to the median day of
+    year of the k-th scheduled meeting over the published years with eight meetings
+    (``train_years``; default all of them); a Wednesday that is not a trading day moves
+    one week earlier. Reproduces the published 2014-2028 days within a few days; see
+    ``simulator/data/README.md`` for the measured hit rate.
+    """
+    train = None if train_years is None else tuple(train_years)
+    out = []
+    for doy in _fomc_slot_doy(train):
+        anchor = dt.date(year, 1, 1) + dt.timedelta(days=round(doy) - 1)
+        wed = anchor + dt.timedelta(days=(2 - anchor.weekday() + 3) % 7 - 3)
+        while not is_trading_day(wed):
+            wed -= 7 * _ONE
+        out.append(wed)
+    return out
+
+
+def _bls_workday(d: Date) -> bool:
+    """A trading day that is not Veterans Day (observed), a federal holiday on which the
+    NYSE trades but the BLS publishes nothing (Columbus Day is a Monday, never a rule day)."""
+    return is_trading_day(d) and d != _observed(dt.date(d.year, 11, 11))
+
+
+def cpi_rule_day(year: int, month: int) -> Date:
+    """The BLS CPI release day of ``year-month`` by rule (not a published date): the
+    Tuesday, Wednesday or Thursday nearest to the 12th (the earlier on a tie) that is a
+    trading day and not Veterans Day. Matches the BLS pattern since 2018 (releases on the
+    10th-15th, mid-week)."""
+    days = [dt.date(year, month, d) for d in range(6, 19)]
+    ok = [d for d in days if d.weekday() in (1, 2, 3) and _bls_workday(d)]
+    return min(ok, key=lambda d: (abs(d.day - 12), d.day))
+
+
+def ppi_rule_day(year: int, month: int) -> Date:
+    """The BLS PPI release day of ``year-month`` by rule (not a published date): the first
+    trading day after :func:`cpi_rule_day` that is not Veterans Day (PPI usually follows
+    CPI by a day)."""
+    d = cpi_rule_day(year, month) + _ONE
+    while not _bls_workday(d):
+        d += _ONE
+    return d
+
+
+def rule_days(kind: str, year: int) -> list[Date]:
+    """All event days of ``kind`` in ``year`` by the projection rule of that kind
+    (:func:`fomc_rule_days`, :func:`cpi_rule_day`, :func:`ppi_rule_day`), published or not."""
+    (k,) = _kinds(kind)
+    if k == "FOMC":
+        return fomc_rule_days(year)
+    rule = cpi_rule_day if k == "CPI" else ppi_rule_day
+    return [rule(year, m) for m in range(1, 13)]
+
+
+@lru_cache(maxsize=1)
+def _projected() -> dict[str, tuple[Date, ...]]:
+    """Rule days after the published coverage of each kind, to PROJECTION_END."""
+    out: dict[str, tuple[Date, ...]] = {}
+    for kind in EVENT_KINDS:
+        hi = EVENT_COVERAGE[kind][1]
+        n_pub = sum(d.year == hi.year for d in _events()[kind])  # slots already published
+        days: list[Date] = []
+        for year in range(hi.year, PROJECTION_END[kind].year + 1):
+            slots = rule_days(kind, year)
+            if year == hi.year:
+                slots = slots[n_pub:]
+            days.extend(d for d in slots if d > hi)
+        out[kind] = tuple(days)
+    return out
+
+
 def _kinds(kinds: str | Iterable[str] | None) -> tuple[str, ...]:
     if kinds is None:
         return EVENT_KINDS
@@ -307,33 +417,67 @@ def _kinds(kinds: str | Iterable[str] | None) -> tuple[str, ...]:
     return out
 
 
+def _event_set(kinds: tuple[str, ...], published_only: bool = False) -> set[Date]:
+    days = {d for k in kinds for d in _events()[k]}
+    if not published_only:
+        days |= {d for k in kinds for d in _projected()[k]}
+    return days
+
+
 def event_days(
-    kind: str | None = None, start: Date | None = None, end: Date | None = None
+    kind: str | Iterable[str] | None = None,
+    start: Date | None = None,
+    end: Date | None = None,
+    published_only: bool = False,
 ) -> list[Date]:
-    """Sorted, unique event days of ``kind`` ("FOMC", "CPI"; None = all kinds) with
-    ``start <= day <= end`` (open-ended where None). These are the announcement dates; a
-    CPI release can fall on an NYSE holiday (2020-04-10, Good Friday)."""
-    days = _event_set(_kinds(kind))
+    """Sorted, unique event days of ``kind`` ("FOMC", "CPI", "PPI", a list of them; None =
+    all kinds) with ``start <= day <= end`` (open-ended where None). These are the
+    announcement dates; a CPI release can fall on an NYSE holiday (2020-04-10, Good
+    Friday). Days after a kind's published coverage (:data:`EVENT_COVERAGE`) are projected
+    by rule (:func:`is_projected`) up to :data:`PROJECTION_END`; ``published_only=True``
+    leaves them out."""
+    days = _event_set(_kinds(kind), published_only)
     return sorted(d for d in days if (start is None or d >= start) and (end is None or d <= end))
-
-
-def _event_set(kinds: tuple[str, ...]) -> set[Date]:
-    return {d for k in kinds for d in _events()[k]}
 
 
 def is_event_day(
     dates: Sequence[Date] | npt.ArrayLike,
     kinds: str | Iterable[str] | None = None,
     roll: bool = False,
+    published_only: bool = False,
 ) -> npt.NDArray[np.bool_]:
     """Boolean mask over ``dates`` (dates or ``datetime64`` values): is the day an event day
     of any of ``kinds`` (None = all)? With ``roll=True`` an event on a non-trading day
-    counts on the next trading day (when the market first trades on it)."""
+    counts on the next trading day (when the market first trades on it). Projected days
+    count unless ``published_only=True``."""
     arr = np.asarray(dates, dtype="datetime64[D]")
-    ev = _event_set(_kinds(kinds))
+    ev = _event_set(_kinds(kinds), published_only)
     if roll:
         ev = {next_trading_day(d) for d in ev}
     return np.isin(arr, np.asarray(sorted(ev), dtype="datetime64[D]"))
+
+
+@overload
+def is_projected(dates: Date, kinds: str | Iterable[str] | None = None) -> bool: ...
+
+
+@overload
+def is_projected(
+    dates: Sequence[Date] | npt.ArrayLike, kinds: str | Iterable[str] | None = None
+) -> npt.NDArray[np.bool_]: ...
+
+
+def is_projected(dates, kinds=None):
+    """Is the day a *projected* (rule, not published) event day of any of ``kinds``? A bool
+    for one date, a boolean mask for a sequence. Published days, and days that are no event
+    day at all, give False."""
+    ks = _kinds(kinds)
+    proj = {d for k in ks for d in _projected()[k]} - _event_set(ks, published_only=True)
+    mask = np.isin(
+        np.asarray(dates, dtype="datetime64[D]"),
+        np.asarray(sorted(proj), dtype="datetime64[D]"),
+    )
+    return bool(mask) if np.ndim(mask) == 0 else mask
 
 
 # ----------------------------------------------------------------------------- schedule
@@ -356,9 +500,12 @@ class Schedule:
     day indices of every expiry from day 0 up to ``horizon_days + max_dte_days``, so an
     index larger than ``horizon_days`` is an expiry after the horizon; the trading days
     to an expiry are ``index - d``. ``extended_dates`` gives the date of every index up to
-    ``horizon_days + max_dte_days``. FOMC/CPI masks flag the first trading day on or after
-    the announcement (a CPI release on Good Friday counts on the Monday). All arrays are
-    read-only.
+    ``horizon_days + max_dte_days``. FOMC/CPI/PPI masks flag the first trading day on or
+    after the announcement (a CPI release on Good Friday counts on the Monday); they include
+    projected days after the published schedules. ``projected[kind]`` flags the days whose
+    ``kind`` flag comes from the projection rule, not a published date (a subset of that
+    kind's mask); :meth:`event_note` turns them into the one line a caller logs when it uses
+    event flags. All arrays are read-only.
     """
 
     start_date: Date
@@ -368,6 +515,8 @@ class Schedule:
     extended_dates: npt.NDArray[np.datetime64]
     is_fomc: npt.NDArray[np.bool_]
     is_cpi: npt.NDArray[np.bool_]
+    is_ppi: npt.NDArray[np.bool_]
+    projected: Mapping[str, npt.NDArray[np.bool_]]
     is_spx_monthly_expiry: npt.NDArray[np.bool_]
     is_vix_expiry: npt.NDArray[np.bool_]
     spx_monthly_expiries: npt.NDArray[np.int64]
@@ -378,6 +527,40 @@ class Schedule:
     def n_days(self) -> int:
         """Number of simulation days including day 0: ``horizon_days + 1``."""
         return self.horizon_days + 1
+
+    def event_mask(self, kinds: str | Iterable[str] | None = None) -> npt.NDArray[np.bool_]:
+        """Days flagged by an event of any of ``kinds`` (None = all), projected included."""
+        table = {"FOMC": self.is_fomc, "CPI": self.is_cpi, "PPI": self.is_ppi}
+        out = np.zeros(self.n_days, dtype=bool)
+        for k in _kinds(kinds):
+            out |= table[k]
+        return out
+
+    def projected_mask(self, kinds: str | Iterable[str] | None = None) -> npt.NDArray[np.bool_]:
+        """Days flagged by a *projected* (rule, not published) event of any of ``kinds``."""
+        out = np.zeros(self.n_days, dtype=bool)
+        for k in _kinds(kinds):
+            out |= self.projected[k]
+        return out
+
+    def event_note(self, kinds: str | Iterable[str] | None = None) -> str | None:
+        """One line for a caller that uses the event flags of ``kinds`` (None = all), or None
+        when every flag of theirs over the horizon comes from a published date and the
+        horizon lies inside the published coverage or its projection. Names the kinds whose
+        flags are projected ("event days after <date> are projected by rule, not
+        published") and the kinds with no flags on part of the horizon (before the
+        published coverage, or after :data:`PROJECTION_END`)."""
+        first, last = self.dates[0].astype(object), self.dates[-1].astype(object)
+        parts = []
+        for k in _kinds(kinds):
+            lo, hi = EVENT_COVERAGE[k]
+            if self.projected[k].any():
+                parts.append(f"{k} event days after {hi} are projected by rule, not published")
+            if first < lo:
+                parts.append(f"{k} has no event days before {lo} (not published here)")
+            if last > PROJECTION_END[k]:
+                parts.append(f"{k} has no event days after {PROJECTION_END[k]}")
+        return "; ".join(parts) or None
 
     def _expiries(self, kind: ExpiryKind) -> npt.NDArray[np.int64]:
         table = {
@@ -440,9 +623,10 @@ def build_schedule(start_date: Date, horizon_days: int, max_dte_days: int = 400)
     """Calendar for a simulation of ``horizon_days`` trading days from ``start_date``.
 
     Day 0 is ``start_date`` moved to the next trading day if it is not one. Expiries are
-    listed up to ``max_dte_days`` trading days after the horizon. Emits
-    :class:`EventCoverageWarning` when the horizon leaves the event file's coverage (no
-    event flags are set there).
+    listed up to ``max_dte_days`` trading days after the horizon. Event masks include the
+    days projected by rule after the published schedules; ``Schedule.projected`` says
+    which, and ``Schedule.event_note`` gives the line to log when event flags are used.
+    Nothing is warned here: most runs use no event flags.
     """
     if horizon_days < 0 or max_dte_days < 0:
         raise ValueError(
@@ -466,15 +650,9 @@ def build_schedule(start_date: Date, horizon_days: int, max_dte_days: int = 400)
         out[sel] = True
         return _readonly(out)
 
-    end = ext[horizon_days]
-    for kind, (lo, hi) in EVENT_COVERAGE.items():
-        if day0 < lo or end > hi:
-            warnings.warn(
-                f"{kind} event days are known for {lo}..{hi} only; the schedule "
-                f"{day0}..{end} has no {kind} flags outside that range",
-                EventCoverageWarning,
-                stacklevel=2,
-            )
+    flags = {k: _readonly(is_event_day(dates, k, roll=True)) for k in EVENT_KINDS}
+    published = {k: is_event_day(dates, k, roll=True, published_only=True) for k in EVENT_KINDS}
+    projected = {k: _readonly(flags[k] & ~published[k]) for k in EVENT_KINDS}
 
     def as_idx(idx: list[int]) -> np.ndarray:
         return _readonly(np.asarray(idx, dtype=np.int64))
@@ -485,8 +663,10 @@ def build_schedule(start_date: Date, horizon_days: int, max_dte_days: int = 400)
         max_dte_days=max_dte_days,
         dates=_readonly(dates),
         extended_dates=_readonly(ext_np),
-        is_fomc=_readonly(is_event_day(dates, "FOMC", roll=True)),
-        is_cpi=_readonly(is_event_day(dates, "CPI", roll=True)),
+        is_fomc=flags["FOMC"],
+        is_cpi=flags["CPI"],
+        is_ppi=flags["PPI"],
+        projected=MappingProxyType(projected),
         is_spx_monthly_expiry=mask(spx),
         is_vix_expiry=mask(vix),
         spx_monthly_expiries=as_idx(spx),
