@@ -2,7 +2,7 @@
 
     import simulator
     ds = simulator.run(["sim.paths=20000", "hedge.grid.l1_threshold=[18,20,22]"])
-    spec = simulator.build_spec(config_mapping)   # validated, frozen RunSpec
+    spec = simulator.build_spec(["model=bates"])   # validated, frozen RunSpec
     ds = simulator.open_results("outputs/.../results.nc")
 
 ``run`` returns the results dataset (``write=True`` also writes it to ``output.dir``).
@@ -19,7 +19,7 @@ __all__ = ["build_spec", "open_results", "run"]
 
 _API = {
     "run": "simulator.api",
-    "build_spec": "simulator.config.spec",
+    "build_spec": "simulator.api",
     "open_results": "simulator.store.reader",
 }
 

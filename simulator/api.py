@@ -22,8 +22,9 @@ import numpy as np
 import xarray as xr
 
 from simulator.book import book
+from simulator.config import spec as config_spec
 from simulator.config.conf import compose, resolve
-from simulator.config.spec import RunSpec, build_spec, check_output_target
+from simulator.config.spec import RunSpec, check_output_target
 from simulator.engine import core as engine
 from simulator.engine import streaming
 from simulator.engine.interrupt import stop_if_terminated
@@ -36,6 +37,14 @@ from simulator.store.reader import open_results
 __all__ = ["build_spec", "open_results", "run", "run_study"]
 
 log = logging.getLogger("simulator")
+
+
+def build_spec(config: Mapping[str, Any] | Sequence[str] = ()) -> RunSpec:
+    """The validated, frozen RunSpec of a resolved config mapping, or of the shipped
+    config with Hydra ``overrides`` (``["sim.paths=2000", "model=bates"]``)."""
+    if not isinstance(config, Mapping):
+        config = compose(config)
+    return config_spec.build_spec(config)
 
 
 def run(

@@ -1,25 +1,17 @@
-"""Shared fixtures for the sleeve tests: specs, tables and hand-built deterministic paths."""
+"""Shared data of the sleeve tests (test_alvh, test_condor): the hand-made Heston model, its
+mark tables and hand-built deterministic paths."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from pathlib import Path
 
 import numpy as np
 
 from models import Heston
 from models.pricing import tables
 from models.pricing.vix import vix_affine_coefficients
-from simulator.config import conf
-from simulator.config.spec import RunSpec, build_spec
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
 MODEL = Heston(kappa=2.0, theta=0.04, sigma=0.5, rho=-0.7, v0=0.04)
-
-
-def run_spec(*overrides: str) -> RunSpec:
-    return build_spec(conf.compose(overrides))
 
 
 @functools.cache
@@ -41,7 +33,3 @@ def var_for_vix(vix) -> np.ndarray:
 def column(values) -> np.ndarray:
     """A (D+1, 1) float64 path from a list of daily values."""
     return np.asarray(values, np.float64)[:, None]
-
-
-def replace(spec, **changes):
-    return dataclasses.replace(spec, **changes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import jax
 import jax.numpy as jnp
@@ -10,11 +11,12 @@ import numpy as np
 import pytest
 
 from models.pricing import tables
+from simulator import build_spec
 from simulator.book import alvh
 from simulator.config.spec import GridAxis, SpecError
-from tests.sleeves import column, replace, run_spec, var_for_vix, vix_table
+from tests.sleeves import column, var_for_vix, vix_table
 
-HEDGE = run_spec("strategy=condor", "hedge=alvh").hedge
+HEDGE = build_spec(["strategy=condor", "hedge=alvh"]).hedge
 L1 = replace(HEDGE.layers[0], threshold=19.0, release_gap=2.0, size=0.5, take_profit=3.0)
 ONE = replace(HEDGE, layers=(L1,), budget_share=None)
 EXPIRIES = np.array([12, 35, 60, 85, 110])
@@ -314,4 +316,4 @@ def test_vega_sizing_matches_the_condor_vega_per_vix_point(instrument):
 
 def test_vega_sizing_needs_an_instrument_with_a_vix_sensitivity():
     with pytest.raises(SpecError, match=r"hedge\.layers\.l1\.size_rule"):
-        run_spec("hedge.layers.l1.size_rule=vega", "hedge.layers.l1.instrument=vxx")
+        build_spec(["hedge.layers.l1.size_rule=vega", "hedge.layers.l1.instrument=vxx"])
