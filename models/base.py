@@ -48,17 +48,11 @@ class PathModel(ABC):
 
     @abstractmethod
     def simulate_keys(
-        self,
-        keys: jax.Array,
-        n_steps: int,
-        dt: float,
-        spot: float = 100.0,
-        rate: float = 0.0,
-        div_yield: float = 0.0,
-        **options: Any,
+        self, keys, n_steps, dt, spot=100.0, rate=0.0, div_yield=0.0, **options
     ) -> Paths:
-        """Paths for explicit raw path keys, uint32[n_paths, 2]; pure and jit-compiled.
-        ``options``: measure, dtype, record_every, extra_var and the model's own."""
+        """Paths for explicit raw path keys ``keys`` (uint32[n_paths, 2]) over ``n_steps``
+        steps of ``dt`` years; pure and jit-compiled. ``options``: measure, dtype,
+        record_every, extra_var and the model's own (models.registry.simulate_options)."""
 
     @abstractmethod
     def spx_option(self, strike, maturity, spot, rate, div_yield, kind="call") -> ArrayLike:
