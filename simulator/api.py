@@ -75,8 +75,14 @@ def run(
 
 
 def simulate(spec: RunSpec, config_yaml: str, progress: bool = True) -> xr.Dataset:
-    """Simulate ``spec`` into its dataset (nothing written)."""
-    jax.config.update("jax_enable_x64", spec.sim.dtype == "float64")
+    """Simulate ``spec`` into its dataset (nothing written). JAX runs with 64-bit types
+    exactly when ``sim.dtype=float64``, in this call only (jax.enable_x64): the process's
+    own setting is left as it was."""
+    with jax.enable_x64(spec.sim.dtype == "float64"):
+        return _simulate(spec, config_yaml, progress)
+
+
+def _simulate(spec: RunSpec, config_yaml: str, progress: bool) -> xr.Dataset:
     if spec.model.feller_ratio < 1.0 and spec.sim.scheme == "euler":
         log.warning(
             "Feller ratio 2*kappa*theta/sigma^2 = %.2f < 1: the variance hits zero and "
@@ -111,7 +117,9 @@ def simulate(spec: RunSpec, config_yaml: str, progress: bool = True) -> xr.Datas
 
 
 def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = True) -> Path:
-    """Simulate ``spec`` and write its dataset atomically to ``target``."""
+    """Simulate ``spec`` and write its dataset atomically to ``target``. The command line's
+    process decides 64-bit JAX here, from ``sim.dtype``, before its first array."""
+    jax.config.update("jax_enable_x64", spec.sim.dtype == "float64")
     ds = simulate(spec, config_yaml, progress)
     stop_if_terminated()
     path = write_atomic(ds, target, spec.output.format)
