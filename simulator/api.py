@@ -34,7 +34,7 @@ from simulator.store import dataset
 from simulator.store.atomic import write_atomic
 from simulator.store.reader import open_results
 
-__all__ = ["build_spec", "open_results", "run", "run_study"]
+__all__ = ["build_spec", "open_results", "run", "run_study", "use_x64_for"]
 
 log = logging.getLogger("simulator")
 
@@ -45,6 +45,12 @@ def build_spec(config: Mapping[str, Any] | Sequence[str] = ()) -> RunSpec:
     if not isinstance(config, Mapping):
         config = compose(config)
     return config_spec.build_spec(config)
+
+
+def use_x64_for(spec: RunSpec) -> None:
+    """For a command's own process: 64-bit JAX exactly when ``sim.dtype=float64``, set
+    globally before the first array exists (the float32 path runs faster without it)."""
+    jax.config.update("jax_enable_x64", spec.sim.dtype == "float64")
 
 
 def run(
@@ -117,9 +123,7 @@ def _simulate(spec: RunSpec, config_yaml: str, progress: bool) -> xr.Dataset:
 
 
 def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = True) -> Path:
-    """Simulate ``spec`` and write its dataset atomically to ``target``. The command line's
-    process decides 64-bit JAX here, from ``sim.dtype``, before its first array."""
-    jax.config.update("jax_enable_x64", spec.sim.dtype == "float64")
+    """Simulate ``spec`` and write its dataset atomically to ``target``."""
     ds = simulate(spec, config_yaml, progress)
     stop_if_terminated()
     path = write_atomic(ds, target, spec.output.format)

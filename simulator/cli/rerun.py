@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from simulator.api import run_study
+from simulator.api import run_study, use_x64_for
 from simulator.cli.common import fail, setup_logging
 from simulator.config.errors import EXIT_DIFFERENT, ResultsError
 from simulator.config.spec import SpecError, build_spec, check_output_target
@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("rerunning %s into %s", args.results, target)
     handle_sigterm()
     try:
+        use_x64_for(spec)
         path = run_study(spec, config_yaml, target)
     except KeyboardInterrupt as exc:
         interrupted_exit(exc)

@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from simulator.analysis.objective import objective_value, parse_objective
-from simulator.api import run_study
+from simulator.api import run_study, use_x64_for
 from simulator.cli.common import fail, setup_logging
 from simulator.config.conf import CONF_DIR, resolve
 from simulator.config.errors import EXIT_CONFIG, NonFiniteError, SpecError
@@ -72,6 +72,7 @@ def _app(cfg: DictConfig) -> float | None:
     _share_compilation_cache()
     handle_sigterm()
     try:
+        use_x64_for(spec)
         path = run_study(spec, config_yaml, target)
     except KeyboardInterrupt as exc:
         _remove_if_empty(run_dir)
