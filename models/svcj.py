@@ -80,7 +80,8 @@ from scipy import integrate, stats
 from models._jumps import JUMP_STREAM, _max_count
 from models._paths import check_dtype, check_extra_var, check_steps
 from models._random import inverse_normal, step_normals, step_uniforms
-from models.heston import SCHEMES, Heston, Paths, _coefficients, _euler_step, _qe_step
+from models.base import Paths
+from models.heston import SCHEMES, Heston, _coefficients, _euler_step, _qe_step
 from models.pricing.black import is_call
 from models.pricing.vix import VIX_TAU, vix_affine_coefficients
 

@@ -25,6 +25,8 @@ from models import market_checks as mc
 from models.pricing.black import black76
 from models.stationary import simulate_stationary, stationary_gamma, stationary_var
 from models.world_facts import HISTORY, band, in_band, spx_history_facts, year_facts
+from simulator import build_spec
+from simulator.scenarios.history import load_facts
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model" / "svcj_longrun.yaml"
 Z_MC = 3.0
@@ -277,27 +279,16 @@ def test_p_drift_compensates_the_p_jumps():
 def test_config_builds_through_the_spec():
     """model=svcj_longrun composes, validates (the optional P jump keys lam_p, mu_v_p) and
     builds the same SVCJ as the YAML; a config without them keeps P = Q."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from simulator.engine import build_model
-    from simulator.spec import build_spec
-
-    with initialize_config_dir(config_dir=str(CONF.parents[1]), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["model=svcj_longrun"])
-        old = compose(config_name="config", overrides=["model=svcj_fit"])
-    m = build_model(build_spec(OmegaConf.to_container(cfg)).model)
+    m = build_spec(["model=svcj_longrun"]).model.build()
     raw = yaml.safe_load(CONF.read_text())
     assert m == load_world() and m.jump_law("P") == (raw["lam_p"], raw["mu_v_p"])
-    m_old = build_model(build_spec(OmegaConf.to_container(old)).model)
+    m_old = build_spec(["model=svcj_fit"]).model.build()
     assert m_old.lam_p is None and m_old.jump_law("P") == m_old.jump_law("Q")
 
 
 def test_history_matches_the_shipped_facts():
     """models.world_facts.HISTORY agrees with simulator/data/history_facts.csv (the same
     computations, shipped with their sources), to its printed decimals."""
-    from simulator.history_facts import load_facts
-
     f = {k: v.value for k, v in load_facts().items()}
     pairs = {
         "crisis_share": "vix_lr_share_252d_windows_max_ge_40", "vix_p5": "vix_lr_p5",
