@@ -170,7 +170,7 @@ def _pm(v: float, se: float, fmt: str = ",.0f", scale: float = 1.0) -> str:
     if not math.isfinite(v):
         return "n/a"
     s = f"{v * scale:{fmt}}"
-    return s + (f" ± {se * scale:{fmt}}" if math.isfinite(se) else "")
+    return s + (f" ± {se * scale:{fmt.lstrip('+')}}" if math.isfinite(se) else "")
 
 
 def _be(b: BreakEven) -> str:
