@@ -16,6 +16,8 @@ import xarray as xr
 
 from simulator import api
 from simulator.analysis import metrics
+from simulator.analysis.decision import world_regimes
+from simulator.analysis.regimes import break_even_text, table_rows
 from simulator.cli import report as report_cli
 from simulator.reporting import layout
 from simulator.reporting import page as report
@@ -320,3 +322,15 @@ def test_a_collected_cube_with_label_dimensions_renders(run):
     for sid in report.SECTIONS:
         _section(page, sid)
     assert "experiment = a" in _section(page, "answer")
+
+
+def test_regimes_section_matches_the_analysis(run):
+    """The calm/crisis tables are those of simulator.analysis.regimes at each valid point."""
+    page = (run / "report.html").read_text()
+    body = _section(page, "regimes")
+    maps = world_regimes(xr.load_dataset(run / "results.nc"))
+    assert len(maps) == 3  # 4 grid points, one invalid
+    for _, m in maps:
+        assert html.escape(break_even_text(m)) in body
+        for cell in table_rows(m)[0]:
+            assert html.escape(cell) in body
