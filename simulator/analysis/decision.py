@@ -13,7 +13,8 @@ hedged and the unhedged book on the same paths:
 - ``es99_reduction``: ES99 of the book alone minus ES99 of book + hedge, USD (the run's
   own summary row and SE);
 - ``pnl_hedge``: the hedge's mean P&L over the horizon, USD;
-- ``crisis_share``: share of simulated years whose highest VIX reached 40.
+- ``crisis_share``: share of paths whose highest daily VIX reached 40 (a path is one
+  horizon: a year by default, the whole window in a replay).
 
 A replay row has one path: its values are realised, without SEs. For stochastic worlds
 :func:`world_regimes` adds the calm/crisis decomposition and the break-even crisis shares.
@@ -163,7 +164,7 @@ def _point(point: tuple[tuple[str, float], ...]) -> str:
 def format_decision_map(rows: list[WorldRow]) -> str:
     """Markdown: one line per world and hedge setting."""
     out = [
-        "| world | hedge setting | paths | years with VIX >= 40 | hedge cost / year "
+        "| world | hedge setting | paths | paths reaching VIX 40 | hedge cost / year "
         "(% capital) | mean drawdown change | ES99 reduction (USD) | hedge P&L (USD) |",
         "|---|---|---|---|---|---|---|---|",
     ]
