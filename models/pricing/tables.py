@@ -16,17 +16,29 @@ build the tables from the Q model.
 SPX: :class:`SpxSmileTable`, :func:`build_spx_table`
     Black-76 implied vols on a grid of
     - every integer day 1..max_days: an integer ``tau_days`` never interpolates in tau;
-    - ``n_var`` = 51 variance nodes equally spaced in sqrt(v) from 0 to ``var_max`` =
-      1.0 = (100% vol)^2, i.e. 2 vol points apart;
+    - ``n_var`` = 51 variance nodes concentrated at low variance: sqrt(v_i) =
+      sqrt(var_max) (alpha u_i + (1 - alpha) u_i^2) with u_i uniform on [0, 1], alpha =
+      ``var_mix`` = 0.25 and ``var_max`` = 1.0 = (100% vol)^2: 0.5 vol points apart at
+      v = 0, 1.1 at 8% vol, 3.3 at 90% (uniform sqrt(v), 2 points apart, missed the bound
+      below 8% vol at 1..3 days by 1.4-1.9 USD: the smile moves fastest with v there);
+      the lookup inverts the map in closed form (a stable quadratic root), no search;
     - standardised log-moneyness ``z = ln(K/F) / (s_ref sqrt(tau))``, where
       ``s_ref(v, tau)^2 = theta + (v - theta)(1 - exp(-kappa tau)) / (kappa tau)`` is the
       expected mean variance to expiry (the ATM vol to first order), so a given z is the
-      same number of standard deviations in every state; z = -8..+4 in steps of 0.1. The
-      5-delta put sits at z >= -2.7 and the 5-delta call at z <= 1.7 in every state of
-      both test parameter sets, v in 0..var_max, 1..90 days (1-delta: z >= -4.8 and
-      <= 2.4; with kappa 1, sigma 1, rho -0.9 a 1-delta put reaches z ~ -7).
+      same number of standard deviations in every state. The grid is uniform (x = -8..+4
+      in steps of 0.1) in ``x`` with ``z = sinh(b x) / b`` (inverse asinh, closed form):
+      b = 0 (z = x, the plain uniform grid) unless the model's 5-delta put lies beyond
+      z = -8 somewhere; the build then bends the grid out to 1.15 x the z of the 5-delta
+      put at v = 0 and one day (the furthest state: with jumps, the diffusive s_ref -> 0
+      while the jumps keep the wing), found from exact prices (``z_reach``). Shipped
+      configs: heston, heston_fit, bates_fit and the Bergomi surrogates b = 0 (5-delta put
+      at z >= -3.1, call <= 2.6); bates, svcj, svcj_fit, svcj_longrun b = 0.26-0.34,
+      reaching z = -15.5..-22.4 (5-delta put at v = 0, one day: -13.5..-19.4); steps 0.1 near
+      the money, 0.12 at |z| = 2 and ~1 at the far end. Heston test sets: 5-delta put
+      z >= -2.7, call <= 1.7 in every state, v in 0..var_max, 1..90 days (1-delta: z >=
+      -4.8 and <= 2.4; with kappa 1, sigma 1, rho -0.9 a 1-delta put reaches z ~ -7).
     Stored as ``iv / s_ref`` (smoother in v than the vol itself), as the cells of a
-    not-a-knot tensor-product cubic spline in (sqrt(v), z) (``coef``: 16 coefficients
+    not-a-knot tensor-product cubic spline in the node coordinates (u, x) (``coef``: 16 coefficients
     per cell, one gather per lookup and day); ``iv`` gives the node vols. Prices come
     from the COS expansion of :mod:`models.pricing.fourier` with the settings of
     ``Heston.spx_option`` (range c1 +- 40 sqrt(c2 + sqrt(c4)), which covers jump tails;
@@ -63,7 +75,8 @@ Numerical edges (both tables)
     - Deep OTM: a node whose OTM price is below ``min_price`` = 1e-8 of the forward has
       no meaningful vol; it takes the vol of the nearest valid node towards the money
       (flat), so such marks are below ~1e-8 F (5e-3 USD a contract at SPX 5000) and
-      never negative. Outside the z (y) range the smile is flat.
+      never negative. Outside the z (y) range the smile is flat (strike_for_delta
+      brackets z in [min(-12, z_lo), 8]).
     - Variance below 0 counts as 0. Above ``var_max`` the normalised smile (and the
       futures ratio) are held at their ``var_max`` values while s_ref (s', the naive
       future) follow the actual v: an extrapolation (at v = 2, 20 days, the ATM SPX call
@@ -97,16 +110,22 @@ Error bound (asserted by tests/test_tables.py against the exact pricers)
     contract (rounding at spot 5000) and 2e-5 vol points for VIX options.
     Fractional tau (half days): SPX max 0.94 USD, median 0.03 USD a contract; VIX
     futures 8e-5 relative, options 4e-4 vol points (measured, not part of the bound).
-    Shipped configs at 1..3 days (conf/model heston, heston_fit, bates, bates_fit, svcj,
-    svcj_fit, and the Heston surrogates that mark bergomi2f_fit and rbergomi_fit), vol
-    8%..90%: the SPX bound holds (measured max 0.012 USD a contract, 24 states x 15
-    strikes each).
-    Not covered: below 8% vol at 1..3 days the default grid misses the bound, measured
-    max 1.4 USD (heston, heston_fit, bates_fit: cubic interpolation across 2-vol-point
-    cells where the smile moves fastest) and 61-71 USD (bates, svcj: their 5-delta puts
-    sit at z ~ -9..-12, beyond the grid, where the smile is held flat). ``n_var = 201``
-    with ``z_grid = linspace(-12, 4, 161)`` meets it there (max 0.015 USD; 101 nodes:
-    0.6 USD for bates and svcj) at ~5x the build time and table size.
+    Shipped configs (conf/model heston, heston_fit, bates, bates_fit, svcj, svcj_fit,
+    svcj_longrun, and the Heston surrogates that mark bergomi2f_fit and rbergomi_fit):
+    the SPX bound holds from 2% to 90% vol at 1..21 days (asserted at 1, 2, 3, 5, 10, 21
+    days on 13 vols incl. v = 0.0004 and 0.0025 and the worst states of a dense scan of
+    62 vols; and at 24 random states of 8%..90% vol, 1..3 days). Measured (scan of 62
+    vols geometric in 2%..90% x those days x 15 strikes): max 0.011 USD heston, 0.005
+    heston_fit, 0.014 bates, 0.008 bates_fit, 0.014 svcj, 0.077 svcj_fit, 0.054
+    svcj_longrun, worst at 2..5% vol (uniform nodes and z >= -8: 1.9, 0.65, 35, 0.86,
+    32, 9.4, 69 USD). The relative part (0.1% of prices above 1 USD) holds from 8% vol;
+    below it the measured max is 1.3e-3 (svcj_longrun, svcj_fit: 5-delta calls at one
+    day and 2..5% vol, ~0.02 USD on 14 USD; 61 variance nodes: 1.0e-3).
+    Build cost: the nodes at low v need the most COS terms (the characteristic function
+    decays slowest there). 60 days, measured on 2 loaded cores: heston 22.6 s with
+    uniform nodes, 24-26 s now (1.1x); svcj_longrun 44 s -> 100 s (2.3x: its v ~ 0 nodes
+    take ~1e5 terms at one day). Same size: 0.77 MB a day in float64 (bent grids keep the
+    121 z nodes; their strikes are non-uniform, cosines by doubling over the terms).
 """
 
 from __future__ import annotations
