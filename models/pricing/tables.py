@@ -185,8 +185,10 @@ class SpxSmileTable(NamedTuple):
     """SPX Black-76 smiles by (day, variance node, standardised moneyness); a pytree.
 
     ``coef[d - 1, i, j]`` holds the bicubic cell of iv / s_ref at day d between the
-    variance nodes i, i + 1 (v_i = (i sqrt(var_max) / (n_var - 1))^2) and the moneyness
-    nodes j, j + 1 (z_j = z_lo + j z_step); ``smile`` and ``iv`` give the node values.
+    variance nodes i, i + 1 (``var_nodes``: uniform in the coordinate u of _var_nodes,
+    alpha = ``var_mix``) and the moneyness nodes j, j + 1 (x_j = z_lo + j z_step, z_j =
+    sinh(b x_j) / b with b = ``z_bend``, z_j = x_j when b = 0); ``smile`` and ``iv`` give
+    the node values.
     Scalars are 0-d arrays so the whole table can be passed into jitted functions;
     shapes carry the grid sizes.
     """
