@@ -38,7 +38,6 @@ EXACT = {"L": 40.0, "N": 4096}  # Heston.spx_option defaults
 SPX_MAX_USD, SPX_MEDIAN_USD = 0.15, 0.002
 VIX_FUT_REL = 1e-5
 VIX_OPT_ABS, VIX_OPT_REL, VIX_REL_FLOOR = 5e-4, 2e-3, 0.01
-BUILD_SECONDS = 30.0  # both tables, MAX_DAYS: ~5 s on 2 cores; generous against load
 
 BUILD_TIMES: dict[str, float] = {}
 
@@ -618,10 +617,9 @@ def test_python_scalars_do_not_widen(spx_tables):
 # --------------------------------------------------------------------------- build
 
 
-def test_build_time_and_shapes(spx_tables, vix_tables):
-    total = sum(BUILD_TIMES[f"{kind}/reference"] for kind in ("spx", "vix"))
-    print(f"default build, {MAX_DAYS} days: SPX + VIX {total:.2f} s")
-    assert total < BUILD_SECONDS
+def test_build_shapes(spx_tables, vix_tables):
+    """Shapes of the default build (its time is measured by make bench, section 4: a
+    timed assertion fails on a loaded machine without any defect)."""
     spx, vix = spx_tables["reference"], vix_tables["reference"]
     assert spx.coef.shape == (MAX_DAYS, 50, 120, 4, 4)
     assert vix.fut_coef.shape == (MAX_DAYS + 1, 50, 4)
