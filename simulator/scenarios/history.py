@@ -553,6 +553,21 @@ def load_facts() -> dict[str, Fact]:
     }
 
 
+def world_targets() -> dict[str, Fact]:
+    """{fact: Fact} of the one-year world facts (models.world_facts.HISTORY_KEYS) from the
+    shipped history facts: the targets of the default world and the report's facts."""
+    from models.world_facts import HISTORY_KEYS
+
+    facts = load_facts()
+    return {name: facts[key] for name, key in HISTORY_KEYS.items()}
+
+
+def world_history() -> dict[str, float]:
+    """{fact: history value} of :func:`world_targets` (the ``history`` argument of
+    models.world_facts.band and in_band)."""
+    return {k: f.value for k, f in world_targets().items()}
+
+
 def compute(vix_file: str | Path | None = None) -> dict[str, float]:
     """Every computable fact: arch's, plus the Cboe ones when ``vix_file`` is given."""
     out = arch_facts()
