@@ -29,7 +29,10 @@ import numpy as np
 import xarray as xr
 
 from models import Heston
+from models.world_facts import VRP_DAYS as WORLD_VRP_DAYS
+from models.world_facts import year_facts
 from simulator.scenarios import replay
+from simulator.scenarios.history import world_targets
 
 __all__ = [
     "WORLD_LABELS",
@@ -162,10 +165,6 @@ def world_rows(ds: xr.Dataset) -> list[tuple[str, str, str, str]] | None:
     shipped facts, simulator.scenarios.history.world_targets), or None without saved daily
     paths of more than 22 days. The one-year facts (crisis share, drawdowns) are over the
     run's horizon: one year in the default study."""
-    from models.world_facts import VRP_DAYS as WORLD_VRP_DAYS
-    from models.world_facts import year_facts
-    from simulator.scenarios.history import world_targets
-
     if "spx" not in ds or "vix" not in ds or ds.sizes.get("path", 0) < 4:
         return None
     if ds.sizes.get("time", 0) <= WORLD_VRP_DAYS + 1:

@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise, product
 from pathlib import Path
@@ -47,6 +47,7 @@ MONTH_DAYS = 21
 DTYPES = ("float32", "float64")
 MEASURES = ("P", "Q")
 STARTS = ("stationary", "vix", "v0")
+EVENT_KINDS = ("FOMC", "CPI", "PPI")  # simulator.book.calendar.EVENT_KINDS (test_events)
 SCHEMES = ("qe", "euler")
 FORMATS = ("netcdf", "zarr")
 MAX_SEED = 2**32 - 1
@@ -108,6 +109,9 @@ class MarketSpec:
     event_vol_ppi: float = 0.0  # ... and on PPI release days
     start: str = "v0"  # initial variance: stationary (P law per path) | vix | v0 (model.v0)
     vix: float = 20.0  # VIX points of the start when start == "vix"
+    # Event kinds whose days the book treats as events (strategy.condor skip_event_days,
+    # the hedge's event_window signal); simulator.book.calendar.EVENT_KINDS.
+    event_kinds: tuple[str, ...] = ("FOMC", "CPI")
 
 
 @dataclass(frozen=True)
@@ -404,8 +408,17 @@ def _market(cfg: Mapping[str, Any]) -> MarketSpec:
     ppi = g.number("event_vol.ppi", lambda x: 0 <= x <= 0.2, "in [0, 0.2] (daily sd)")
     how = g.choice("start", STARTS)
     vix = g.number("vix", lambda x: 0 < x <= 200, "in (0, 200] VIX points")
+    kinds = g.raw("event_kinds")
+    allowed = f"a list of distinct event kinds from {', '.join(EVENT_KINDS)}"
+    if (
+        isinstance(kinds, str | Mapping)
+        or not isinstance(kinds, Sequence)
+        or any(k not in EVENT_KINDS for k in kinds)
+        or len(set(kinds)) != len(kinds)
+    ):
+        raise SpecError("market.event_kinds", kinds, f"must be {allowed}")
     g.done()
-    return MarketSpec(spot, rate, q, start, fomc, cpi, ppi, how, vix)
+    return MarketSpec(spot, rate, q, start, fomc, cpi, ppi, how, vix, tuple(kinds))
 
 
 def _resolve_start(model: ModelSpec, market: MarketSpec, sim: SimSpec):

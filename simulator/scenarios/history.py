@@ -65,6 +65,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.world_facts import HISTORY_KEYS
+
 __all__ = [
     "COLUMNS",
     "SPECS",
@@ -556,8 +558,6 @@ def load_facts() -> dict[str, Fact]:
 def world_targets() -> dict[str, Fact]:
     """{fact: Fact} of the one-year world facts (models.world_facts.HISTORY_KEYS) from the
     shipped history facts: the targets of the default world and the report's facts."""
-    from models.world_facts import HISTORY_KEYS
-
     facts = load_facts()
     return {name: facts[key] for name, key in HISTORY_KEYS.items()}
 
