@@ -133,7 +133,7 @@ def evaluate(
     out: dict[str, jax.Array] = {}
     if ctx.plan is None:
         return out
-    events = ctx.schedule.is_fomc | ctx.schedule.is_cpi
+    events = ctx.schedule.event_mask(spec.market.event_kinds)  # market.event_kinds
     book = condor.condor_sleeve(
         spot, var, vix, ctx.plan, spec.strategy.condor, spec.market, spx_table, events
     )
