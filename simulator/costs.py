@@ -60,15 +60,38 @@ import jax.numpy as jnp
 from models._random import step_normals
 
 __all__ = [
+    "OVERNIGHT_VARIANCE_SHARE",
     "SETTLEMENT_STREAM",
+    "SPREAD_REL",
+    "SPREAD_VIX_POWER",
+    "SPX_TICKS",
+    "VIX_OPTION_TICKS",
     "accrue_interest",
     "bridge_point",
+    "cumulative_cash",
     "flat_half_spread",
+    "opening_spot",
+    "opening_var",
     "option_tick",
     "quoted_half_spread",
+    "settlement_draws",
     "settlement_normals",
     "variance_bridge_point",
 ]
+
+SPREAD_REL = 0.026
+"""Median quoted half-spread / price of the ten most traded US option underlyings, 2026
+(market_facts ``option_median_half_spread_top10_pct``); taken at VIX 20."""
+SPREAD_VIX_POWER = 1.19
+"""ln(1.92) / ln(29.98 / 17.31): SPX relative spreads +92% (``spx_rel_spread_2day_change_
+2018_02``) while the VIX close went from 17.31 to 29.98 (arch data, 2018-02-02 / 02-06)."""
+SPX_TICKS = (0.05, 0.10, 3.0)
+"""SPX option tick below 3.00, from 3.00 on, switch price (``spx_option_min_tick_*``)."""
+VIX_OPTION_TICKS = (0.01, 0.05, 3.0)
+"""VIX option single-leg tick since 2022-11 (``vix_option_min_tick_*``)."""
+OVERNIGHT_VARIANCE_SHARE = 0.35
+"""Close-to-open share of daily S&P 500 variance: 1 - the 60-70% open-to-close share
+(``spx_open_to_close_variance_share_*``, 1986-2008), midpoint."""
 
 SETTLEMENT_STREAM = 0x50A0
 """Counter-based stream of the settlement draws: step counter = the trading-day index of
@@ -147,3 +170,35 @@ def accrue_interest(cash: jax.Array, capital: float, rate: float, dt: float) -> 
 
     _, earned = jax.lax.scan(step, jnp.zeros_like(x[0]), x[:-1])
     return jnp.concatenate([jnp.zeros_like(x[:1]), earned])
+
+
+def settlement_draws(keys: jax.Array, days, dtype) -> tuple[jax.Array, jax.Array]:
+    """(z_spx, z_vix), each (len(days), n): :func:`settlement_normals` for every settlement
+    day in ``days`` (trading-day indices)."""
+    days = jnp.asarray(days, jnp.uint32).reshape(-1)
+    return jax.vmap(lambda d: settlement_normals(keys, d, dtype))(days)
+
+
+def opening_spot(spot: jax.Array, var: jax.Array, z: jax.Array, days, phi: float, dt: float):
+    """Simulated opening level (len(days), n) of the index on each day in ``days`` (>= 1)
+    from daily closes ``spot`` and variance states ``var`` shaped (D+1, n): the log bridge
+    between the previous close and the day's close with the day's variance var[d-1] dt
+    (the variance at the previous close, as an Euler step would use)."""
+    days = jnp.asarray(days, jnp.int32).reshape(-1)
+    x0, x1 = jnp.log(spot[days - 1]), jnp.log(spot[days])
+    return jnp.exp(bridge_point(x0, x1, var[days - 1] * dt, phi, z))
+
+
+def opening_var(var: jax.Array, z: jax.Array, days, sigma: float, phi: float, dt: float):
+    """Simulated variance state (len(days), n) at the open of each day in ``days`` (the
+    VRO's state): :func:`variance_bridge_point` between var[d-1] and var[d]."""
+    days = jnp.asarray(days, jnp.int32).reshape(-1)
+    return variance_bridge_point(var[days - 1], var[days], sigma, dt, phi, z)
+
+
+def cumulative_cash(n_days: int, rows, flows: jax.Array) -> jax.Array:
+    """Cumulative cash (n_days, n) from flows (K, n) paid on trading days ``rows`` (K,)
+    (static or traced indices; rows >= n_days are dropped)."""
+    daily = jnp.zeros((n_days, flows.shape[-1]), flows.dtype)
+    daily = daily.at[jnp.asarray(rows)].add(flows, mode="drop")
+    return jnp.cumsum(daily, axis=0)

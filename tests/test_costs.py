@@ -2,7 +2,9 @@
 bridge against its closed form (Monte Carlo, 4 SE), chunk invariance of the settlement
 draws, and interest accrual against a closed form."""
 
+import csv
 import math
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -12,12 +14,36 @@ import pytest
 from models._random import path_keys, step_normals
 from simulator import costs
 
-# Calibration constants (simulator/data/market_facts.csv, docs/costs.md).
-REL = 0.026  # option_median_half_spread_top10_pct
-POWER = 1.19  # ln(1.92) / ln(29.98 / 17.31): Hanweck 2018-02-02 -> 02-06, arch VIX closes
-SPX_TICKS = (0.05, 0.10, 3.0)  # spx_option_min_tick_below_3 / _3_and_above
-VIX_TICKS = (0.01, 0.05, 3.0)  # vix_option_min_tick_* (since 2022-11)
-PHI = 0.35
+REL, POWER, PHI = costs.SPREAD_REL, costs.SPREAD_VIX_POWER, costs.OVERNIGHT_VARIANCE_SHARE
+SPX_TICKS, VIX_TICKS = costs.SPX_TICKS, costs.VIX_OPTION_TICKS
+FACTS = Path(__file__).resolve().parents[1] / "simulator" / "data" / "market_facts.csv"
+
+
+def fact(key: str) -> float:
+    with FACTS.open() as f:
+        return next(float(r["value"]) for r in csv.DictReader(f) if r["key"] == key)
+
+
+def test_constants_come_from_the_cited_facts():
+    assert fact("option_median_half_spread_top10_pct") / 100 == pytest.approx(REL)
+    assert (fact("spx_option_min_tick_below_3"), fact("spx_option_min_tick_3_and_above")) == (
+        SPX_TICKS[:2]
+    )
+    assert (fact("vix_option_min_tick_below_3"), fact("vix_option_min_tick_3_and_above")) == (
+        VIX_TICKS[:2]
+    )
+    oc = (
+        fact("spx_open_to_close_variance_share_low"),
+        fact("spx_open_to_close_variance_share_high"),
+    )
+    assert PHI == pytest.approx(1 - sum(oc) / 200)
+    from arch.data import vix
+
+    closes = vix.load()["vix"]
+    v0, v1 = closes.loc["2018-02-02"], closes.loc["2018-02-06"]
+    assert (v0, v1) == (17.31, 29.98)
+    p = math.log(1 + fact("spx_rel_spread_2day_change_2018_02") / 100) / math.log(v1 / v0)
+    assert p == pytest.approx(POWER, abs=0.005)
 
 
 def spx_half(price, vix, cap=10.0):
@@ -150,3 +176,33 @@ def test_interest_closed_form(dtype):
     np.testing.assert_allclose(out[:, 0], want0, atol=tol)
     np.testing.assert_allclose(out[:, 1], want1, atol=tol)
     assert out[-1, 0] == pytest.approx((capital + 1_500.0) * (math.exp(rate) - 1), abs=tol)
+
+
+def test_opening_spot_and_var_use_the_bridge():
+    spot = jnp.asarray([[100.0, 50.0], [101.0, 49.0], [99.0, 52.0]], jnp.float64)
+    var = jnp.asarray([[0.04, 0.09], [0.05, 0.08], [0.03, 0.1]], jnp.float64)
+    z = jnp.asarray([[0.3, -1.2], [2.0, 0.1]], jnp.float64)
+    days, dt = [1, 2], 1 / 252
+    got = np.asarray(costs.opening_spot(spot, var, z, days, PHI, dt))
+    s, v, zz = np.asarray(spot), np.asarray(var), np.asarray(z)
+    for i, d in enumerate(days):
+        mean = (1 - PHI) * np.log(s[d - 1]) + PHI * np.log(s[d])
+        sd = np.sqrt(PHI * (1 - PHI) * v[d - 1] * dt)
+        np.testing.assert_allclose(got[i], np.exp(mean + sd * zz[i]), rtol=1e-12)
+    gv = np.asarray(costs.opening_var(var, z, days, 0.7, PHI, dt))
+    for i, d in enumerate(days):
+        mean = (1 - PHI) * v[d - 1] + PHI * v[d]
+        sd = np.sqrt(PHI * (1 - PHI) * 0.49 * v[d - 1] * dt)
+        np.testing.assert_allclose(gv[i], np.maximum(mean + sd * zz[i], 0.0), rtol=1e-12)
+    keys = path_keys(jax.random.key(1), 0, 5)
+    za, zb = costs.settlement_draws(keys, [4, 9], jnp.float64)
+    np.testing.assert_array_equal(
+        np.asarray(za[1]), np.asarray(costs.settlement_normals(keys, 9, jnp.float64)[0])
+    )
+    assert za.shape == zb.shape == (2, 5)
+
+
+def test_cumulative_cash():
+    flows = jnp.asarray([[1.0, 2.0], [-0.5, 0.0], [3.0, 3.0]])
+    got = np.asarray(costs.cumulative_cash(5, np.array([0, 2, 7]), flows))
+    np.testing.assert_allclose(got, [[1, 2], [1, 2], [0.5, 2], [0.5, 2], [0.5, 2]])
