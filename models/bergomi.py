@@ -99,7 +99,7 @@ from models import _random
 from models._mc import MCEstimate, mixed_estimator
 from models._paths import check_dtype, check_extra_var, check_steps
 from models._random import step_normals
-from models.heston import KeyedSimulation, Paths, Premia
+from models.base import PathModel, Paths, Premia
 from models.pricing.black import is_call
 from models.pricing.vix import VIX_TAU
 
@@ -152,7 +152,7 @@ class _VixCoef(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Bergomi2F(KeyedSimulation):
+class Bergomi2F(PathModel):
     """Two-factor Bergomi parameters under Q plus the premia that define P.
 
     xi0: initial spot variance xi0(0) (per year; the whole curve when ``xi_long`` is None);

@@ -38,8 +38,9 @@ from functools import lru_cache
 import numpy as np
 from scipy import optimize, special, stats
 
+from models.base import Premia
 from models.bates import Bates
-from models.heston import Heston, Premia
+from models.heston import Heston
 from models.pricing.black import black76, implied_vol
 from models.pricing.vix import CIRLaw
 

@@ -28,10 +28,10 @@ from models._paths import check_dtype, check_extra_var, check_steps
 from models._random import (
     inverse_normal,
     normal_quantile_from_log,
-    path_keys,
     step_normals,
     step_uniforms,
 )
+from models.base import PathModel, Paths, Premia
 from models.pricing.fourier import cos_price
 from models.pricing.vix import (
     VIX_TAU,
@@ -48,57 +48,6 @@ SCHEMES = ("qe", "euler")
 PSI_C = 1.5  # Andersen's switching level between the quadratic and exponential branches
 
 
-@dataclass(frozen=True)
-class Premia:
-    """Risk premia turning Q into P. ``equity``: P drift minus r, per year.
-    ``variance``: lambda in kappa_P = kappa_Q - lambda (lambda > 0 lowers mean reversion and
-    raises the P long-run variance above theta_Q... or below it when negative)."""
-
-    equity: float = 0.0
-    variance: float = 0.0
-
-
-class Paths(NamedTuple):
-    """Simulated states at the recorded times, each shaped (n_records + 1, n_paths).
-
-    ``spot`` is the index level, ``var`` the instantaneous variance (per year, floored at 0).
-    Row 0 holds the initial state. ``vix`` (vol points) is set by models whose VIX is not a
-    function of ``var`` alone (Bergomi, rough Bergomi: it depends on the factors or the
-    whole past); None where ``model.vix(var)`` gives it.
-    """
-
-    spot: jax.Array
-    var: jax.Array
-    vix: jax.Array | None = None
-
-
-class KeyedSimulation:
-    """``simulate`` from one key, for path models that define ``simulate_keys``."""
-
-    def simulate(
-        self,
-        key: jax.Array,
-        n_paths: int,
-        n_steps: int,
-        dt: float,
-        spot: float = 100.0,
-        rate: float = 0.0,
-        div_yield: float = 0.0,
-        *,
-        first_path: int = 0,
-        **options,
-    ) -> Paths:
-        """Simulate paths ``first_path .. first_path + n_paths - 1``; ``options`` are the
-        keyword arguments of the model's ``simulate_keys`` (measure, scheme, dtype,
-        record_every, extra_var) with its defaults.
-
-        The key of path i is fold_in(key, i) and its step-t numbers come from that key
-        alone, so any split of the paths into calls gives bitwise the same paths.
-        """
-        keys = path_keys(key, first_path, n_paths)
-        return self.simulate_keys(keys, n_steps, dt, spot, rate, div_yield, **options)
-
-
 class _Dyn(NamedTuple):
     kappa: float
     theta: float
@@ -108,7 +57,7 @@ class _Dyn(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Heston(KeyedSimulation):
+class Heston(PathModel):
     """Heston parameters under Q plus the premia that define P.
 
     kappa: mean-reversion speed (1/year); theta: long-run variance; sigma: vol of variance;

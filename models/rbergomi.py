@@ -77,7 +77,7 @@ from numpy.typing import ArrayLike
 from models._mc import MCEstimate, mixed_estimator
 from models._paths import check_dtype, check_extra_var, check_steps
 from models._random import path_keys, step_normals
-from models.heston import KeyedSimulation, Paths, Premia
+from models.base import PathModel, Paths, Premia
 from models.pricing.black import is_call
 from models.pricing.vix import VIX_TAU
 
@@ -125,7 +125,7 @@ class _Coef(NamedTuple):
 
 
 @dataclass(frozen=True)
-class RoughBergomi(KeyedSimulation):
+class RoughBergomi(PathModel):
     """Rough Bergomi parameters under Q plus the premia that define P.
 
     xi0: flat forward variance (per year); eta: vol of vol (eta sqrt(2H) scales Y);

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from models.calibration import QQuotes, fit_q
 from models.pricing.black import implied_vol
 
 __all__ = ["SURROGATE_QUOTES", "is_projected", "marking_model", "model_quotes", "surrogate_fit"]
@@ -55,8 +56,6 @@ def marking_model(model: Any, spot: float, rate: float = 0.0, div_yield: float =
 @lru_cache(maxsize=16)
 def surrogate_fit(model: Any, spot: float, rate: float = 0.0, div_yield: float = 0.0):
     """models.calibration.QFit of a Heston fitted to :func:`model_quotes` of ``model``."""
-    from models.calibration import fit_q
-
     return fit_q(model_quotes(model, spot, rate, div_yield), family="heston", weights=WEIGHTS)
 
 
@@ -74,8 +73,6 @@ def model_quotes(model: Any, spot: float, rate: float = 0.0, div_yield: float = 
     """models.calibration.QQuotes computed by ``model``'s own Q pricers from its initial
     state at :data:`SURROGATE_QUOTES` (VIX option and SPX quotes as Black-76 vols; the
     out-of-the-money side of each strike)."""
-    from models.calibration import QQuotes
-
     q = SURROGATE_QUOTES
     days = sorted(set(q["vix_future_days"]) | set(q["vix_option_days"]))
     fut_of = {d: float(model.vix_future(d / DAYS)) for d in days}  # each priced once

@@ -9,8 +9,13 @@ Q (risk-neutral) dynamics, time in years, x = ln S:
 N a Poisson process with intensity lam; at each jump the variance jumps by
 Z_v ~ Exp(mean mu_v) and the log spot by J | Z_v ~ N(mu_s + rho_j Z_v, sigma_s^2);
 m = E[e^J] - 1 = exp(mu_s + sigma_s^2 / 2) / (1 - rho_j mu_v) - 1 (needs rho_j mu_v < 1).
-Under P the jumps keep the same law (the P/Q premia are Heston's: equity drift and
-kappa_P = kappa - lambda), so there is no separate jump risk premium.
+Under P the premia are Heston's (equity drift, kappa_P = kappa - lambda). By default the
+jumps keep their Q law under P (no jump risk premium). ``lam_p`` and ``mu_v_p`` (None: equal
+to lam and mu_v) give P its own jump intensity and mean variance jump: an equivalent change
+of measure (Poisson intensities lam_p vs lam, Exp(mu_v_p) vs Exp(mu_v) marks, the price jump
+given Z_v unchanged), i.e. a jump-timing and jump-size risk premium. Under P the spot is
+compensated with the P jumps, lam_p m_p, so premia.equity stays the whole expected excess
+return. Prices use the Q law only.
 
 Characteristic function (affine, closed form). E[exp(i u ln(S_T/F_T))] = exp(C + D v0) with
 Heston's C and D (the jumps do not depend on the state, so D is unchanged) plus the jump
@@ -62,7 +67,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache, partial
 from typing import NamedTuple
 
@@ -75,7 +80,8 @@ from scipy import integrate, stats
 from models._jumps import JUMP_STREAM, _max_count
 from models._paths import check_dtype, check_extra_var, check_steps
 from models._random import inverse_normal, step_normals, step_uniforms
-from models.heston import SCHEMES, Heston, Paths, _coefficients, _euler_step, _qe_step
+from models.base import Paths
+from models.heston import SCHEMES, Heston, _coefficients, _euler_step, _qe_step
 from models.pricing.black import is_call
 from models.pricing.vix import VIX_TAU, vix_affine_coefficients
 
@@ -111,6 +117,8 @@ class SVCJ(Heston):
     sigma_s: float = 0.0
     rho_j: float = 0.0
     mu_v: float = 0.0
+    lam_p: float | None = None
+    mu_v_p: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -121,9 +129,39 @@ class SVCJ(Heston):
             "rho_j": self.rho_j * self.mu_v < 1.0,
             "mu_v": self.mu_v >= 0,
         }
+        if self.lam_p is not None:
+            checks["lam_p"] = self.lam_p >= 0 and (self.lam_p > 0) == (self.lam > 0)
+        if self.mu_v_p is not None:
+            checks["mu_v_p"] = self.mu_v_p >= 0 and self.rho_j * self.mu_v_p < 1.0
+            checks["mu_v_p"] &= (self.mu_v_p > 0) == (self.mu_v > 0)
         for name, ok in checks.items():
             if not (ok and math.isfinite(getattr(self, name))):
                 raise ValueError(f"SVCJ: invalid {name}={getattr(self, name)!r}")
+
+    def jump_law(self, measure: str = "Q") -> tuple[float, float]:
+        """(intensity 1/year, mean variance jump) of the co-jumps under ``measure``: the Q
+        values, or under P ``lam_p`` and ``mu_v_p`` where set (equivalent measures: both
+        intensities are positive or both 0, likewise the mean jumps)."""
+        if measure == "P":
+            lam = self.lam if self.lam_p is None else self.lam_p
+            return lam, (self.mu_v if self.mu_v_p is None else self.mu_v_p)
+        if measure == "Q":
+            return self.lam, self.mu_v
+        raise ValueError(f"measure must be 'P' or 'Q', got {measure!r}")
+
+    @property
+    def has_p_jumps(self) -> bool:
+        """True when P's jump law differs from Q's (lam_p or mu_v_p set to another value)."""
+        return self.jump_law("P") != self.jump_law("Q")
+
+    def stationary_moments(self) -> tuple[float, float]:
+        """Mean and variance of the stationary law of v under P: with kappa_P, theta_P the
+        premia's, and lam_P, mu_vP the P jumps, mean = (kappa_P theta_P + lam_P mu_vP) /
+        kappa_P and variance = (sigma^2 mean + 2 lam_P mu_vP^2) / (2 kappa_P)."""
+        kp, tp = self.p_parameters()
+        lam, mv = self.jump_law("P")
+        mean = (kp * tp + lam * mv) / kp
+        return mean, (self.sigma**2 * mean + 2.0 * lam * mv * mv) / (2.0 * kp)
 
     # ----------------------------------------------------------------- jump moments
     @property
@@ -398,18 +436,31 @@ class SVCJ(Heston):
         check_steps(n_steps, record_every)
         dtype = check_dtype(dtype)
         extra_var = check_extra_var(extra_var, n_steps, dtype)
-        dyn = self._dynamics(measure, rate, div_yield)
-        dyn = dyn._replace(mu=dyn.mu - self.compensator)
-        coef = _coefficients(dyn, dt, dtype)
-        mean = self.lam * dt
-        cdf = stats.poisson.cdf(np.arange(_max_count(mean)), mean)
-        jc = _SVCJStep(
-            *(jnp.asarray(x, dtype) for x in (cdf, self.mu_s, self.sigma_s, self.rho_j, self.mu_v))
-        )
+        coef, jc = self.step_constants(measure, dt, rate, div_yield, dtype)
         init = jnp.asarray([math.log(spot), self.v0], dtype=dtype)
         return _simulate_svcj(
             keys, init, coef, extra_var, jc, n_steps // record_every, record_every, scheme, dtype
         )
+
+    def step_constants(
+        self, measure: str, dt: float, rate: float, div_yield: float, dtype
+    ) -> tuple[object, _SVCJStep]:
+        """(diffusion step constants, co-jump step constants) of a path step of ``dt``
+        years under ``measure``, the drift compensated with that measure's jumps."""
+        dyn = self._dynamics(measure, rate, div_yield)
+        lam, mu_v = self.jump_law(measure)
+        if (lam, mu_v) == (self.lam, self.mu_v):
+            comp = self.compensator
+        else:
+            comp = lam * replace(self, mu_v=mu_v, lam_p=None, mu_v_p=None).mean_excess
+        dyn = dyn._replace(mu=dyn.mu - comp)
+        coef = _coefficients(dyn, dt, dtype)
+        mean = lam * dt
+        cdf = stats.poisson.cdf(np.arange(_max_count(mean)), mean)
+        jc = _SVCJStep(
+            *(jnp.asarray(x, dtype) for x in (cdf, self.mu_s, self.sigma_s, self.rho_j, mu_v))
+        )
+        return coef, jc
 
 
 @lru_cache(maxsize=4)

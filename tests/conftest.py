@@ -1,4 +1,6 @@
-"""Test-wide setup: float64 JAX for the reference tests, one compilation cache.
+"""Test-wide setup and shared helpers (as fixtures: no test module imports another).
+
+float64 JAX for the reference tests, one compilation cache.
 
 x64 must be switched on before the first JAX array exists, so it happens here at import
 time (pytest imports conftest.py before any test module). float32 simulations still run
@@ -13,9 +15,16 @@ the same binary, so bitwise comparisons are unaffected.
 import atexit
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
 
 import jax
+import pytest
+import yaml
+
+from models import registry
 
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _cache = tempfile.mkdtemp(prefix="alvh-test-jax-cache-")
@@ -23,3 +32,72 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 jax.config.update("jax_enable_x64", True)
+
+
+# ------------------------------------------------------------------- the command line
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run_cli(
+    *overrides: str,
+    cwd: Path,
+    module: str = "simulator",
+    devices: int | None = None,
+    timeout: float = 600,
+    report: bool = False,
+) -> subprocess.CompletedProcess:
+    """``python -m simulator OVERRIDES`` in ``cwd``; ``devices`` forces host CPU devices.
+
+    The HTML report is off (``output.report=false`` appended) unless ``report`` is true or
+    an override sets ``output.report`` itself: most CLI tests do not look at it.
+    """
+    if module == "simulator" and not report and not any("output.report" in o for o in overrides):
+        overrides = (*overrides, "output.report=false")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("XLA_FLAGS", None)
+    if devices is not None:
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    return subprocess.run(
+        [sys.executable, "-m", module, *overrides],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _files_under(path: Path) -> list[Path]:
+    return sorted(p for p in Path(path).rglob("*") if p.is_file())
+
+
+def _model_vix0(ds) -> float:
+    """The model VIX at t = 0 from a dataset's resolved config: SVCJ's affine formula, the
+    Bergomi models' 100 sqrt(xi0) (flat forward variance), Heston/Bates' own."""
+    m = yaml.safe_load(ds.attrs["config"])["model"]
+    name = m["name"]
+    p = {k: v for k, v in m.items() if k not in ("name", "premia")}
+    if name in ("bergomi2f", "rbergomi"):
+        return 100.0 * p["xi0"] ** 0.5
+    return float(registry.MODELS[name].cls(**p).vix(p["v0"]))
+
+
+@pytest.fixture(scope="session")
+def run_cli():
+    """``run_cli(*overrides, cwd=..., module="simulator", devices=None, report=False)``:
+    the command line in a subprocess, as a user runs it (see :func:`_run_cli`)."""
+    return _run_cli
+
+
+@pytest.fixture(scope="session")
+def files_under():
+    """``files_under(path)``: every file below ``path``, sorted."""
+    return _files_under
+
+
+@pytest.fixture(scope="session")
+def model_vix0():
+    """``model_vix0(ds)``: the model VIX at t = 0 of a dataset's stored model config."""
+    return _model_vix0

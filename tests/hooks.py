@@ -28,7 +28,9 @@ def _say(point: str) -> None:
 def install(point: str) -> None:
     import jax.numpy as jnp
 
-    from simulator import dataset, engine
+    from models import Heston
+    from simulator.engine import core as engine
+    from simulator.store import atomic
 
     if point in ("compile", "chunk"):
         make = engine._chunk_function
@@ -50,23 +52,23 @@ def install(point: str) -> None:
 
         engine._chunk_function = chunk_function
     elif point == "write":
-        mark = dataset._mark_complete
+        mark = atomic._mark_complete
 
         def mark_complete(part, fmt):
             _say(point)
             time.sleep(WAIT_S)
             mark(part, fmt)
 
-        dataset._mark_complete = mark_complete
+        atomic._mark_complete = mark_complete
     elif point == "nan":
-        simulate = engine.Heston.simulate_keys
+        simulate = Heston.simulate_keys
 
         def simulate_keys(self, *args, **kwargs):
             paths = simulate(self, *args, **kwargs)
             var = paths.var.at[3:, 2].set(jnp.nan)
             return paths._replace(var=var)
 
-        engine.Heston.simulate_keys = simulate_keys
+        Heston.simulate_keys = simulate_keys
     else:
         raise SystemExit(f"unknown hook point {point!r}")
 

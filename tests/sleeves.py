@@ -1,28 +1,17 @@
-"""Shared fixtures for the sleeve tests: specs, tables and hand-built deterministic paths."""
+"""Shared data of the sleeve tests (test_alvh, test_condor): the hand-made Heston model, its
+mark tables and hand-built deterministic paths."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from pathlib import Path
 
 import numpy as np
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 from models import Heston
 from models.pricing import tables
 from models.pricing.vix import vix_affine_coefficients
-from simulator.spec import RunSpec, build_spec
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
 MODEL = Heston(kappa=2.0, theta=0.04, sigma=0.5, rho=-0.7, v0=0.04)
-
-
-def run_spec(*overrides: str) -> RunSpec:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides))
-    return build_spec(OmegaConf.to_container(cfg, resolve=True))
 
 
 @functools.cache
@@ -44,7 +33,3 @@ def var_for_vix(vix) -> np.ndarray:
 def column(values) -> np.ndarray:
     """A (D+1, 1) float64 path from a list of daily values."""
     return np.asarray(values, np.float64)[:, None]
-
-
-def replace(spec, **changes):
-    return dataclasses.replace(spec, **changes)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from models.pricing import tables
-from simulator import alvh
-from simulator.spec import SpecError
-from tests.sleeves import column, replace, run_spec, var_for_vix, vix_table
+from simulator import build_spec
+from simulator.book import alvh
+from simulator.config.spec import GridAxis, SpecError
+from tests.sleeves import column, var_for_vix, vix_table
 
-HEDGE = run_spec("strategy=condor", "hedge=alvh").hedge
+HEDGE = build_spec(["strategy=condor", "hedge=alvh"]).hedge
 L1 = replace(HEDGE.layers[0], threshold=19.0, release_gap=2.0, size=0.5, take_profit=3.0)
 ONE = replace(HEDGE, layers=(L1,), budget_share=None)
 EXPIRIES = np.array([12, 35, 60, 85, 110])
@@ -32,7 +35,7 @@ def _run(
     risk = np.full_like(vix, RISK)
     cred = np.zeros_like(vix) if credit is None else column(credit)
     params, valid, _ = alvh.grid_points(spec)
-    p = {k: jnp.asarray(v[0], jnp.float64) for k, v in params.items()}
+    p = jax.tree.map(lambda v: jnp.asarray(v[0], jnp.float64), params)
     sig, early = alvh.signals(
         spec, jnp.asarray(spot), jnp.asarray(var), jnp.asarray(vix), vix, vix, events
     )
@@ -168,11 +171,12 @@ def test_never_triggering_thresholds_cost_nothing():
 
 
 def test_grid_marks_non_increasing_thresholds_invalid():
-    spec = replace(HEDGE, grid=(("l1_threshold", (18.0, 24.0, 26.0)),))
+    spec = replace(HEDGE, grid=(GridAxis("l1_threshold", (18.0, 24.0, 26.0), "l1", "threshold"),))
     params, valid, dims = alvh.grid_points(spec)
     assert dims == [("l1_threshold", (18.0, 24.0, 26.0))]
     assert valid.tolist() == [True, False, False]  # l2 threshold is 24
-    assert params["l1_threshold"].tolist() == [18.0, 24.0, 26.0]
+    assert params.layers[0].threshold.tolist() == [18.0, 24.0, 26.0]
+    assert alvh.swept(spec).layers[0].threshold and not alvh.swept(spec).layers[1].threshold
 
 
 def test_event_window_flags_the_days_before_an_event():
@@ -312,4 +316,4 @@ def test_vega_sizing_matches_the_condor_vega_per_vix_point(instrument):
 
 def test_vega_sizing_needs_an_instrument_with_a_vix_sensitivity():
     with pytest.raises(SpecError, match=r"hedge\.layers\.l1\.size_rule"):
-        run_spec("hedge.layers.l1.size_rule=vega", "hedge.layers.l1.instrument=vxx")
+        build_spec(["hedge.layers.l1.size_rule=vega", "hedge.layers.l1.instrument=vxx"])

@@ -24,6 +24,7 @@ from models import Bates, Heston, Premia
 from models._jumps import LognormalJumps, jump_increment
 from models._random import path_keys
 from models.pricing.vix import VIX_TAU
+from simulator.config import conf
 
 HESTON = {"kappa": 2.0, "theta": 0.04, "sigma": 0.5, "rho": -0.7, "v0": 0.04}
 JUMPS = {"lam": 0.8, "mu_j": -0.1, "sigma_j": 0.15}
@@ -344,40 +345,26 @@ def test_mark_tables_within_the_stated_bound():
 # --------------------------------------------------------------------------- config and CLI
 
 
-def _compose(*overrides: str) -> dict:
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from tests.cli import ROOT
-
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides))
-    return OmegaConf.to_container(cfg, resolve=True)
-
-
 def test_config_group_builds_the_bates_model():
-    from simulator.engine import build_model
-    from simulator.spec import SpecError, build_spec
+    from simulator.config.spec import SpecError, build_spec
 
-    spec = build_spec(_compose("model=bates", "model.lam=1.5"))
-    m = build_model(spec.model)
+    spec = build_spec(conf.compose(["model=bates", "model.lam=1.5"]))
+    m = spec.model.build()
     assert isinstance(m, Bates) and (m.lam, m.mu_j, m.sigma_j) == (1.5, -0.08, 0.1)
     assert (m.kappa, m.premia) == (spec.model.kappa, Premia(0.05, -1.0))
-    assert type(build_model(build_spec(_compose()).model)) is Heston
+    assert type(build_spec(conf.compose()).model.build()) is Heston
     with pytest.raises(SpecError, match=r"model\.sigma_j=-0\.1"):
-        build_spec(_compose("model=bates", "model.sigma_j=-0.1"))
+        build_spec(conf.compose(["model=bates", "model.sigma_j=-0.1"]))
     with pytest.raises(SpecError, match=r"model\.lam=0\.5: unknown key"):
-        build_spec(_compose("+model.lam=0.5"))  # heston has no jumps
+        build_spec(conf.compose(["+model.lam=0.5"]))  # heston has no jumps
 
 
 @pytest.mark.slow
-def test_cli_runs_bates_through_condor_and_alvh(tmp_path):
+def test_cli_runs_bates_through_condor_and_alvh(tmp_path, run_cli):
     """python -m simulator model=bates: the whole book (condor + three-layer ALVH) on
     Bates paths; VIX at t = 0 is the Bates VIX (with the jump term), P&L finite."""
     import xarray as xr
     import yaml
-
-    from tests.cli import run_cli
 
     proc = run_cli(
         "model=bates", "sim.paths=500", "sim.horizon_days=21", "output.save_paths=true",

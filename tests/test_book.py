@@ -5,21 +5,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator import book, dataset, engine, metrics
-from tests.sleeves import run_spec
+from simulator import build_spec
+from simulator.analysis import metrics
+from simulator.book import book
+from simulator.engine import core as engine
+from simulator.store import dataset
 
 
 @pytest.fixture(scope="module")
 def grid_run():
-    spec = run_spec(
-        "sim.paths=3000",
-        "sim.horizon_days=63",
-        "sim.seed=5",
-        "hedge.layers.l2.threshold=1001",
-        "hedge.layers.l3.threshold=1002",
-        "hedge.grid.l1_threshold=[15,19,23,1000]",
+    spec = build_spec(
+        [
+            "sim.paths=3000",
+            "sim.horizon_days=63",
+            "sim.seed=5",
+            "hedge.layers.l2.threshold=1001",
+            "hedge.layers.l3.threshold=1002",
+            "hedge.grid.l1_threshold=[15,19,23,1000]",
+        ]
     )
-    ctx = book.prepare(spec, engine.build_model(spec.model))
+    ctx = book.prepare(spec, spec.model.build())
     res = engine.run(spec, progress=False, book_ctx=ctx)
     ds = dataset.build_dataset(spec, res.per_path, res.daily, {}, ctx.grid_dims, ctx.grid_valid)
     return ds
@@ -50,8 +55,8 @@ def test_paired_standard_errors_are_far_below_unpaired(grid_run):
 
 
 def test_thresholds_must_rise_across_layers_in_the_grid():
-    spec = run_spec("sim.paths=10", "hedge.grid.l1_threshold=[18,30]")
-    ctx = book.prepare(spec, engine.build_model(spec.model))
+    spec = build_spec(["sim.paths=10", "hedge.grid.l1_threshold=[18,30]"])
+    ctx = book.prepare(spec, spec.model.build())
     assert ctx.grid_valid.tolist() == [True, False]  # l2 threshold is 24
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator import calendar as cal
+from simulator.book import calendar as cal
 
 D = dt.date
 
@@ -177,7 +177,7 @@ def test_vix_expiry_rule_consequences():
 
 # ----------------------------------------------------------------------------- events
 
-EVENTS_CSV = Path(cal.__file__).parent / "data" / "events.csv"
+EVENTS_CSV = Path(cal.__file__).parents[1] / "data" / "events.csv"  # simulator/data
 FOMC_2026 = ["01-28", "03-18", "04-29", "06-17", "07-29", "09-16", "10-28", "12-09"]
 
 

@@ -19,8 +19,6 @@ import jax
 import numpy as np
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 from scipy import integrate, stats
 
 from models import Bates, Heston, Premia
@@ -40,9 +38,10 @@ from models.calibration import (
     vix_futures_laplace,
 )
 from models.pricing.black import implied_vol
-from simulator import calibrate
-from simulator.facts import facts_of
-from simulator.spec import SpecError, build_spec
+from simulator.analysis.facts import facts_of
+from simulator.cli import calibrate
+from simulator.config import conf
+from simulator.config.spec import SpecError, build_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "conf"
@@ -345,17 +344,14 @@ def test_pfacts_fields_are_floats():
 
 def _spec_of_model_file(path: Path):
     """build_spec with the model group replaced by the file's contents."""
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = OmegaConf.to_container(compose(config_name="config"), resolve=True)
+    cfg = conf.compose()
     cfg["model"] = yaml.safe_load(path.read_text())
     return build_spec(cfg)
 
 
 @pytest.mark.parametrize("family", ["heston", "bates"])
 def test_shipped_fit_works_as_model_group(family):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"model={family}_fit"])
-    spec = build_spec(OmegaConf.to_container(cfg))
+    spec = build_spec(conf.compose([f"model={family}_fit"]))
     raw = yaml.safe_load((CONF / "model" / f"{family}_fit.yaml").read_text())
     assert spec.model.name == family
     assert spec.model.kappa == raw["kappa"]
@@ -534,10 +530,7 @@ def test_bergomi_p_mean_variance_matches_monte_carlo():
     [("bergomi2f", -1.5, True), ("bergomi2f", 0.5, False), ("rbergomi", -1.0, False)],
 )
 def test_spec_premia_variance_for_the_bergomi_models(name, value, ok):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        overrides = [f"model={name}", f"model.premia.variance={value}"]
-        cfg = compose(config_name="config", overrides=overrides)
-    raw = OmegaConf.to_container(cfg)
+    raw = conf.compose([f"model={name}", f"model.premia.variance={value}"])
     if ok:
         assert build_spec(raw).model.premia_variance == value
     else:
@@ -579,9 +572,7 @@ def test_simulated_p_fits_reproduce_the_history(family):
 
 @pytest.mark.parametrize("family", list(SIM_FIT_CLAIMS))
 def test_simulated_fit_works_as_model_group(family):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"model={family}_fit"])
-    spec = build_spec(OmegaConf.to_container(cfg))
+    spec = build_spec(conf.compose([f"model={family}_fit"]))
     raw = yaml.safe_load((CONF / "model" / f"{family}_fit.yaml").read_text())
     assert spec.model.name == family
     assert spec.model.premia_variance == raw["premia"]["variance"]

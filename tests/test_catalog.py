@@ -15,14 +15,12 @@ import math
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator.__main__ import resolve
-from simulator.spec import SpecError, build_spec, check_output_target
-from tests.cli import files_under, run_cli
+from simulator.config import conf
+from simulator.config.spec import SpecError, build_spec, check_output_target
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 SMALL = ("sim.paths=100", "sim.horizon_days=5")
@@ -128,17 +126,10 @@ CATALOG = [
 ]
 
 
-def _compose(overrides: list[str]) -> dict:
-    """Hydra composition and OmegaConf resolution, as ``python -m simulator`` does them."""
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
-    return resolve(cfg)[0]
-
-
 def _refusal(overrides: list[str], run_dir: Path) -> str:
     """The message with which the CLI's validation refuses ``overrides`` (fails if none)."""
     try:
-        container = _compose(overrides)
+        container = conf.compose(overrides)
     except HydraException as exc:  # composition errors: the CLI exits 2 on these too
         return str(exc)
     with pytest.raises(SpecError) as err:
@@ -192,7 +183,7 @@ CLI_CASES = [
 
 
 @pytest.mark.parametrize("override", CLI_CASES)
-def test_bad_input_cli_exits_2_names_key_writes_nothing(tmp_path, override):
+def test_bad_input_cli_exits_2_names_key_writes_nothing(tmp_path, override, files_under, run_cli):
     key = next(c[2] for c in CATALOG if c[1] == override)
     proc = run_cli(*SMALL, *override.split(), cwd=tmp_path, timeout=120)
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
@@ -210,7 +201,7 @@ GROUPS = ("model", "market", "sim", "output", "strategy", "hedge")
 @functools.cache
 def _base() -> dict:
     """The valid default config (small), restricted to the groups build_spec reads."""
-    return {k: v for k, v in _compose(list(SMALL)).items() if k in GROUPS}
+    return {k: v for k, v in conf.compose(list(SMALL)).items() if k in GROUPS}
 
 
 def _leaves(node, prefix=()) -> list[tuple[str, ...]]:

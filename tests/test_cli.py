@@ -10,7 +10,6 @@ import xarray as xr
 import yaml
 
 from models import Heston
-from tests.cli import files_under, run_cli
 
 REF_CALLS = {90: 15.0921499734, 100: 8.3357914938, 110: 3.5706575450}
 
@@ -20,7 +19,7 @@ def _ok(proc) -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
-def test_q_measure_calls_from_cli_match_references(tmp_path):
+def test_q_measure_calls_from_cli_match_references(tmp_path, run_cli):
     """experiment=heston_q_check: float64, daily QE steps, fixed seed, 200k paths."""
     out = _ok(run_cli("experiment=heston_q_check", f"output.dir={tmp_path}", cwd=tmp_path))
     ds = xr.load_dataset(out)
@@ -37,7 +36,7 @@ def test_q_measure_calls_from_cli_match_references(tmp_path):
     assert abs(s_t.mean() - 100 * math.exp(0.02)) < 3 * se
 
 
-def test_results_identical_across_chunk_sizes_and_devices(tmp_path):
+def test_results_identical_across_chunk_sizes_and_devices(tmp_path, run_cli):
     common = (
         "sim.paths=3000",
         "sim.horizon_days=21",
@@ -77,7 +76,7 @@ def test_results_identical_across_chunk_sizes_and_devices(tmp_path):
                 )
 
 
-def test_dataset_layout_and_provenance(tmp_path):
+def test_dataset_layout_and_provenance(tmp_path, files_under, run_cli):
     out = _ok(
         run_cli(
             "sim.paths=500",
@@ -116,7 +115,7 @@ def test_dataset_layout_and_provenance(tmp_path):
     assert files_under(tmp_path) == [tmp_path / "results.nc"]  # no temp files, no Hydra dirs
 
 
-def test_default_run_writes_into_hydra_run_dir_and_never_overwrites(tmp_path):
+def test_default_run_writes_into_hydra_run_dir_and_never_overwrites(tmp_path, run_cli):
     out = _ok(run_cli("sim.paths=200", "sim.horizon_days=5", cwd=tmp_path))
     assert out.startswith(str(tmp_path / "outputs")) or "outputs" in out
     target = tmp_path / "fixed"

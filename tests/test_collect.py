@@ -8,9 +8,11 @@ import pytest
 import xarray as xr
 import yaml
 
-from simulator import collect
-from simulator.dataset import git_commit, package_version, write_atomic
-from simulator.spec import SpecError
+from simulator.cli import collect as collect_cli
+from simulator.config.spec import SpecError
+from simulator.store import collect
+from simulator.store.atomic import write_atomic
+from simulator.store.dataset import git_commit, package_version
 
 BASE = {
     "model": {"name": "heston", "kappa": 2.0, "sigma": 0.5},
@@ -100,7 +102,7 @@ def test_two_by_two_cube_has_sorted_swept_dims_and_each_runs_numbers(tmp_path):
 @pytest.mark.parametrize("fmt", ["netcdf", "zarr"])
 def test_cli_writes_cube_that_opens_lazily_with_dask(tmp_path, capsys, fmt):
     _grid(tmp_path)
-    assert collect.main([str(tmp_path), "--format", fmt]) == 0
+    assert collect_cli.main([str(tmp_path), "--format", fmt]) == 0
     out = capsys.readouterr().out.strip()
     assert out.endswith("collected.nc" if fmt == "netcdf" else "collected.zarr")
     opened = xr.open_zarr(out) if fmt == "zarr" else xr.open_dataset(out, chunks={})
@@ -109,15 +111,15 @@ def test_cli_writes_cube_that_opens_lazily_with_dask(tmp_path, capsys, fmt):
         assert ds.attrs["complete"] == 1
         np.testing.assert_array_equal(ds.pnl.values, collect.collect(tmp_path).pnl.values)
     # An existing output is never replaced silently.
-    assert collect.main([str(tmp_path), "--format", fmt]) == 2
+    assert collect_cli.main([str(tmp_path), "--format", fmt]) == 2
     assert "already exists" in capsys.readouterr().err
 
 
 def test_auto_format_is_zarr_above_the_size_limit(tmp_path, capsys):
     _grid(tmp_path)
-    assert collect.main([str(tmp_path), "--zarr-above", "10"]) == 0
+    assert collect_cli.main([str(tmp_path), "--zarr-above", "10"]) == 0
     assert capsys.readouterr().out.strip().endswith("collected.zarr")
-    assert collect.main([str(tmp_path), "--out", str(tmp_path / "small.nc")]) == 0
+    assert collect_cli.main([str(tmp_path), "--out", str(tmp_path / "small.nc")]) == 0
     assert capsys.readouterr().out.strip().endswith("small.nc")
 
 
@@ -148,7 +150,7 @@ def test_categorical_swept_group_becomes_labels(tmp_path):
 
 
 def _refused(tmp_path, capsys, *words):
-    assert collect.main([str(tmp_path)]) == 2
+    assert collect_cli.main([str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
     for w in words:
@@ -185,7 +187,7 @@ def test_refuses_duplicate_points_incomplete_runs_and_empty_dirs(tmp_path, capsy
     (tmp_path / "1" / "results.nc").unlink()
     _run(tmp_path, 1, _config(**{"sim.seed": 5}), 2.0, complete=False)
     _refused(tmp_path, capsys, "not a complete")
-    assert collect.main([str(tmp_path / "nowhere")]) == 2
+    assert collect_cli.main([str(tmp_path / "nowhere")]) == 2
 
 
 def test_output_keys_do_not_make_points(tmp_path):

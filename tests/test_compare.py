@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from simulator import compare
-from simulator import facts as fx
+from simulator.analysis import facts as fx
+from simulator.cli import compare
 
 
 def _collected(models=("heston", "svcj")) -> xr.Dataset:
@@ -76,13 +76,11 @@ def test_cli_writes_the_tables_once_and_refuses_bad_arguments(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_model_comparison_experiment_runs_all_five_models(tmp_path):
+def test_model_comparison_experiment_runs_all_five_models(tmp_path, model_vix0, run_cli):
     """python -m simulator -m experiment=model_comparison, collect, compare: every model
     (their P fits) through the CLI with condor + three-layer ALVH: finite P&L, the VIX at
     t = 0 the model's own, the marking model in the provenance (own tables for the
     Heston family, the fitted surrogate for the Bergomi models); one column per model."""
-    from tests.cli import run_cli
-    from tests.test_engine_models import model_vix0
 
     sweep = tmp_path / "sweep"
     proc = run_cli(

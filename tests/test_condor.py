@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from models.pricing import black, tables
-from simulator import condor
-from tests.sleeves import MODEL, column, replace, run_spec, spx_table
+from simulator import build_spec
+from simulator.book import condor
+from tests.sleeves import MODEL, column, spx_table
 
-MARKET = replace(run_spec().market, spot=5000.0, rate=0.0, div_yield=0.0)
-BASE = run_spec("strategy=condor").strategy.condor
+MARKET = replace(build_spec().market, spot=5000.0, rate=0.0, div_yield=0.0)
+BASE = build_spec(["strategy=condor"]).strategy.condor
 DAYS = 20  # trading days from entry to expiry
 
 

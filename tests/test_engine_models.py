@@ -8,13 +8,17 @@ a Heston surrogate fitted to their own quotes at the model's VIX (models.surroga
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from models import SVCJ, Bates, Heston, RoughBergomi
 from models.bergomi import Bergomi2F
 from models.pricing import tables
-from tests.cli import ROOT
+from simulator.config import conf
+
+ROOT = Path(__file__).resolve().parents[1]
 
 MODELS = {
     "heston": Heston,
@@ -25,24 +29,14 @@ MODELS = {
 }
 
 
-def _compose(*overrides: str) -> dict:
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides))
-    return OmegaConf.to_container(cfg, resolve=True)
-
-
 @pytest.mark.parametrize("name", list(MODELS))
 def test_config_group_builds_the_model(name):
     import yaml
 
-    from simulator.engine import build_model
-    from simulator.spec import build_spec
+    from simulator.config.spec import build_spec
 
-    spec = build_spec(_compose(f"model={name}"))
-    m = build_model(spec.model)
+    spec = build_spec(conf.compose([f"model={name}"]))
+    m = spec.model.build()
     assert type(m) is MODELS[name]
     shipped = yaml.safe_load((ROOT / "conf" / "model" / f"{name}.yaml").read_text())
     for key, value in spec.model.params:
@@ -66,10 +60,10 @@ def test_config_group_builds_the_model(name):
     ],
 )
 def test_spec_refuses_bad_model_settings(overrides, key):
-    from simulator.spec import SpecError, build_spec
+    from simulator.config.spec import SpecError, build_spec
 
     with pytest.raises(SpecError) as err:
-        build_spec(_compose(*overrides))
+        build_spec(conf.compose(overrides))
     assert err.value.key == key
 
 
@@ -78,15 +72,15 @@ def test_engine_paths_are_chunk_invariant_for_every_model(name):
     """The engine's per-path outputs (final SPX and VIX, VIX max, SPX drawdown) are
     bitwise the same for chunks of 32 and of 96 paths, on the P measure with event
     variance on FOMC/CPI days (every model's simulate_keys options)."""
-    from simulator import engine
-    from simulator.spec import build_spec
+    from simulator.config.spec import build_spec
+    from simulator.engine import core as engine
 
     base = (
         f"model={name}", "strategy=none", "hedge=none", "sim.paths=96", "sim.horizon_days=15",
         "market.event_vol.fomc=0.01", "market.start_date=2026-01-20",
     )  # fmt: skip
     runs = [
-        engine.run(build_spec(_compose(*base, f"sim.chunk_paths={c}")), progress=False)
+        engine.run(build_spec(conf.compose([*base, f"sim.chunk_paths={c}"])), progress=False)
         for c in (32, 96)
     ]
     assert runs[0].n_chunks == 3 and runs[1].n_chunks == 1
@@ -169,16 +163,3 @@ def test_surrogate_marks_for_the_bergomi_models(name):
     vix = np.array([mark.vix(0.0) + 0.5, 15.0, 20.0, 35.0, 80.0])
     np.testing.assert_allclose(mark.vix(mark.var_for_vix(vix)), vix, rtol=1e-12)
     assert marking_model(Heston(2.0, 0.04, 0.5, -0.7, 0.04), 5000.0).kappa == 2.0
-
-
-def model_vix0(ds) -> float:
-    """The model VIX at t = 0 from a dataset's resolved config: SVCJ's affine formula, the
-    Bergomi models' 100 sqrt(xi0) (flat forward variance), Heston/Bates' own."""
-    import yaml
-
-    m = yaml.safe_load(ds.attrs["config"])["model"]
-    name = m["name"]
-    p = {k: v for k, v in m.items() if k not in ("name", "premia")}
-    if name in ("bergomi2f", "rbergomi"):
-        return 100.0 * p["xi0"] ** 0.5
-    return float(MODELS[name](**p).vix(p["v0"]))

@@ -10,10 +10,10 @@ import jax
 import numpy as np
 
 from models import Heston
-from simulator import calendar as cal
-from simulator.alvh import event_window
-from simulator.engine import event_variance
-from tests.sleeves import run_spec
+from simulator import build_spec
+from simulator.book import calendar as cal
+from simulator.book.alvh import event_window
+from simulator.engine.core import event_variance
 
 MODEL = Heston(kappa=2.0, theta=0.04, sigma=0.5, rho=-0.7, v0=0.04)
 
@@ -40,8 +40,8 @@ def test_event_shock_has_the_stated_variance_and_leaves_other_steps_unchanged():
 
 
 def test_event_variance_lands_on_fomc_and_cpi_days():
-    spec = run_spec(
-        "market.event_vol.fomc=0.008", "market.event_vol.cpi=0.005", "sim.steps_per_day=2"
+    spec = build_spec(
+        ["market.event_vol.fomc=0.008", "market.event_vol.cpi=0.005", "sim.steps_per_day=2"]
     )
     extra = event_variance(spec)
     assert extra.shape == (252 * 2,)
@@ -49,14 +49,14 @@ def test_event_variance_lands_on_fomc_and_cpi_days():
     # 2026: 8 FOMC decisions; CPI releases on 12 trading days in the year.
     assert np.isclose(extra, 0.008**2).sum() == 8
     assert np.isclose(extra, 0.005**2).sum() >= 11
-    assert event_variance(run_spec()) is None  # off by default
-    assert event_variance(run_spec("market.event_vol.fomc=0.008", "sim.measure=Q")) is None
+    assert event_variance(build_spec()) is None  # off by default
+    assert event_variance(build_spec(["market.event_vol.fomc=0.008", "sim.measure=Q"])) is None
 
 
 def test_a_run_starting_now_keeps_its_event_days_without_warnings():
     # CPI is published through 2026-12-31; a run from 2026-12-01 used to lose its CPI
     # days within a month. Now 2027 is projected by rule, silently (no raw warning).
-    spec = run_spec("market.event_vol.cpi=0.005", "market.start_date=2026-12-01")
+    spec = build_spec(["market.event_vol.cpi=0.005", "market.start_date=2026-12-01"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         extra = event_variance(spec)

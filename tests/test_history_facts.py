@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator import history_facts as hf
+from simulator.cli import history_facts as history_cli
+from simulator.scenarios import history as hf
 
 VIX_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "vix-daily.csv"
 
@@ -125,7 +126,7 @@ def test_cboe_facts_equal_the_csv():
 def test_main_checks_the_shipped_csv(arch_values):
     lines: list[str] = []
     argv = ["--vix-file", str(_vix_file())] if _vix_file() else []
-    assert hf.main(argv, out=lines.append) == 0
+    assert history_cli.main(argv, out=lines.append) == 0
     assert lines[-1].endswith(", 0 differ")
 
 

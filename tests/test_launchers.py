@@ -12,8 +12,9 @@ import pytest
 import xarray as xr
 import yaml
 
-from simulator import collect
-from tests.cli import ROOT, run_cli
+from simulator.store import collect
+
+ROOT = Path(__file__).resolve().parents[1]
 
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
 
@@ -30,7 +31,7 @@ def _results(sweep: Path) -> list[Path]:
     return collect.find_results(sweep)
 
 
-def test_joblib_2x2_collects_into_the_single_runs_numbers_and_resumes(tmp_path):
+def test_joblib_2x2_collects_into_the_single_runs_numbers_and_resumes(tmp_path, run_cli):
     sweep = tmp_path / "sweep"
     args = (
         "-m",
@@ -77,7 +78,7 @@ def test_joblib_2x2_collects_into_the_single_runs_numbers_and_resumes(tmp_path):
     assert "different config" in changed.stderr and "Traceback" not in changed.stderr
 
 
-def test_bad_point_in_a_joblib_sweep_fails_with_a_readable_message(tmp_path):
+def test_bad_point_in_a_joblib_sweep_fails_with_a_readable_message(tmp_path, run_cli):
     proc = run_cli(
         "-m", "hydra/launcher=parallel", *FAST, "model.rho=0.5,1.5",
         f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path, timeout=300,
@@ -87,7 +88,7 @@ def test_bad_point_in_a_joblib_sweep_fails_with_a_readable_message(tmp_path):
     assert "pickle" not in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_submitit_local_executor_runs_a_small_sweep(tmp_path):
+def test_submitit_local_executor_runs_a_small_sweep(tmp_path, run_cli):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     sweep = tmp_path / "sweep"
     proc = run_cli(
@@ -125,9 +126,9 @@ def test_slurm_launcher_config_composes_with_its_documented_fields():
 
 
 @pytest.mark.slow
-def test_optuna_experiment_reports_the_best_of_its_trials(tmp_path):
+def test_optuna_experiment_reports_the_best_of_its_trials(tmp_path, run_cli):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    from simulator.objective import ObjectiveSpec, objective_value
+    from simulator.analysis.objective import ObjectiveSpec, objective_value
 
     sweep = tmp_path / "optuna"
     proc = run_cli(

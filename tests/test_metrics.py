@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from simulator import metrics as M
+from simulator.analysis import metrics as M
 
 R, N = 200, 10_000  # replications x paths for the SE-by-repetition checks
 LEVELS = (0.95, 0.99)

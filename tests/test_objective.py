@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from simulator.objective import ObjectiveSpec, objective_value, parse_objective
-from simulator.spec import SpecError
+from simulator.analysis.objective import ObjectiveSpec, objective_value, parse_objective
+from simulator.config.spec import SpecError
 
 
 def _ds(es99: float, cost: float, credit: float | None) -> xr.Dataset:

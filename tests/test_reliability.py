@@ -22,11 +22,14 @@ import pytest
 import xarray as xr
 from omegaconf import OmegaConf
 
-from simulator import dataset
-from simulator.engine import NonFiniteError, check_finite, first_nonfinite_day
-from simulator.spec import SpecError, check_dir, check_file_name
-from tests.cli import ROOT, files_under, run_cli
-from tests.test_catalog import _compose
+from simulator.book.reductions import first_nonfinite_day
+from simulator.config import conf
+from simulator.config.errors import NonFiniteError
+from simulator.config.spec import SpecError, check_dir, check_file_name
+from simulator.engine.finite import check_finite
+from simulator.store import atomic
+
+ROOT = Path(__file__).resolve().parents[1]
 
 FAST = (
     "sim.paths=60",
@@ -96,7 +99,7 @@ def _complete_flag(path: Path) -> int | None:
         return None
 
 
-def _assert_no_complete_looking_data(out: Path) -> list[Path]:
+def _assert_no_complete_looking_data(out: Path, files_under) -> list[Path]:
     """No results file; anything left is inside a hidden ``.results.nc.*.tmp`` directory
     and says ``complete = 0`` (or cannot be read). Returns the leftovers."""
     assert not (out / "results.nc").exists()
@@ -113,7 +116,9 @@ KILL_POINTS = ["compile", "chunk", "write"]
 
 
 @pytest.mark.parametrize("point", KILL_POINTS)
-def test_killed_study_leaves_nothing_complete_looking_and_reruns(tmp_path, point):
+def test_killed_study_leaves_nothing_complete_looking_and_reruns(
+    tmp_path, point, files_under, run_cli
+):
     """SIGTERM, then SIGKILL, at the same point of the same study; then the plain rerun."""
     out = tmp_path / "out"
     args = (*FAST, f"output.dir={out}")
@@ -127,13 +132,15 @@ def test_killed_study_leaves_nothing_complete_looking_and_reruns(tmp_path, point
     err = _rest(term)
     assert "interrupted (SIGTERM): no results written" in err
     assert "Traceback" not in err and term.stdout.read() == ""
-    assert _assert_no_complete_looking_data(out) == []  # SIGTERM: nothing at all is left
+    assert (
+        _assert_no_complete_looking_data(out, files_under) == []
+    )  # SIGTERM: nothing at all is left
 
     kill = _hooked(point, *args, cwd=tmp_path)
     _wait_for_hook(kill, point)
     kill.send_signal(signal.SIGKILL)
     assert kill.wait(timeout=120) == -signal.SIGKILL
-    left = _assert_no_complete_looking_data(out)
+    left = _assert_no_complete_looking_data(out, files_under)
     if point == "write":  # the fully written temporary file, flagged incomplete
         assert [f.name for f in left] == ["partial.nc"] and _complete_flag(left[0]) == 0
 
@@ -147,7 +154,7 @@ def test_killed_study_leaves_nothing_complete_looking_and_reruns(tmp_path, point
 
 
 def test_sigint_and_sigterm_exit_codes_and_messages(capsys):
-    from simulator.__main__ import Terminated, interrupted_exit
+    from simulator.engine.interrupt import Terminated, interrupted_exit
 
     for exc, code, name in [(KeyboardInterrupt(), 130, "SIGINT"), (Terminated(), 143, "SIGTERM")]:
         with pytest.raises(SystemExit) as stop:
@@ -158,7 +165,7 @@ def test_sigint_and_sigterm_exit_codes_and_messages(capsys):
 
 def test_stale_temporaries_of_dead_writers_only_are_removed(tmp_path):
     target = tmp_path / "results.nc"
-    host = dataset._temp_prefix(target).split(".")[3]
+    host = atomic._temp_prefix(target).split(".")[3]
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
     stale = tmp_path / f".results.nc.{host}.{int(dead.stdout)}.abc.tmp"
@@ -168,7 +175,7 @@ def test_stale_temporaries_of_dead_writers_only_are_removed(tmp_path):
     for d in (stale, alive, other_host, unrelated):
         d.mkdir()
         (d / "partial.nc").write_bytes(b"x")
-    assert dataset.remove_stale_temps(target) == [stale]
+    assert atomic.remove_stale_temps(target) == [stale]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         p.name for p in (alive, other_host, unrelated)
     )
@@ -177,7 +184,7 @@ def test_stale_temporaries_of_dead_writers_only_are_removed(tmp_path):
 def test_written_dataset_is_flagged_complete_only_at_the_end(tmp_path, monkeypatch):
     """write_atomic writes complete = 0, flags 1 in the temporary file, then renames."""
     seen = {}
-    mark = dataset._mark_complete
+    mark = atomic._mark_complete
 
     def spy(part, fmt):
         seen["before"] = _complete_flag(part)
@@ -185,9 +192,9 @@ def test_written_dataset_is_flagged_complete_only_at_the_end(tmp_path, monkeypat
         mark(part, fmt)
         seen["after"] = _complete_flag(part)
 
-    monkeypatch.setattr(dataset, "_mark_complete", spy)
+    monkeypatch.setattr(atomic, "_mark_complete", spy)
     ds = xr.Dataset({"x": ("path", np.arange(3.0))}, attrs={"complete": 1})
-    target = dataset.write_atomic(ds, tmp_path / "results.nc", "netcdf")
+    target = atomic.write_atomic(ds, tmp_path / "results.nc", "netcdf")
     assert seen == {"before": 0, "name": "partial.nc", "after": 1}
     assert xr.load_dataset(target).attrs["complete"] == 1
     assert list(tmp_path.iterdir()) == [target]
@@ -196,17 +203,17 @@ def test_written_dataset_is_flagged_complete_only_at_the_end(tmp_path, monkeypat
 def test_zarr_store_is_flagged_complete_only_at_the_end(tmp_path, monkeypatch):
     zarr = pytest.importorskip("zarr")
     seen = {}
-    mark = dataset._mark_complete
+    mark = atomic._mark_complete
 
     def spy(part, fmt):
         seen["before"] = int(zarr.open_group(str(part), mode="r").attrs["complete"])
         mark(part, fmt)
         seen["after"] = int(zarr.open_group(str(part), mode="r").attrs["complete"])
 
-    monkeypatch.setattr(dataset, "_mark_complete", spy)
+    monkeypatch.setattr(atomic, "_mark_complete", spy)
     ds = xr.Dataset({"x": ("path", np.arange(3.0))}, attrs={"complete": 1})
     for _ in range(2):  # the second write replaces the first (overwrite)
-        target = dataset.write_atomic(ds, tmp_path / "results.zarr", "zarr")
+        target = atomic.write_atomic(ds, tmp_path / "results.zarr", "zarr")
         assert seen == {"before": 0, "after": 1}
     assert xr.open_zarr(target).attrs["complete"] == 1
     assert list(tmp_path.iterdir()) == [target]
@@ -235,9 +242,9 @@ def test_first_nonfinite_day_matches_a_loop():
 
 
 def test_nonfinite_output_names_output_path_and_parameters():
-    from simulator.spec import build_spec
+    from simulator.config.spec import build_spec
 
-    spec = build_spec(_compose(["sim.paths=10"]))
+    spec = build_spec(conf.compose(["sim.paths=10"]))
     outputs = {"pnl": np.zeros((2, 10)), "pnl_condor": np.zeros(10)}
     check_finite(spec, 40, np.full(10, -1), outputs)  # all finite: no error
     outputs["pnl"][1, 6] = np.inf
@@ -257,11 +264,12 @@ def test_nonfinite_output_names_output_path_and_parameters():
 def test_nonfinite_hedge_mark_stops_the_run_naming_the_day(monkeypatch):
     """A hedge equity that turns NaN on day 4 of path 1 (injected into the sleeve's
     result): the engine's locating rerun names output, path and day."""
-    from simulator import alvh, book, engine
-    from simulator.spec import build_spec
+    from simulator.book import alvh, book
+    from simulator.config.spec import build_spec
+    from simulator.engine import core as engine
 
     spec = build_spec(
-        _compose(["sim.paths=6", "sim.horizon_days=10", "hedge.grid.l1_threshold=[18,20]"])
+        conf.compose(["sim.paths=6", "sim.horizon_days=10", "hedge.grid.l1_threshold=[18,20]"])
     )
     real = alvh.hedge_sleeve
 
@@ -271,12 +279,12 @@ def test_nonfinite_hedge_mark_stops_the_run_naming_the_day(monkeypatch):
         return res._replace(equity=equity, pnl=equity[-1])
 
     monkeypatch.setattr(alvh, "hedge_sleeve", broken)
-    ctx = book.prepare(spec, engine.build_model(spec.model))
+    ctx = book.prepare(spec, spec.model.build())
     with pytest.raises(NonFiniteError, match=r"of path 1 .*first on trading day 4 "):
         engine.run(spec, progress=False, book_ctx=ctx)
 
 
-def test_nan_in_paths_stops_the_run_naming_parameters_and_day(tmp_path):
+def test_nan_in_paths_stops_the_run_naming_parameters_and_day(tmp_path, files_under):
     """Injected NaN variance (path 2 of each chunk, from day 3): exit 1, one message, no
     traceback, nothing written."""
     out = tmp_path / "out"
@@ -296,7 +304,7 @@ def test_nan_in_paths_stops_the_run_naming_parameters_and_day(tmp_path):
 
 
 @pytest.mark.slow
-def test_rerun_from_stored_config_is_bitwise_identical(tmp_path, monkeypatch):
+def test_rerun_from_stored_config_is_bitwise_identical(tmp_path, monkeypatch, run_cli):
     """The default book (condor + three-layer ALVH) with a two-point grid and saved paths,
     rerun by ``python -m simulator.rerun``: every variable and coordinate bitwise equal.
 
@@ -346,7 +354,7 @@ def test_rerun_from_stored_config_is_bitwise_identical(tmp_path, monkeypatch):
     assert "Traceback" not in refused.stderr
 
 
-def test_rerun_of_a_zarr_store_goes_to_rerun_2_when_rerun_is_taken(tmp_path):
+def test_rerun_of_a_zarr_store_goes_to_rerun_2_when_rerun_is_taken(tmp_path, run_cli):
     """Paths only (fast), zarr format: the default rerun directory skips a taken one."""
     out = tmp_path / "z"
     first = run_cli(*FAST, "output.format=zarr", "output.save_paths=true", f"output.dir={out}",
@@ -363,7 +371,7 @@ def test_rerun_of_a_zarr_store_goes_to_rerun_2_when_rerun_is_taken(tmp_path):
 
 
 def test_compare_is_bitwise_and_says_what_differs():
-    from simulator.rerun import compare
+    from simulator.cli.rerun import compare
 
     x = np.array([1.0, np.nan, 3.0], np.float32)
     a = xr.Dataset({"pnl": ("path", x), "n": ("path", [1, 2, 3])}, coords={"path": [0, 1, 2]})
@@ -382,7 +390,7 @@ def test_compare_is_bitwise_and_says_what_differs():
     assert compare(a, d) == ["variable pnl: float32(3,) vs float64(3,)"]
 
 
-def test_rerun_refuses_incomplete_or_foreign_files(tmp_path):
+def test_rerun_refuses_incomplete_or_foreign_files(tmp_path, run_cli):
     incomplete = tmp_path / "a.nc"
     xr.Dataset({"x": ("path", [1.0])}, attrs={"complete": 0, "config": "sim: {}"}).to_netcdf(
         incomplete, engine="h5netcdf"
@@ -413,12 +421,12 @@ def test_config_values_are_never_evaluated(tmp_path):
     sentinel = tmp_path / "pwned"
     code = f"__import__('pathlib').Path('{sentinel}').touch()"
     with pytest.raises(SpecError, match=r"model\.kappa"):
-        from simulator.spec import build_spec
+        from simulator.config.spec import build_spec
 
-        build_spec(_compose([f'model.kappa="{code}"']))
+        build_spec(conf.compose([f'model.kappa="{code}"']))
     with pytest.raises(Exception, match="eval"):  # unknown resolver: a composition error
-        _compose(["model.kappa=${eval:1+1}"])
-    spec = build_spec(_compose([f'output.dir="{tmp_path}/$(touch {sentinel})"']))
+        conf.compose(["model.kappa=${eval:1+1}"])
+    spec = build_spec(conf.compose([f'output.dir="{tmp_path}/$(touch {sentinel})"']))
     assert spec.output.dir == f"{tmp_path}/$(touch {sentinel})"  # a literal directory name
     assert not sentinel.exists()
 

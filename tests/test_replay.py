@@ -11,20 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
-from simulator import replay
-from simulator.spec import SpecError, build_spec
-from tests.cli import run_cli
+from simulator.config import conf
+from simulator.config.spec import SpecError, build_spec
+from simulator.scenarios import replay
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 
 
 def _spec(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides))
-    return build_spec(OmegaConf.to_container(cfg, resolve=True))
+    return build_spec(conf.compose(overrides))
 
 
 def _shipped():
@@ -39,7 +35,7 @@ def _shipped():
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, run_cli):
     out = tmp_path_factory.mktemp("replay")
     proc = run_cli("experiment=spx_replay", f"output.dir={out}", cwd=out, report=True)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -14,14 +14,17 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from simulator import metrics, report
-from tests.cli import run_cli
+from simulator import api
+from simulator.analysis import metrics
+from simulator.cli import report as report_cli
+from simulator.reporting import layout
+from simulator.reporting import page as report
 
 IMG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, run_cli):
     """One small CLI study with a 2-D hedge grid and saved paths, report on (default)."""
     out = tmp_path_factory.mktemp("run")
     proc = run_cli(
@@ -96,7 +99,7 @@ def test_cli_writes_report_with_every_section_and_non_blank_images(run):
 
 def test_best_point_is_the_valid_point_with_the_smallest_es99(run):
     ds = xr.load_dataset(run / "results.nc")
-    best = report.best_point(ds)
+    best = layout.best_point(ds)
     es = ds["summary"].sel(metric="es99").where(ds["valid"])
     assert float(es.sel(best)) == float(es.min())
     assert bool(ds["valid"].sel(best))
@@ -109,7 +112,7 @@ def test_var_es_table_matches_the_dataset_summary(run):
     """The table recomputes VaR/ES per path with metrics.var_es; the run's summary was made
     by metrics.summarize: both must agree at the best point (values and SEs)."""
     ds = xr.load_dataset(run / "results.nc")
-    best = report.best_point(ds)
+    best = layout.best_point(ds)
     page = (run / "report.html").read_text()
     table = _section(page, "var-es")
     for m in ("var95", "es95", "var99", "es99"):
@@ -126,9 +129,9 @@ def test_fan_quantiles_are_the_lower_empirical_quantiles():
     rng = np.random.default_rng(5)
     x = rng.lognormal(size=(1001, 17)).astype(np.float32)
     x[3, 4] = np.nan  # a path with a NaN is left out
-    got = report._fan_quantiles(x)
+    got = layout.fan_quantiles(x)
     keep = np.delete(x, 3, axis=0).astype(np.float64)
-    ref = np.quantile(keep, report.FAN_QUANTILES, axis=0, method="inverted_cdf")
+    ref = np.quantile(keep, layout.FAN_QUANTILES, axis=0, method="inverted_cdf")
     np.testing.assert_array_equal(got, ref)
 
 
@@ -150,7 +153,7 @@ def test_one_dimensional_grid_no_grid_and_no_book_render(run, tmp_path):
     assert sorted(a for a, _ in _images(page)) == ["SPX and VIX fan charts", "stylized facts"]
 
 
-def test_report_module_cli(run, tmp_path):
+def test_report_module_cli(run, tmp_path, run_cli):
     out = tmp_path / "r.html"
     proc = run_cli(str(run), "-o", str(out), cwd=tmp_path, module="simulator.report")
     assert proc.returncode == 0, proc.stderr
@@ -207,7 +210,7 @@ def test_headless_browser_screenshot_is_not_blank(run, tmp_path):
 def test_facts_of_known_processes():
     """AR(1) VIX with phi = 0.95 around 20, returns correlated -0.7 with its changes,
     realised vol 20: autocorrelation, half-life, correlation, realised vol and VRP."""
-    from simulator import facts
+    from simulator.analysis import facts
 
     rng = np.random.default_rng(11)
     n_paths, n_days, phi, rho = 400, 500, 0.95, -0.7
@@ -240,7 +243,7 @@ def test_facts_of_known_processes():
 def test_history_facts_are_those_of_the_shipped_vix():
     from arch.data import vix
 
-    from simulator import facts
+    from simulator.analysis import facts
 
     v = vix.load()["vix"].dropna()["2014-01-03":"2018-12-31"].to_numpy()
     f = facts.history_facts()
@@ -252,8 +255,8 @@ def test_history_facts_are_those_of_the_shipped_vix():
 
 def test_contango_share_uses_the_critical_vix_of_the_model_future():
     from models import Heston
-    from simulator import facts
-    from simulator.stress import variance_for_vix
+    from simulator.analysis import facts
+    from simulator.scenarios.stress import variance_for_vix
 
     kappa, theta, sigma = 2.0, 0.04, 0.5
     m = Heston(kappa=kappa, theta=theta, sigma=sigma, rho=-0.7, v0=theta)
@@ -270,7 +273,7 @@ def test_contango_share_uses_the_critical_vix_of_the_model_future():
     assert facts.contango_share(vix, kappa, theta, sigma) == pytest.approx(3 / 6)
 
 
-def test_report_has_a_facts_section_and_the_facts_page(run, tmp_path):
+def test_report_has_a_facts_section_and_the_facts_page(run, tmp_path, run_cli):
     page = (run / "report.html").read_text()
     body = _section(page, "facts")
     assert "VIX half-life" in body and "contango share" in body
@@ -286,22 +289,20 @@ def test_zarr_results_and_a_directory_of_them_render(run, tmp_path):
     pytest.importorskip("zarr")
     ds = xr.load_dataset(run / "results.nc")
     ds.to_zarr(tmp_path / "results.zarr", mode="w")
-    assert report.main([str(tmp_path)]) == 0  # the directory holding results.zarr
+    assert report_cli.main([str(tmp_path)]) == 0  # the directory holding results.zarr
     page = (tmp_path / "report.html").read_text()
     for sid in report.SECTIONS:
         _section(page, sid)
 
 
 def test_a_failing_report_leaves_the_run_and_its_dataset_alone(run, monkeypatch, caplog):
-    from simulator import __main__ as cli
-
     def boom(*args, **kwargs):
         raise RuntimeError("no fonts")
 
-    monkeypatch.setattr(report, "write_report", boom)
+    monkeypatch.setattr(api, "write_report", boom)
     ds = xr.load_dataset(run / "results.nc")
     with caplog.at_level("ERROR", logger="simulator"):
-        cli._write_report(ds, run / "results.nc")  # logs, does not raise
+        api._write_report(ds, run / "results.nc")  # logs, does not raise
     assert "report not written (RuntimeError: no fonts)" in caplog.text
     assert "python -m simulator.report" in caplog.text
 
@@ -313,7 +314,7 @@ def test_a_collected_cube_with_label_dimensions_renders(run):
     labels = xr.DataArray(["a", "b"], dims="experiment", name="experiment")
     cube = xr.concat([ds, ds], dim=labels)
     cube.attrs = ds.attrs
-    best = report.best_point(cube)
+    best = layout.best_point(cube)
     assert best["experiment"] == "a" and set(best) == {"experiment", "l1_threshold", "l2_threshold"}
     page = report.build_html(cube)
     for sid in report.SECTIONS:

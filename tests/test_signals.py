@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from simulator import signals
+from simulator import build_spec
+from simulator.book import signals
 
 
 def _rsi_loop(close, period=14):
@@ -61,10 +62,11 @@ def test_macd_matches_ema_loops():
 
 
 def test_technical_triggers_feed_the_hedge():
-    from simulator import alvh
-    from tests.sleeves import replace, run_spec
+    from dataclasses import replace
 
-    hedge = run_spec().hedge
+    from simulator.book import alvh
+
+    hedge = build_spec().hedge
     layers = (
         replace(hedge.layers[0], trigger="rsi_oversold", threshold=60.0),
         replace(hedge.layers[1], trigger="macd_bearish", threshold=0.5),

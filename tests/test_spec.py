@@ -9,23 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
-from simulator.dataset import write_atomic
-from simulator.spec import SpecError, build_spec, check_output_target
+from simulator.config import conf
+from simulator.config.spec import SpecError, build_spec, check_output_target
+from simulator.store.atomic import write_atomic
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 
 
-def _compose(*overrides: str) -> dict:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides))
-    return OmegaConf.to_container(cfg, resolve=True)
-
-
 def test_default_config_is_valid_and_frozen():
-    spec = build_spec(_compose())
+    spec = build_spec(conf.compose())
     assert spec.model.name == "heston" and spec.sim.measure == "P"
     assert spec.market.start_date == dt.date(2026, 1, 2)
     assert spec.sim.n_steps == 252 and spec.sim.dt == pytest.approx(1 / 252)
@@ -34,7 +27,7 @@ def test_default_config_is_valid_and_frozen():
 
 
 def test_experiment_group_works_without_plus():
-    spec = build_spec(_compose("experiment=heston_q_check"))
+    spec = build_spec(conf.compose(["experiment=heston_q_check"]))
     assert spec.sim.measure == "Q" and spec.sim.dtype == "float64" and spec.market.spot == 100.0
     assert spec.model.premia_variance == 0.0
 
@@ -57,7 +50,7 @@ def test_experiment_group_works_without_plus():
     ],
 )
 def test_spec_errors_name_key_value_and_allowed(path, value, key):
-    cfg = _compose()
+    cfg = conf.compose()
     node = cfg
     for p in path[:-1]:
         node = node[p]
@@ -70,35 +63,35 @@ def test_spec_errors_name_key_value_and_allowed(path, value, key):
 
 
 def test_unknown_nested_and_top_level_keys_are_rejected():
-    cfg = _compose()
+    cfg = conf.compose()
     cfg["model"]["premia"]["jump"] = 0.1
     with pytest.raises(SpecError, match=r"model\.premia\.jump"):
         build_spec(cfg)
-    cfg = _compose()
+    cfg = conf.compose()
     cfg["simm"] = {"paths": 1}
     with pytest.raises(SpecError, match="simm"):
         build_spec(cfg)
 
 
 def test_integral_floats_accepted_for_counts():
-    cfg = _compose()
+    cfg = conf.compose()
     cfg["sim"]["paths"] = 1e5
     assert build_spec(cfg).sim.paths == 100_000
 
 
 def test_feller_violation_is_allowed():
-    cfg = _compose("model.sigma=1.0")
+    cfg = conf.compose(["model.sigma=1.0"])
     spec = build_spec(cfg)
     assert spec.model.feller_ratio < 1
 
 
 def test_existing_results_are_not_overwritten(tmp_path):
-    spec = build_spec(_compose(f"output.dir={tmp_path}"))
+    spec = build_spec(conf.compose([f"output.dir={tmp_path}"]))
     assert check_output_target(spec.output, "unused") == tmp_path / "results.nc"
     (tmp_path / "results.nc").write_text("precious")
     with pytest.raises(SpecError, match=r"output\.dir"):
         check_output_target(spec.output, "unused")
-    forced = build_spec(_compose(f"output.dir={tmp_path}", "output.overwrite=true"))
+    forced = build_spec(conf.compose([f"output.dir={tmp_path}", "output.overwrite=true"]))
     assert check_output_target(forced.output, "unused") == tmp_path / "results.nc"
 
 
@@ -114,3 +107,19 @@ def test_atomic_write_leaves_nothing_when_serialisation_fails(tmp_path):
     with pytest.raises(Exception):  # noqa: B017
         write_atomic(bad, target, "netcdf")
     assert xr.load_dataset(target).x.values.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_layer_names_may_contain_underscores_and_grid_keys_resolve_to_their_layer():
+    cfg = conf.compose()
+    layers = cfg["hedge"]["layers"]
+    cfg["hedge"]["layers"] = {"calm_vix": layers["l1"], "l2": layers["l2"], "l3": layers["l3"]}
+    cfg["hedge"]["grid"] = {"calm_vix_threshold": [17, 19], "l2_size": [0.1], "cover_points": [20]}
+    grid = build_spec(cfg).hedge.grid
+    assert [(a.key, a.layer, a.field) for a in grid] == [
+        ("calm_vix_threshold", "calm_vix", "threshold"),
+        ("l2_size", "l2", "size"),
+        ("cover_points", None, "cover_points"),
+    ]
+    cfg["hedge"]["grid"] = {"calm_threshold": [17]}
+    with pytest.raises(SpecError, match=r"hedge\.grid\.calm_threshold"):
+        build_spec(cfg)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from simulator import metrics
-from simulator.dataset import EXTRA_DIMS
-from simulator.streaming import STATS, StreamStats, add_stats, keep_per_path
+from simulator.analysis import metrics
+from simulator.engine.streaming import STATS, StreamStats, add_stats, keep_per_path
+from simulator.store.dataset import EXTRA_DIMS
 
 
 def _stream(x: np.ndarray, chunk: int, **kw) -> dict[str, np.ndarray]:
@@ -111,9 +111,7 @@ def test_per_path_setting():
     assert keep_per_path("auto", 2_000_000, 1) and not keep_per_path("auto", 2_000_000, 2)
 
 
-def test_cli_per_path_false_streams_the_same_numbers(tmp_path):
-    from tests.cli import run_cli
-
+def test_cli_per_path_false_streams_the_same_numbers(tmp_path, run_cli):
     common = ("strategy=none", "hedge=none", "sim.paths=3000", "sim.horizon_days=25",
               "sim.chunk_paths=1024")  # fmt: skip
     full = run_cli(*common, f"output.dir={tmp_path}/a", cwd=tmp_path)

@@ -12,21 +12,17 @@ import jax
 import numpy as np
 import pytest
 import xarray as xr
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
-from simulator import engine, stress
-from simulator.spec import SpecError, build_spec
-from tests.cli import run_cli
+from simulator.config import conf
+from simulator.config.spec import SpecError, build_spec
+from simulator.scenarios import stress
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "conf"
 
 
 def _spec(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides))
-    return build_spec(OmegaConf.to_container(cfg, resolve=True))
+    return build_spec(conf.compose(overrides))
 
 
 @pytest.mark.parametrize("name", ["2015", "2018"])
@@ -57,7 +53,7 @@ def test_scenario_headlines():
 
 
 def test_variance_for_vix_inverts_the_model_vix():
-    m = engine.build_model(_spec().model)
+    m = _spec().model.build()
     levels = np.array([8.0, 11.08, 20.0, 37.32, 80.06])
     v = stress.variance_for_vix(levels, m.kappa, m.theta)
     np.testing.assert_allclose(m.vix(v), levels, rtol=1e-12)
@@ -65,7 +61,7 @@ def test_variance_for_vix_inverts_the_model_vix():
 
 
 def test_model_variance_for_vix_reads_the_affine_vix_off_the_model():
-    m = engine.build_model(_spec().model)
+    m = _spec().model.build()
     from models.pricing.vix import VIX_TAU, vix_affine_coefficients
 
     np.testing.assert_allclose(
@@ -80,7 +76,7 @@ def test_model_variance_for_vix_reads_the_affine_vix_off_the_model():
 
 
 def _paths(spec, n=64):
-    m = engine.build_model(spec.model)
+    m = spec.model.build()
     p = m.simulate(
         jax.random.key(3), n, spec.sim.n_steps, spec.sim.dt, spec.market.spot,
         spec.market.rate, spec.market.div_yield, measure="P", dtype="float64",
@@ -140,7 +136,7 @@ def test_stress_config_errors_name_the_key():
 
 
 @pytest.mark.slow
-def test_every_stress_experiment_runs_from_the_cli_with_its_report_section(tmp_path):
+def test_every_stress_experiment_runs_from_the_cli_with_its_report_section(tmp_path, run_cli):
     """One Hydra multirun over the five experiments (small path counts)."""
     names = sorted(p.stem for p in (ROOT / "experiments").glob("stress_*.yaml"))
     assert names == ["stress_2008", "stress_2015", "stress_2018", "stress_2020", "stress_2024"]

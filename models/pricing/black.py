@@ -96,7 +96,9 @@ def implied_vol(
             d1 = np.log(f / k) / sd + 0.5 * sd
             vega = f * np.exp(-0.5 * d1 * d1) / np.sqrt(2.0 * np.pi) * sqrt_t
             newton = vol - diff / vega
-        inside = np.isfinite(newton) & (newton > lo) & (newton < hi)
+        # Closed bracket: at the root the Newton step rounds to vol itself (= lo or hi);
+        # refusing it bisected away and ended ~tol off (1e-11 in price at vega 20).
+        inside = np.isfinite(newton) & (newton >= lo) & (newton <= hi)
         vol_new = np.where(inside, newton, 0.5 * (lo + hi))
         if np.all(np.abs(vol_new - vol)[ok] < tol):
             vol = vol_new

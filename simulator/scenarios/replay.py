@@ -31,7 +31,10 @@ from functools import lru_cache
 import numpy as np
 import xarray as xr
 
-from simulator.spec import RunSpec, SpecError
+from simulator.book import condor
+from simulator.book.calendar import build_schedule, trading_days
+from simulator.book.reductions import max_drawdown
+from simulator.config.spec import DAYS_PER_YEAR, MONTH_DAYS, RunSpec, SpecError
 
 __all__ = [
     "MARKED_EPISODES",
@@ -40,7 +43,6 @@ __all__ = [
     "history",
     "label",
     "prepare",
-    "report_section",
 ]
 
 MARKED_EPISODES = {
@@ -74,8 +76,6 @@ def prepare(spec: RunSpec) -> RunSpec:
     """The run spec of a replay: one path, the history's days, its first date and close.
     Raises SpecError (naming replay.start/end) when the range has no usable history or
     its dates are not the engine's trading calendar."""
-    from simulator.calendar import trading_days
-
     r = spec.replay
     assert r is not None
     dates, spx, _ = history(r.start, r.end)
@@ -102,20 +102,15 @@ def prepare(spec: RunSpec) -> RunSpec:
 def daily_states(spec: RunSpec) -> tuple[np.ndarray, np.ndarray]:
     """(spot, variance) shaped (D+1, 1): the SPX closes and the Heston variances whose
     model VIX are the VIX closes (see the module docstring)."""
-    from simulator.engine import build_model
-
     r = spec.replay
     assert r is not None
     _, spx, v = history(r.start, r.end)
-    var = build_model(spec.model).var_for_vix(v)
+    var = spec.model.build().var_for_vix(v)
     return spx[:, None], np.asarray(var, np.float64)[:, None]
 
 
 def label(ds: xr.Dataset, spec: RunSpec) -> xr.Dataset:
     """Real dates on the time axis, daily equity curves, 21-day months, provenance."""
-    from simulator import condor
-    from simulator.calendar import build_schedule
-
     r = spec.replay
     assert r is not None
     dates, _, _ = history(r.start, r.end)
@@ -145,8 +140,6 @@ def daily_equity(ds: xr.Dataset, n_days: int) -> xr.Dataset:
     """Turn the daily P&L blocks of a replay or stress run (book block_days = 1: ``pnl_month``
     with one 'month' per day) into daily ``equity`` and ``equity_condor`` (USD, 0 on day 0;
     day-0 costs count on day 1) and rebuild the 21-day ``pnl_month`` from them."""
-    from simulator.spec import MONTH_DAYS
-
     if "pnl_month" not in ds:
         return ds
     if ds.sizes["month"] != n_days:  # the book did not run with block_days=1
@@ -156,7 +149,7 @@ def daily_equity(ds: xr.Dataset, n_days: int) -> xr.Dataset:
     n = n_days + 1  # days incl. day 0
     if "time" not in ds.dims:
         ds = ds.assign_coords(
-            time=("time", np.arange(n) / 252.0, {"units": "years"}),
+            time=("time", np.arange(n) / DAYS_PER_YEAR, {"units": "years"}),
             day=("time", np.arange(n, dtype=np.int64), {"units": "trading days"}),
         )
     if ds.sizes["time"] != n:
@@ -207,68 +200,4 @@ def drawdowns(equity: np.ndarray, dates: np.ndarray, start: str, end: str) -> fl
     e = np.asarray(equity, np.float64)[keep]
     if e.size == 0:
         return float("nan")
-    return float((np.maximum.accumulate(e) - e).max())
-
-
-def report_section(ds: xr.Dataset):
-    """The ``replay`` section: SPX and VIX history, equity with and without the hedge,
-    Aug 2015 and Feb 2018 marked, their drawdowns in a table."""
-    from simulator import report as rp
-
-    point = rp.best_point(ds)
-    dates = ds["date"].values.astype("datetime64[D]")
-    parts = [
-        rp._note(
-            f"Replay of {ds.attrs.get('replay_start')} .. {ds.attrs.get('replay_end')} "
-            f"({ds.attrs.get('replay_source')}); marks: {ds.attrs.get('replay_marks')}. "
-            f"Hedge setting: {rp._point_label(point)}."
-        )
-    ]
-    if "equity" in ds:
-        eq = rp._at(ds["equity"], point).isel(path=0).values
-        eq_c = ds["equity_condor"].isel(path=0).values
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(10, 6.0), dpi=rp.DPI, layout="constrained")
-        a0, a1 = fig.subplots(2, 1, sharex=True)
-        a0.plot(dates, eq_c, color="C3", lw=1.2, label="condor alone")
-        a0.plot(dates, eq, color="C0", lw=1.2, label="condor + ALVH")
-        a0.set(ylabel="equity (USD)", title="equity with and without the hedge")
-        a0.legend(fontsize=8)
-        if "spx" in ds:
-            a1.plot(dates, ds["spx"].isel(path=0).values, color="k", lw=1, label="SPX")
-            a1.set_ylabel("SPX")
-            ax2 = a1.twinx()
-            ax2.plot(dates, ds["vix"].isel(path=0).values, color="C1", lw=0.8, label="VIX")
-            ax2.set_ylabel("VIX")
-        rows = []
-        for name, (s, e) in MARKED_EPISODES.items():
-            for ax in (a0, a1):
-                ax.axvspan(np.datetime64(s), np.datetime64(e), color="C3", alpha=0.12)
-            a0.annotate(name, (np.datetime64(s), float(np.nanmin(eq_c))), fontsize=8)
-            dd_h, dd_u = drawdowns(eq, dates, s, e), drawdowns(eq_c, dates, s, e)
-            rows.append((f"{name} ({s} .. {e})", rp._fmt_usd(dd_u), rp._fmt_usd(dd_h),
-                         rp._fmt_usd(dd_u - dd_h)))  # fmt: skip
-        rows.append(
-            (
-                "whole replay",
-                rp._fmt_usd(float((np.maximum.accumulate(eq_c) - eq_c).max())),
-                rp._fmt_usd(float((np.maximum.accumulate(eq) - eq).max())),
-                "",
-            )
-        )
-        parts.append(rp._img(fig, "replay equity"))
-        parts.append(
-            rp._table(
-                ("window", "drawdown, condor alone", "drawdown, condor + ALVH", "reduction"),
-                rows,
-                "num",
-            )
-        )
-        final = (float(eq_c[-1]), float(eq[-1]))
-        parts.append(
-            rp._note(
-                f"Final equity: condor alone {final[0]:,.0f} USD, with ALVH {final[1]:,.0f} USD."
-            )
-        )
-    return rp.Section("replay", "Historical replay", "".join(parts))
+    return float(max_drawdown(e, floor=-np.inf))

@@ -8,12 +8,9 @@ leaves a half-written ``results.nc``. Completed datasets carry ``complete = 1``.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -21,15 +18,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from simulator.spec import DAYS_PER_YEAR, MONTH_DAYS, RunSpec
+from simulator.analysis import metrics
+from simulator.config.spec import DAYS_PER_YEAR, MONTH_DAYS, RunSpec
 
 __all__ = [
     "build_dataset",
     "git_commit",
     "package_version",
     "provenance",
-    "remove_stale_temps",
-    "write_atomic",
 ]
 
 VARIABLES = {
@@ -193,99 +189,8 @@ def build_dataset(
     return ds
 
 
-TEMP_SUFFIX = ".tmp"
-"""Temporary siblings are hidden directories ``.<name>.<host>.<pid>.<random>.tmp``; the
-data inside is called ``partial.*`` and carries ``complete = 0`` until it is whole."""
-
-
-def _temp_prefix(target: Path) -> str:
-    host = platform.node().replace(".", "-") or "host"
-    return f".{target.name}.{host}.{os.getpid()}."
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists but not ours (PermissionError)
-        return True
-    return True
-
-
-def remove_stale_temps(target: Path) -> list[Path]:
-    """Delete temporary siblings of ``target`` left by killed writers on this host (their
-    process is gone); a writer that is still running is left alone. Returns what went."""
-    target = Path(target)
-    host = platform.node().replace(".", "-") or "host"
-    removed = []
-    if not target.parent.is_dir():
-        return removed
-    for p in target.parent.glob(f".{target.name}.*{TEMP_SUFFIX}"):
-        parts = p.name[len(target.name) + 2 :].split(".")
-        if len(parts) < 4 or parts[0] != host or not parts[1].isdigit():
-            continue
-        if int(parts[1]) == os.getpid() or _pid_alive(int(parts[1])):
-            continue
-        shutil.rmtree(p, ignore_errors=True)
-        removed.append(p)
-    return removed
-
-
-def _mark_complete(part: Path, fmt: str) -> None:
-    """Set ``complete = 1`` in a fully written store: the last write before the rename."""
-    if fmt == "netcdf":
-        import h5netcdf
-
-        with h5netcdf.File(part, "a") as f:
-            f.attrs["complete"] = np.int64(1)
-    else:
-        import zarr
-
-        zarr.open_group(str(part), mode="r+").attrs["complete"] = 1
-        zarr.consolidate_metadata(str(part))
-
-
-def write_atomic(ds: xr.Dataset, target: Path, fmt: str) -> Path:
-    """Write ``ds`` to ``target`` via a temporary sibling and an atomic rename.
-
-    The data is written as ``complete = 0`` and flagged ``complete = 1`` only once whole,
-    then renamed into place; a run killed at any point leaves at most a hidden temporary
-    directory whose content says ``complete = 0`` (or is unreadable), never ``target``.
-    Such leftovers of dead writers are removed by the next write to the same target.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(target)
-    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=TEMP_SUFFIX, dir=target.parent))
-    ds = ds.assign_attrs(complete=0)
-    try:
-        if fmt == "netcdf":
-            part = tmp / "partial.nc"
-            ds.to_netcdf(part, engine="h5netcdf")
-            _mark_complete(part, fmt)
-            if target.is_dir():
-                shutil.rmtree(target)
-            os.replace(part, target)
-        elif fmt == "zarr":
-            part = tmp / "partial.zarr"
-            ds.to_zarr(part, mode="w")
-            _mark_complete(part, fmt)
-            if target.exists():
-                old = tmp / "old"
-                os.replace(target, old)
-            os.replace(part, target)
-        else:
-            raise ValueError(f"unknown format {fmt!r}")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
-
 def add_summary(ds: xr.Dataset) -> xr.Dataset:
     """Add ``summary(grid..., metric)`` and ``summary_se`` from the per-path variables."""
-    from simulator import metrics
-
     hedged = "pnl_hedge" in ds
     acts = ds["layer_activations"].sum("layer") if hedged else None
     irr = package_irr(ds) if "capital_usd" in ds.attrs and "pnl_month" in ds else None
@@ -315,8 +220,6 @@ def package_irr(ds: xr.Dataset) -> xr.DataArray:
     (``capital_usd`` attribute) invested at t = 0, each 21-day month's P&L received at its
     end, the rest of the horizon's P&L and the capital returned at the horizon. NaN where
     no IRR exists (e.g. losses beyond the capital). Shaped like ``pnl``."""
-    from simulator import metrics
-
     capital = float(ds.attrs["capital_usd"])
     months = ds["pnl_month"].transpose(..., "path", "month")
     horizon = ds.attrs.get("horizon_days", MONTH_DAYS * ds.sizes["month"]) / DAYS_PER_YEAR
@@ -334,8 +237,6 @@ def package_irr(ds: xr.Dataset) -> xr.DataArray:
 def _monthly_var_es(pnl_month: xr.DataArray) -> xr.Dataset:
     """VaR/ES 95/99 of monthly P&L, pooling all months of all paths (the SEs treat them
     as independent: months of one path are only weakly dependent through the variance)."""
-    from simulator import metrics
-
     pooled = pnl_month.stack(sample=("month", "path")).transpose(..., "sample")
     rows, labels = [], []
     for level in (0.95, 0.99):
@@ -355,8 +256,6 @@ def _monthly_var_es(pnl_month: xr.DataArray) -> xr.Dataset:
 
 def summary_table(ds: xr.Dataset) -> str:
     """The short table printed at the end of a run."""
-    from simulator import metrics
-
     return metrics.format_table(
         xr.Dataset({"value": ds["summary"], "se": ds["summary_se"]}), max_rows=16
     )

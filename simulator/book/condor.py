@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from models.pricing import tables
-from simulator.spec import CondorSpec, MarketSpec
+from simulator.config.spec import CondorSpec, MarketSpec
 
 __all__ = ["CondorPlan", "CondorResult", "condor_sleeve", "half_spread", "plan_trades"]
 

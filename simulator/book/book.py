@@ -18,9 +18,10 @@ import numpy as np
 from models import Heston
 from models.pricing import tables
 from models.surrogate import marking_model
-from simulator import alvh, condor
-from simulator.calendar import Schedule, build_schedule
-from simulator.spec import MONTH_DAYS, RunSpec
+from simulator.book import alvh, condor
+from simulator.book.calendar import Schedule, build_schedule
+from simulator.book.reductions import first_nonfinite_day, max_drawdown
+from simulator.config.spec import MONTH_DAYS, RunSpec
 
 __all__ = ["BookContext", "evaluate", "prepare"]
 
@@ -34,7 +35,7 @@ class BookContext:
     plan: condor.CondorPlan | None
     spx_table: Any
     vix_table: Any
-    grid_params: dict[str, np.ndarray] | None
+    grid_params: alvh.HedgeParams | None  # arrays over the flattened grid
     grid_valid: np.ndarray | None
     grid_dims: list
     vix_expiries: np.ndarray
@@ -76,7 +77,7 @@ def prepare(spec: RunSpec, model: Heston) -> BookContext:
     dtype = np.dtype(sim.dtype)
     if spec.hedge.name == "alvh":
         grid_params, grid_valid, grid_dims = alvh.grid_points(spec.hedge)
-        longest = max(grid_params[f"{la.name}_min_dte"].max() for la in spec.hedge.layers)
+        longest = max(lp.min_dte.max() for lp in grid_params.layers)
         # Any expiry bought or quoted (front and second future) lies within this many
         # trading days: the first expiry min_dte out is at most ~a cycle (<= 25 days) later.
         vix_days = max(int(longest), 25) + 30
@@ -127,8 +128,6 @@ def evaluate(
     ``marks`` = (spx_table, vix_table) are passed as traced arguments (ctx.marks), not
     closed over: tens of MB of constants would slow compilation badly.
     """
-    from simulator.engine import first_nonfinite_day
-
     spx_table, vix_table = marks
     spec = ctx.spec
     out: dict[str, jax.Array] = {}
@@ -138,7 +137,7 @@ def evaluate(
     book = condor.condor_sleeve(
         spot, var, vix, ctx.plan, spec.strategy.condor, spec.market, spx_table, events
     )
-    mdd_condor = _max_drawdown(book.equity)
+    mdd_condor = max_drawdown(book.equity)
     out.update(pnl_month_condor=_monthly(book.equity, ctx.block_days))
     out.update(
         pnl_condor=book.pnl,
@@ -162,13 +161,16 @@ def evaluate(
     sig, early = alvh.signals(spec.hedge, spot, var, vix, front, second, events)
     # Only swept parameters carry the grid axis: work that depends on the others (entry
     # candidates: expiry, future, strike, price) is then computed once, not per point.
-    swept = {name for name, _ in ctx.grid_dims}
-    batched = {k: jnp.asarray(v, spot.dtype) for k, v in ctx.grid_params.items() if k in swept}
-    fixed = {k: jnp.asarray(v[0], spot.dtype) for k, v in ctx.grid_params.items() if k not in swept}
+    leaves, tree = jax.tree.flatten(ctx.grid_params)
+    is_swept = jax.tree.leaves(alvh.swept(spec.hedge))
+    batched = [jnp.asarray(v, spot.dtype) for v, s in zip(leaves, is_swept, strict=True) if s]
+    fixed = [jnp.asarray(v[0], spot.dtype) for v, s in zip(leaves, is_swept, strict=True) if not s]
 
     def one(pb):
+        b, f = iter(pb), iter(fixed)
+        params = tree.unflatten([next(b) if s else next(f) for s in is_swept])
         h = alvh.hedge_sleeve(
-            {**fixed, **pb}, spec.hedge, vix_table, spec.market.rate, var, vix, sig, early,
+            params, spec.hedge, vix_table, spec.market.rate, var, vix, sig, early,
             book.at_risk, book.credit, ctx.vix_expiries, spec.strategy.condor.capital, etp,
             book.short_gap, book.vega,
         )  # fmt: skip
@@ -176,7 +178,7 @@ def evaluate(
         return {
             "pnl": total[-1],
             "pnl_hedge": h.pnl,
-            "max_drawdown": _max_drawdown(total),
+            "max_drawdown": max_drawdown(total),
             "pnl_month": _monthly(total, ctx.block_days),
             "hedge_paid": h.paid,
             "hedge_recovered": h.recovered,
@@ -185,7 +187,7 @@ def evaluate(
         } | ({MARK_DAY: first_nonfinite_day(total)} if locate else {})
 
     if not batched:
-        out.update(jax.tree.map(lambda a: a[None], one({})))
+        out.update(jax.tree.map(lambda a: a[None], one([])))
     elif ctx.n_grid > 64:
         out.update(jax.lax.map(one, batched))  # bounded memory for large grids
     else:
@@ -200,9 +202,3 @@ def _monthly(equity: jax.Array, block: int = MONTH_DAYS) -> jax.Array:
     ends = equity[np.arange(block, equity.shape[0], block)]
     starts = jnp.concatenate([jnp.zeros_like(ends[:1]), ends[:-1]])
     return ends - starts
-
-
-def _max_drawdown(equity: jax.Array) -> jax.Array:
-    """Largest peak-to-trough fall of a cumulative P&L curve (D+1, n) starting at 0, USD."""
-    peak = jax.lax.cummax(jnp.maximum(equity, 0.0), axis=0)
-    return (peak - equity).max(axis=0)

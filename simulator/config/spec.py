@@ -17,9 +17,14 @@ from itertools import pairwise, product
 from pathlib import Path
 from typing import Any
 
+from models import registry
+from models.base import PathModel
+from simulator.config.errors import SpecError
+
 __all__ = [
     "DAYS_PER_YEAR",
     "CondorSpec",
+    "GridAxis",
     "HedgeSpec",
     "LayerSpec",
     "MarketSpec",
@@ -46,21 +51,13 @@ MAX_SEED = 2**32 - 1
 MEMORY_FRACTION = 0.5  # refuse runs whose estimate exceeds this share of physical memory
 
 
-class SpecError(ValueError):
-    """An invalid configuration value: ``key``, ``value`` and what is ``allowed``."""
-
-    def __init__(self, key: str, value: Any, allowed: str) -> None:
-        self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"invalid configuration: {key}={value!r}: {allowed}")
-
-
 # ----------------------------------------------------------------------------- specs
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """The model group: ``name``, its parameters under Q (``params``, in the order of
-    MODEL_PARAMS[name]; read them as attributes, e.g. ``spec.model.kappa``) and the P
+    models.registry; read them as attributes, e.g. ``spec.model.kappa``) and the P
     premia (see models.Heston; the Bergomi models take only the equity premium)."""
 
     name: str
@@ -82,7 +79,13 @@ class ModelSpec:
     @property
     def heston_family(self) -> bool:
         """True for the models with a CIR variance state (heston, bates, svcj)."""
-        return self.name in ("heston", "bates", "svcj")
+        return registry.MODELS[self.name].cir_variance
+
+    def build(self) -> PathModel:
+        """The path model of this spec (models.registry)."""
+        return registry.build(
+            self.name, dict(self.params), self.premia_equity, self.premia_variance
+        )
 
     @property
     def feller_ratio(self) -> float:
@@ -209,6 +212,18 @@ class LayerSpec:
 
 
 @dataclass(frozen=True)
+class GridAxis:
+    """One swept hedge parameter: ``key`` is its name in ``hedge.grid`` and the output
+    dimension (``<layer>_<field>``, or a sleeve field); ``layer`` the layer it belongs to
+    (None: a sleeve field) and ``field`` the LayerSpec / HedgeSpec field it sets."""
+
+    key: str
+    values: tuple[float, ...]
+    layer: str | None
+    field: str
+
+
+@dataclass(frozen=True)
 class HedgeSpec:
     name: str
     layers: tuple[LayerSpec, ...] = ()
@@ -224,7 +239,7 @@ class HedgeSpec:
     event_window_days: int = 2  # event_window signal: FOMC/CPI day within this many days
     etp_half_spread_bps: float = 5.0  # VXX-like product: half-spread, basis points of price
     etp_commission: float = 0.005  # USD per unit and side
-    grid: tuple[tuple[str, tuple[float, ...]], ...] = ()  # (key, values) in config order
+    grid: tuple[GridAxis, ...] = ()  # in config order
 
 
 @dataclass(frozen=True)
@@ -329,56 +344,15 @@ class _Group:
                 raise SpecError(f"{self.name}.{k}", self.data[k], "unknown key")
 
 
-_CORR = (lambda x: -1 <= x <= 1, "in [-1, 1]")
-_LAM = ("lam", lambda x: 0 <= x <= 100, "in [0, 100] jumps per year")
-_HESTON = (
-    ("kappa", lambda x: 0 < x <= 100, "in (0, 100]"),
-    ("theta", lambda x: 0 < x <= 4, "in (0, 4]"),
-    ("sigma", lambda x: 0 < x <= 10, "in (0, 10]"),
-    ("rho", *_CORR),
-    ("v0", lambda x: 0 <= x <= 4, "in [0, 4]"),
-)
-MODEL_PARAMS: dict[str, tuple[tuple[str, Callable[[float], bool], str], ...]] = {
-    "heston": _HESTON,
-    "bates": (
-        *_HESTON,
-        _LAM,
-        ("mu_j", lambda x: -1 <= x <= 1, "in [-1, 1]"),
-        ("sigma_j", lambda x: 0 <= x <= 2, "in [0, 2]"),
-    ),
-    "svcj": (
-        *_HESTON,
-        _LAM,
-        ("mu_s", lambda x: -1 <= x <= 1, "in [-1, 1]"),
-        ("sigma_s", lambda x: 0 <= x <= 2, "in [0, 2]"),
-        ("rho_j", lambda x: -20 <= x <= 20, "in [-20, 20]"),
-        ("mu_v", lambda x: 0 <= x <= 4, "in [0, 4] (variance per year)"),
-    ),
-    "rbergomi": (
-        ("xi0", lambda x: 0 < x <= 4, "in (0, 4]"),
-        ("eta", lambda x: 0 <= x <= 10, "in [0, 10]"),
-        ("rho", *_CORR),
-        ("H", lambda x: 0 < x < 0.5, "in (0, 0.5)"),
-    ),
-    "bergomi2f": (
-        ("xi0", lambda x: 0 < x <= 4, "in (0, 4]"),
-        ("omega", lambda x: 0 <= x <= 20, "in [0, 20]"),
-        ("theta", lambda x: 0 <= x <= 1, "in [0, 1]"),
-        ("k1", lambda x: 0 < x <= 200, "in (0, 200] per year"),
-        ("k2", lambda x: 0 < x <= 200, "in (0, 200] per year"),
-        ("rho12", *_CORR),
-        ("rho1", *_CORR),
-        ("rho2", *_CORR),
-    ),
-}
-"""Each model's parameters under Q: (key, check, allowed)."""
-MODELS = tuple(MODEL_PARAMS)
-
-
-def _model(cfg: Mapping[str, Any]) -> ModelSpec:
+def model_spec(cfg: Mapping[str, Any]) -> ModelSpec:
+    """The validated ``model`` group of a resolved config."""
     g = _Group(cfg, "model")
-    name = g.choice("name", MODELS)
-    params = tuple((k, g.number(k, check, allowed)) for k, check, allowed in MODEL_PARAMS[name])
+    name = g.choice("name", tuple(registry.MODELS))
+    entry = registry.MODELS[name]
+    params = tuple((q.name, g.number(q.name, q.check, q.allowed)) for q in entry.params)
+    params += tuple(
+        (q.name, g.number(q.name, q.check, q.allowed)) for q in entry.optional if q.name in g.data
+    )
     p = dict(params)
     premia = g.raw("premia")
     if not isinstance(premia, Mapping):
@@ -389,33 +363,13 @@ def _model(cfg: Mapping[str, Any]) -> ModelSpec:
         raise SpecError(f"model.premia.{k}", premia[k], "unknown key (allowed: equity, variance)")
     eq = g.number("premia.equity", lambda x: -1 <= x <= 1, "in [-1, 1] per year")
     lam = g.number("premia.variance", lambda x: True)
-    if "kappa" in p and not lam < p["kappa"]:
-        raise SpecError(
-            "model.premia.variance", lam, f"must be below model.kappa={p['kappa']} so kappa_P > 0"
-        )
-    if name == "bergomi2f" and not lam <= 0.0:
-        raise SpecError(
-            "model.premia.variance", lam, "must be <= 0 for model=bergomi2f (P factor drift)"
-        )
-    if "kappa" not in p and name != "bergomi2f" and lam != 0.0:
-        raise SpecError(
-            "model.premia.variance", lam, f"must be 0 for model={name} (only premia.equity)"
-        )
-    if name == "svcj" and not p["rho_j"] * p["mu_v"] < 1:
-        raise SpecError(
-            "model.rho_j", p["rho_j"], f"must satisfy rho_j * mu_v < 1 (mu_v={p['mu_v']})"
-        )
-    if name == "bergomi2f":
-        r12, r1, r2 = p["rho12"], p["rho1"], p["rho2"]
-        # 3x3 correlation of (W1, W2, Z) is PSD iff its determinant and minors are >= 0.
-        det = 1 + 2 * r12 * r1 * r2 - r12**2 - r1**2 - r2**2
-        if det < -1e-12:
-            raise SpecError(
-                "model.rho2",
-                r2,
-                f"with rho12={r12}, rho1={r1}: the correlation matrix of "
-                "(X1, X2, spot) must be positive semi-definite",
-            )
+    wrong = registry.check_premia(name, p, lam)
+    if wrong is not None:
+        raise SpecError("model.premia.variance", lam, wrong)
+    for rule in entry.rules:
+        broken = rule(p, lam)
+        if broken is not None:
+            raise SpecError(*broken)
     g.done()
     return ModelSpec(name, params, eq, lam)
 
@@ -705,10 +659,8 @@ def _hedge(cfg: Mapping[str, Any], strategy: StrategySpec) -> HedgeSpec:
         )
     layers = []
     for lname, data in raw_layers.items():
-        if not (isinstance(lname, str) and lname.isidentifier() and "_" not in lname):
-            raise SpecError(
-                f"hedge.layers.{lname}", data, "layer names are identifiers without '_'"
-            )
+        if not (isinstance(lname, str) and lname.isidentifier()):
+            raise SpecError(f"hedge.layers.{lname}", data, "layer names are identifiers")
         layers.append(_layer(lname, data))
     layers_t = tuple(layers)
     if not thresholds_increasing(layers_t, {la.name: la.threshold for la in layers_t}):
@@ -738,7 +690,7 @@ def _hedge(cfg: Mapping[str, Any], strategy: StrategySpec) -> HedgeSpec:
     if not _grid_has_valid_point(spec.grid, layers_t):
         raise SpecError(
             "hedge.grid",
-            {k: list(v) for k, v in spec.grid},
+            {a.key: list(a.values) for a in spec.grid},
             "no grid point has thresholds rising strictly across layers that share a "
             "trigger: every point would be NaN",
         )
@@ -746,13 +698,11 @@ def _hedge(cfg: Mapping[str, Any], strategy: StrategySpec) -> HedgeSpec:
     return spec
 
 
-def _grid_has_valid_point(
-    grid: tuple[tuple[str, tuple[float, ...]], ...], layers: tuple[LayerSpec, ...]
-) -> bool:
+def _grid_has_valid_point(grid: tuple[GridAxis, ...], layers: tuple[LayerSpec, ...]) -> bool:
     """True when some combination of the swept thresholds rises strictly (see
     :func:`thresholds_increasing`); other swept keys do not affect validity."""
     base = {la.name: la.threshold for la in layers}
-    swept = [(k.partition("_")[0], v) for k, v in grid if k.partition("_")[2] == "threshold"]
+    swept = [(a.layer, a.values) for a in grid if a.layer is not None and a.field == "threshold"]
     names = [n for n, _ in swept]
     for combo in product(*(v for _, v in swept)):
         if thresholds_increasing(layers, {**base, **dict(zip(names, combo, strict=True))}):
@@ -760,20 +710,32 @@ def _grid_has_valid_point(
     return False
 
 
-def _grid(raw: Any, layers: tuple[LayerSpec, ...]) -> tuple[tuple[str, tuple[float, ...]], ...]:
+def _grid_key(key: str, names: list[str]) -> tuple[str | None, str] | None:
+    """(layer, field) of a grid key ``<layer>_<field>`` or a sleeve field (layer None);
+    None when it names neither. Layer names may contain '_': no field is the tail of
+    another after a '_', so a key splits one way at most."""
+    if key in HEDGE_NUMERIC:
+        return None, key
+    for name in names:
+        field_ = key.removeprefix(f"{name}_")
+        if field_ != key and field_ in LAYER_NUMERIC:
+            return name, field_
+    return None
+
+
+def _grid(raw: Any, layers: tuple[LayerSpec, ...]) -> tuple[GridAxis, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, Mapping):
         raise SpecError("hedge.grid", raw, "must map <layer>_<field> to a list of numbers")
-    names = {la.name for la in layers}
+    names = [la.name for la in layers]
     allowed = [f"{la}_{f}" for la in sorted(names) for f in LAYER_NUMERIC] + list(HEDGE_NUMERIC)
     out = []
     for key, values in raw.items():
         if values is None:  # listed in the config but not swept
             continue
-        layer, _, field_ = str(key).partition("_")
-        ok = key in HEDGE_NUMERIC or (layer in names and field_ in LAYER_NUMERIC)
-        if not ok:
+        target = _grid_key(str(key), names)
+        if target is None:
             raise SpecError(
                 f"hedge.grid.{key}", values, f"unknown grid key (allowed: {', '.join(allowed)})"
             )
@@ -784,8 +746,8 @@ def _grid(raw: Any, layers: tuple[LayerSpec, ...]) -> tuple[tuple[str, tuple[flo
                 raise SpecError(f"hedge.grid.{key}", values, "must be a list of finite numbers")
         if len(set(values)) != len(values):
             raise SpecError(f"hedge.grid.{key}", values, "values must be distinct")
-        out.append((str(key), tuple(float(v) for v in values)))
-    size = math.prod(len(v) for _, v in out)
+        out.append(GridAxis(str(key), tuple(float(v) for v in values), *target))
+    size = math.prod(len(a.values) for a in out)
     if size > 4096:
         raise SpecError("hedge.grid", size, "at most 4096 grid points in one run: use a multirun")
     return tuple(out)
@@ -798,18 +760,11 @@ def _physical_memory() -> int:
         return 8 * 2**30
 
 
-ROUGH_ARRAYS = 48
-"""Rough Bergomi holds about this many (steps x paths) arrays at once (the Volterra
-convolution and the 16 VIX-node convolutions, complex FFT buffers included)."""
-
-
 def estimate_memory(sim: SimSpec, output: OutputSpec, model: str = "heston") -> dict[str, int]:
     """Bytes needed by one chunk on the device and by saved paths on the host."""
     width = 4 if sim.dtype == "float32" else 8
     days = sim.horizon_days + 1
-    # spot and var per recorded day, plus the scan's stacked copies and the VIX view;
-    # rough Bergomi is not Markovian: its whole Brownian path (every step) is in memory.
-    per_path = days * 6 if model != "rbergomi" else sim.n_steps * ROUGH_ARRAYS
+    per_path = registry.memory_per_path(model, days, sim.n_steps)
     chunk = min(sim.chunk_paths, sim.paths) * per_path * width
     saved = sim.paths * days * 4 * 2 * 2 if output.save_paths else 0  # spx, vix; + write copy
     return {"chunk": chunk, "saved_paths": saved}
@@ -845,7 +800,7 @@ def build_spec(cfg: Mapping[str, Any]) -> RunSpec:
                 k, cfg[k], f"unknown top-level key (allowed: {', '.join(sorted(known))})"
             )
     spec = RunSpec(
-        model=_model(cfg),
+        model=model_spec(cfg),
         market=_market(cfg),
         sim=_sim(cfg),
         output=_output(cfg),

@@ -31,6 +31,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import xarray as xr
 
+from simulator.book import reductions
+
 __all__ = [
     "DEFAULT_DRAWDOWN_QS",
     "Estimate",
@@ -328,10 +330,7 @@ def max_drawdown(equity: Any, axis: int = -1) -> np.ndarray:
     ``max_t (max_{s<=t} equity_s - equity_t) >= 0`` in USD, with ``axis`` removed; a NaN
     anywhere on a curve gives NaN.
     """
-    e = np.moveaxis(_f64(equity), axis, -1)
-    peak = np.maximum.accumulate(np.maximum(e, 0.0), axis=-1)
-    dd = np.max(peak - e, axis=-1, initial=0.0)
-    return np.where(np.isnan(e).any(axis=-1), _NAN, dd)
+    return reductions.max_drawdown(_f64(equity), axis=axis)
 
 
 def drawdown_quantiles(mdd: Any, qs: Sequence[float] = DEFAULT_DRAWDOWN_QS) -> Estimate:

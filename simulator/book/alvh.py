@@ -26,18 +26,27 @@ positions at mid; at the horizon open positions are marked at mid.
 from __future__ import annotations
 
 import itertools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from models.pricing import tables
-from simulator import signals as technical
-from simulator.condor import half_spread
-from simulator.spec import HEDGE_NUMERIC, LAYER_NUMERIC, HedgeSpec, thresholds_increasing
+from simulator.book import signals as technical
+from simulator.book.condor import half_spread
+from simulator.book.reductions import spot_drawdown
+from simulator.config.spec import HEDGE_NUMERIC, LAYER_NUMERIC, HedgeSpec, thresholds_increasing
 
-__all__ = ["HedgeResult", "grid_points", "hedge_sleeve", "signals"]
+__all__ = [
+    "HedgeParams",
+    "HedgeResult",
+    "LayerParams",
+    "grid_points",
+    "hedge_sleeve",
+    "signals",
+    "swept",
+]
 
 OPTION_MULTIPLIER = 100.0
 FUTURE_MULTIPLIER = 1000.0
@@ -58,36 +67,75 @@ class HedgeResult(NamedTuple):
     first_buy: jax.Array  # (L, n) trading day of each layer's first buy, -1 if none
 
 
-def grid_points(spec: HedgeSpec) -> tuple[dict[str, np.ndarray], np.ndarray, list]:
+class LayerParams(NamedTuple):
+    """A layer's numeric settings (LAYER_NUMERIC): scalars for one grid point, or arrays
+    over the flattened grid; None settings (take_profit off) are +inf."""
+
+    threshold: Any
+    release_gap: Any
+    strike_otm: Any
+    size: Any
+    take_profit: Any
+    roll_days: Any
+    min_dte: Any
+
+
+class HedgeParams(NamedTuple):
+    """The sleeve's numeric settings for the state machine: one LayerParams per layer (in
+    ``HedgeSpec.layers`` order) and the sleeve fields (HEDGE_NUMERIC; budget_share off:
+    +inf). A pytree: the grid is vmapped over its swept leaves."""
+
+    layers: tuple[LayerParams, ...]
+    budget_share: Any
+    cover_points: Any
+
+
+assert LayerParams._fields == LAYER_NUMERIC and HedgeParams._fields[1:] == HEDGE_NUMERIC
+
+
+def _value(v: float | None) -> float:
+    return _UNSET if v is None else float(v)
+
+
+def grid_points(spec: HedgeSpec) -> tuple[HedgeParams, np.ndarray, list]:
     """The Cartesian hedge grid.
 
-    Returns (params, valid, dims): ``params`` maps "<layer>_<field>" and sleeve fields to
-    arrays over the flattened grid; ``valid`` marks points whose thresholds rise strictly;
-    ``dims`` lists (name, values) of the grid axes in order.
+    Returns (params, valid, dims): ``params`` holds arrays over the flattened grid;
+    ``valid`` marks points whose thresholds rise strictly; ``dims`` lists (key, values)
+    of the grid axes in order (the output dimensions).
     """
-    base: dict[str, float] = {}
-    for la in spec.layers:
-        for f in LAYER_NUMERIC:
-            v = getattr(la, f)
-            base[f"{la.name}_{f}"] = _UNSET if v is None else float(v)
-    base["budget_share"] = _UNSET if spec.budget_share is None else spec.budget_share
-    base["cover_points"] = spec.cover_points
-    dims = list(spec.grid)
-    combos = list(itertools.product(*(v for _, v in dims))) or [()]
-    params = {k: np.full(len(combos), v) for k, v in base.items()}
+    combos = list(itertools.product(*(a.values for a in spec.grid))) or [()]
+    n = len(combos)
+    layers = [{f: np.full(n, _value(getattr(la, f))) for f in LAYER_NUMERIC} for la in spec.layers]
+    sleeve = {f: np.full(n, _value(getattr(spec, f))) for f in HEDGE_NUMERIC}
+    index = {la.name: i for i, la in enumerate(spec.layers)}
     for i, combo in enumerate(combos):
-        for (key, _), value in zip(dims, combo, strict=True):
-            params[key][i] = value
+        for axis, value in zip(spec.grid, combo, strict=True):
+            target = sleeve if axis.layer is None else layers[index[axis.layer]]
+            target[axis.field][i] = value
+    params = HedgeParams(tuple(LayerParams(**la) for la in layers), **sleeve)
     valid = np.array(
         [
             thresholds_increasing(
-                spec.layers, {la.name: params[f"{la.name}_threshold"][i] for la in spec.layers}
+                spec.layers,
+                {
+                    la.name: lp.threshold[i]
+                    for la, lp in zip(spec.layers, params.layers, strict=True)
+                },
             )
-            for i in range(len(combos))
+            for i in range(n)
         ]
     )
-    assert set(HEDGE_NUMERIC) <= set(params)
-    return params, valid, dims
+    return params, valid, [(a.key, a.values) for a in spec.grid]
+
+
+def swept(spec: HedgeSpec) -> HedgeParams:
+    """True on the leaves of :class:`HedgeParams` that the grid sweeps."""
+    keys = {(a.layer, a.field) for a in spec.grid}
+    return HedgeParams(
+        tuple(LayerParams(*((la.name, f) in keys for f in LAYER_NUMERIC)) for la in spec.layers),
+        *((None, f) in keys for f in HEDGE_NUMERIC),
+    )
 
 
 def event_window(is_event: np.ndarray, days: int) -> np.ndarray:
@@ -147,7 +195,7 @@ def signals(
     triggers = {la.trigger for la in spec.layers}
     triggers |= {la.early_trigger for la in spec.layers if la.early_trigger}
     change = jnp.concatenate([jnp.zeros_like(vix[:1]), jnp.diff(vix, axis=0)])
-    drawdown = 1.0 - spot / jax.lax.cummax(spot, axis=0)
+    drawdown = spot_drawdown(spot)
     by_name = {
         "vix": vix,
         "future": front,
@@ -262,8 +310,8 @@ def hedge_sleeve(
         "paid": jnp.zeros((n,), dtype),
         "recovered": jnp.zeros((n,), dtype),
     }
-    budget_share = jnp.asarray(params["budget_share"], dtype)
-    cover = jnp.asarray(params["cover_points"], dtype)
+    budget_share = jnp.asarray(params.budget_share, dtype)
+    cover = jnp.asarray(params.cover_points, dtype)
     capped = jnp.isfinite(budget_share)
 
     def mark(la, v, tau, strike, etp_d):  # tau: whole trading days on the engine's grid
@@ -281,7 +329,7 @@ def hedge_sleeve(
         value = jnp.zeros((n,), dtype)
         rows: dict[str, list] = {k: [] for k in _LAYER_STATE}
         for i, la in enumerate(spec.layers):
-            p = {f: jnp.asarray(params[f"{la.name}_{f}"], dtype) for f in LAYER_NUMERIC}
+            p = {f: jnp.asarray(v, dtype) for f, v in params.layers[i]._asdict().items()}
             opt = la.instrument == "vix_call"
             etf = la.instrument == "vxx"
             if etf:  # units of the index; the spread is a share of its price

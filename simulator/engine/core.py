@@ -22,16 +22,29 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-from models import SVCJ, Bates, Heston, Premia, RoughBergomi
+from models import registry
 from models._random import path_keys
+from models.base import PathModel
+from models.heston import Heston
 from models.surrogate import is_projected, marking_model, surrogate_fit
-from simulator.spec import ModelSpec, RunSpec
+from simulator.book import book
+from simulator.book.calendar import build_schedule
+from simulator.book.reductions import first_nonfinite_day, spot_drawdown
+from simulator.config.errors import NonFiniteError
+from simulator.config.spec import RunSpec
+from simulator.engine.finite import (
+    ALL_FINITE,
+    FIRST_BAD_DAY,
+    check_finite,
+    describe_model,
+)
+from simulator.engine.streaming import StreamStats
+from simulator.scenarios import replay, stress
 
 __all__ = [
     "EngineResult",
     "NonFiniteError",
     "build_marking_model",
-    "build_model",
     "chunk_layout",
     "run",
 ]
@@ -53,75 +66,6 @@ class EngineResult:
     stream: object | None = None  # simulator.streaming.StreamStats when per-path is off
 
 
-class NonFiniteError(RuntimeError):
-    """NaN or inf in simulated paths or in the sleeves' outputs: the run stops, nothing is
-    written. The message names the model parameters, the path and the first bad day."""
-
-
-ALL_FINITE = "_all_finite"
-"""Internal per-path output: spot, variance and VIX finite on every recorded day (one
-fused and-reduction in the jitted chunk); checked and dropped on the host, never written."""
-
-FIRST_BAD_DAY = "_first_nonfinite_day"
-"""Internal per-path output of the locating rerun of a chunk that failed the check: first
-recorded day with a NaN/inf in spot, variance or VIX (-1 when none)."""
-
-
-def first_nonfinite_day(*arrays: jax.Array) -> jax.Array:
-    """Per path (last axis), the first index along axis 0 where any of ``arrays`` (all
-    (days+1, n)) is NaN or inf, -1 where all are finite (the locating rerun's reduction)."""
-    bad = ~jnp.isfinite(arrays[0])
-    for a in arrays[1:]:
-        bad = bad | ~jnp.isfinite(a)
-    return jnp.where(bad.any(axis=0), jnp.argmax(bad, axis=0), -1).astype(jnp.int32)
-
-
-def _describe_model(spec: RunSpec) -> str:
-    m, s = spec.model, spec.sim
-    params = " ".join(f"{k}={v:g}" for k, v in m.params)
-    return (
-        f"model {m.name} {params} premia.equity={m.premia_equity:g} "
-        f"premia.variance={m.premia_variance:g} "
-        f"(sim.dtype={s.dtype}, sim.scheme={s.scheme}, sim.measure={s.measure}, "
-        f"sim.steps_per_day={s.steps_per_day}, sim.seed={s.seed})"
-    )
-
-
-def check_finite(
-    spec: RunSpec, start: int, first_bad: np.ndarray, outputs: dict, mark_day=None
-) -> None:
-    """Raise :class:`NonFiniteError` for the first path of a chunk (global index
-    ``start + i``) with a non-finite path value or output; ``mark_day`` (like the book
-    outputs, from the locating rerun) names the first day of a non-finite book equity."""
-    hit = np.flatnonzero(first_bad >= 0)
-    if hit.size:
-        i, day = int(hit[0]), int(first_bad[hit[0]])
-        step = day * spec.sim.steps_per_day
-        raise NonFiniteError(
-            f"non-finite value (NaN or inf) in the simulated spot/variance/VIX of path "
-            f"{start + i} on trading day {day} (by time step {step}; {hit.size} path(s) of "
-            f"this chunk affected) with {_describe_model(spec)}"
-        )
-    for name, arr in outputs.items():
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            where = [int(w) for w in np.argwhere(bad)[0]]
-            index = f" (leading index {tuple(where[:-1])})" if len(where) > 1 else ""
-            day = ""
-            if mark_day is not None:
-                md = np.asarray(mark_day)
-                d = md[..., where[-1]].reshape(-1)
-                d = d[d >= 0]
-                if d.size:
-                    day = f" first on trading day {int(d.min())} (book equity)"
-            raise NonFiniteError(
-                f"non-finite value (NaN or inf) in output {name} of path {start + where[-1]}"
-                f"{index}{day}: the paths are finite, so an option or future mark of the "
-                f"sleeves is not; {bad.sum()} value(s) affected in this chunk, with "
-                f"{_describe_model(spec)}"
-            )
-
-
 def _check_chunk(
     spec: RunSpec, model, size, devices, book_ctx, marks, start: int, finite, chunk_out
 ) -> None:
@@ -141,35 +85,14 @@ def _check_chunk(
             i = int(np.flatnonzero(~finite)[0])
             raise NonFiniteError(
                 f"non-finite value (NaN or inf) in the simulated spot/variance/VIX of path "
-                f"{start + i} with {_describe_model(spec)}"
+                f"{start + i} with {describe_model(spec)}"
             )
     mark_day = None
     if finite.all() and book_ctx is not None:
         if any(not np.isfinite(a).all() for a in outputs.values()):
-            from simulator.book import MARK_DAY
-
             out = located()
-            mark_day = np.asarray(out[MARK_DAY])[..., :n] if MARK_DAY in out else None
+            mark_day = np.asarray(out[book.MARK_DAY])[..., :n] if book.MARK_DAY in out else None
     check_finite(spec, start, first_bad, outputs, mark_day)
-
-
-def build_model(spec: ModelSpec):
-    """The path model for a validated model spec (models.Heston, Bates, SVCJ,
-    RoughBergomi or Bergomi2F)."""
-    premia = Premia(equity=spec.premia_equity, variance=spec.premia_variance)
-    if spec.name == "heston":
-        return Heston(**spec.parameters, premia=premia)
-    if spec.name == "bates":
-        return Bates(**spec.parameters, premia=premia)
-    if spec.name == "svcj":
-        return SVCJ(**spec.parameters, premia=premia)
-    if spec.name == "rbergomi":
-        return RoughBergomi(**spec.parameters, premia=premia)
-    if spec.name == "bergomi2f":
-        from models.bergomi import Bergomi2F
-
-        return Bergomi2F(**spec.parameters, premia=premia)
-    raise ValueError(f"unknown model {spec.name!r}")
 
 
 def build_marking_model(spec: RunSpec, model=None):
@@ -177,13 +100,13 @@ def build_marking_model(spec: RunSpec, model=None):
     for heston/bates/svcj, a fitted surrogate for the Bergomi models: models.surrogate)."""
     m = spec.market
     return marking_model(
-        build_model(spec.model) if model is None else model, m.spot, m.rate, m.div_yield
+        spec.model.build() if model is None else model, m.spot, m.rate, m.div_yield
     )
 
 
 def describe_marks(spec: RunSpec) -> str:
     """One line for the dataset's provenance: which model's tables marked the options."""
-    model = build_model(spec.model)
+    model = spec.model.build()
     if not is_projected(model):
         return f"{spec.model.name} (its own Q parameters)"
     m = spec.market
@@ -194,22 +117,6 @@ def describe_marks(spec: RunSpec) -> str:
         f"heston surrogate fitted to the {spec.model.name} quotes (models.surrogate), "
         f"evaluated at the model VIX: {params}; fit rmse in vol points: {rmse}"
     )
-
-
-def _simulate_options(spec: RunSpec, extra_var) -> dict:
-    """Keyword options of ``model.simulate_keys`` for ``spec``'s model."""
-    sim = spec.sim
-    opts = {
-        "measure": sim.measure,
-        "dtype": sim.dtype,
-        "record_every": sim.steps_per_day,
-        "extra_var": extra_var,
-    }
-    if spec.model.heston_family:
-        opts["scheme"] = sim.scheme
-    if spec.model.name == "rbergomi":
-        opts["with_vix"] = True
-    return opts
 
 
 def chunk_layout(paths: int, chunk_paths: int, n_devices: int) -> tuple[int, int]:
@@ -235,20 +142,17 @@ def _reduce(
     model's VIX where it is not ``model.vix(var)`` (the Bergomi models)."""
     if vix is None:
         vix = model.vix(var)
-    peak = jax.lax.cummax(spot, axis=0)
     finite = jnp.isfinite(spot) & jnp.isfinite(var) & jnp.isfinite(vix)
     per_path = {
         ALL_FINITE: finite.all(axis=0),
         "spx_final": spot[-1],
         "vix_final": vix[-1],
         "vix_max": vix.max(axis=0),
-        "spx_max_drawdown": (1.0 - spot / peak).max(axis=0),
+        "spx_max_drawdown": spot_drawdown(spot).max(axis=0),
     }
     if locate:
         per_path[FIRST_BAD_DAY] = first_nonfinite_day(spot, var, vix)
     if book_ctx is not None:
-        from simulator import book
-
         per_path.update(book.evaluate(book_ctx, marks, spot, var, vix, locate=locate))
     daily = {"spx": spot.T, "vix": vix.T} if save else {}
     return per_path, daily
@@ -256,7 +160,7 @@ def _reduce(
 
 def _chunk_function(
     spec: RunSpec,
-    model: Heston,
+    model: PathModel,
     size: int,
     devices: list,
     book_ctx=None,
@@ -276,12 +180,8 @@ def _chunk_function(
     extra_var = event_variance(spec)
     history = shock = None
     if spec.replay is not None:  # real daily closes instead of simulated paths
-        from simulator import replay
-
         history = replay.daily_states(spec)
     if spec.stress is not None:  # a crisis shape injected into every path
-        from simulator import stress
-
         shock = stress.injector(spec, model)
 
     if book_ctx is not None and (history is not None or shock is not None):
@@ -292,7 +192,9 @@ def _chunk_function(
     # Marks need the marking model; without a book the Bergomi models report their own
     # variance and VIX (no surrogate fit).
     mark = build_marking_model(spec, model) if book_ctx is not None else model
-    options = _simulate_options(spec, extra_var)
+    options = registry.simulate_options(
+        spec.model.name, sim.measure, sim.dtype, sim.steps_per_day, extra_var, sim.scheme
+    )
 
     def local(start, marks, n):
         if history is not None:
@@ -344,8 +246,6 @@ def event_variance(spec: RunSpec) -> np.ndarray | None:
     m = spec.market
     if spec.sim.measure == "Q" or (m.event_vol_fomc == 0 and m.event_vol_cpi == 0):
         return None
-    from simulator.calendar import build_schedule
-
     sched = build_schedule(m.start_date, spec.sim.horizon_days, max_dte_days=0)
     daily = np.where(sched.is_fomc, m.event_vol_fomc**2, 0.0) + np.where(
         sched.is_cpi, m.event_vol_cpi**2, 0.0
@@ -397,7 +297,7 @@ def run(
     """
     sim = spec.sim
     devices = list(devices if devices is not None else jax.local_devices())
-    model = build_model(spec.model)
+    model = spec.model.build()
     size, n_chunks = chunk_layout(sim.paths, sim.chunk_paths, len(devices))
     marks = book_ctx.marks if book_ctx is not None else None
     fn = _chunk_function(spec, model, size, devices, book_ctx, marks)
@@ -405,8 +305,6 @@ def run(
     daily: dict[str, np.ndarray] | None = None
     stream = None
     if not keep_per_path:
-        from simulator.streaming import StreamStats
-
         stream = StreamStats(sim.paths)
     bar = _Progress(sim.paths, progress)
     t0 = time.perf_counter()

@@ -24,7 +24,7 @@ from typing import Any
 
 import xarray as xr
 
-from simulator.spec import SpecError
+from simulator.config.spec import SpecError
 
 __all__ = ["COST_BASES", "METRICS", "ObjectiveSpec", "objective_value", "parse_objective"]
 

@@ -1,0 +1,143 @@
+"""Tail-aware P facts of one-year daily SPX/VIX paths, their standard errors, and the
+history they are compared with.
+
+``year_facts(spx, vix)`` takes (time, path) arrays of daily closes (row 0 the start, 252
+daily steps) and returns, per fact, the value and a Monte Carlo standard error from the
+spread of per-path (or per-batch) values, so a test can compare within a stated multiple:
+
+- ``crisis_share``: share of paths whose highest daily VIX close (days 1..252) is >= 40;
+- ``vix_p5``, ``vix_p50``, ``vix_p95``: percentiles of the VIX over path-days 1..252;
+- ``mdd_p50``, ``mdd_p95``: percentiles of the one-year maximum drawdown of the SPX
+  (fraction, over the 253 closes 0..252);
+- ``big_move``: share of daily log returns with |r| > 4%;
+- ``vrp``: mean VIX minus the SPX vol realised over the next 21 trading days (annualised,
+  vol points), over the days with 21 days ahead;
+- ``corr``: correlation of daily SPX log returns with daily VIX changes (pooled).
+
+Percentile and correlation standard errors come from batch means (paths split into
+``n_batches`` groups: the spread of the group statistics over sqrt(n_batches)), which
+accounts for the dependence of days within a path.
+
+HISTORY: the targets, each with its source. VIX values are computed from the Cboe VIX
+daily closes 1990-01-02 .. 2026-07-23 (9,235 closes; Cboe's published VIX history);
+SPX values from the daily S&P 500 closes 1999-01-04 .. 2018-12-31 shipped with the
+``arch`` package (``arch.data.sp500``), recomputed by ``spx_history_facts``; the
+SPX/VIX correlation on the 5,030 common days 1999-2018 of both.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["BANDS", "HISTORY", "in_band", "spx_history_facts", "year_facts"]
+
+CRISIS_VIX = 40.0
+BIG_MOVE = 0.04
+VRP_DAYS = 21
+
+HISTORY = {
+    "crisis_share": 0.297,  # 252-day windows of the Cboe VIX 1990-2026 with a close >= 40
+    # (10 of 37 calendar years 1990-2026: 1998, 2001, 2002, 2008-2011, 2015, 2020, 2025)
+    "vix_p5": 11.437,  # Cboe VIX daily closes 1990-2026, 5th percentile
+    "vix_p50": 17.61,
+    "vix_p95": 32.94,
+    "mdd_p50": 0.1119,  # arch SPX 1999-2018: 4,779 rolling 252-day windows
+    "mdd_p95": 0.4197,
+    "big_move": 0.01133,  # arch SPX 1999-2018: 57 of 5,030 daily log returns |r| > 4%
+    "vrp": 3.64,  # Cboe VIX minus next-21-day realised arch SPX vol, 1999-2018
+    "corr": -0.816,  # daily SPX log return vs VIX change, 5,030 days 1999-2018
+}
+"""History values (see the module docstring for the sources)."""
+
+BANDS = {
+    "crisis_share": ("abs", 0.15, 0.35),
+    "vix_p5": ("rel", 0.85, 1.15),
+    "vix_p50": ("rel", 0.85, 1.15),
+    "vix_p95": ("rel", 0.85, 1.15),
+    "mdd_p50": ("rel", 0.75, 1.25),
+    "mdd_p95": ("rel", 0.75, 1.25),
+    "big_move": ("rel", 1.0 / 1.5, 1.5),
+    "vrp": ("abs", 2.0, 4.0),
+    "corr": ("shift", -0.1, 0.1),
+}
+"""The acceptance band of each fact (issue 14): absolute [lo, hi], relative to the
+history value (lo x, hi x), or the history value shifted by (lo, hi)."""
+
+
+def band(name: str) -> tuple[float, float]:
+    """(lo, hi) of a fact's acceptance band in its own units."""
+    kind, lo, hi = BANDS[name]
+    h = HISTORY[name]
+    if kind == "abs":
+        return lo, hi
+    if kind == "rel":
+        return lo * h, hi * h
+    return h + lo, h + hi
+
+
+def in_band(name: str, value: float, margin: float = 0.0) -> bool:
+    """True when ``value`` lies in the band widened by ``margin`` (same units) each side."""
+    lo, hi = band(name)
+    return lo - margin <= value <= hi + margin
+
+
+def max_drawdown(spx: np.ndarray) -> np.ndarray:
+    """Maximum drawdown (fraction) of each column of (time, path) closes."""
+    peak = np.maximum.accumulate(spx, axis=0)
+    return np.max(1.0 - spx / peak, axis=0)
+
+
+def _facts_of(spx: np.ndarray, vix: np.ndarray) -> dict[str, float]:
+    v = vix[1:]
+    r = np.diff(np.log(spx), axis=0)
+    dv = np.diff(vix, axis=0)
+    mdd = max_drawdown(spx)
+    sq = np.concatenate([np.zeros((1, r.shape[1])), np.cumsum(r * r, axis=0)], axis=0)
+    fwd = 100.0 * np.sqrt((sq[VRP_DAYS:] - sq[:-VRP_DAYS]) * 252.0 / VRP_DAYS)
+    p5, p50, p95 = np.percentile(v, [5, 50, 95])
+    return {
+        "crisis_share": float(np.mean(v.max(axis=0) >= CRISIS_VIX)),
+        "vix_p5": float(p5),
+        "vix_p50": float(p50),
+        "vix_p95": float(p95),
+        "mdd_p50": float(np.percentile(mdd, 50)),
+        "mdd_p95": float(np.percentile(mdd, 95)),
+        "big_move": float(np.mean(np.abs(r) > BIG_MOVE)),
+        "vrp": float(np.mean(vix[: fwd.shape[0]] - fwd)),
+        "corr": float(np.corrcoef(r.ravel(), dv.ravel())[0, 1]),
+    }
+
+
+def year_facts(
+    spx: np.ndarray, vix: np.ndarray, *, n_batches: int = 20
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(facts, standard errors) of (time, path) daily SPX closes and VIX (vol points);
+    standard errors by ``n_batches`` batch means (see the module docstring)."""
+    spx = np.asarray(spx, np.float64)
+    vix = np.asarray(vix, np.float64)
+    if spx.shape != vix.shape or spx.ndim != 2 or spx.shape[0] <= VRP_DAYS + 1:
+        raise ValueError(f"spx and vix must be equal (time, path) arrays, got {spx.shape}")
+    facts = _facts_of(spx, vix)
+    n = spx.shape[1]
+    nb = max(2, min(n_batches, n // 2))
+    groups = np.array_split(np.arange(n), nb)
+    per = [_facts_of(spx[:, g], vix[:, g]) for g in groups]
+    se = {k: float(np.std([p[k] for p in per], ddof=1) / math.sqrt(nb)) for k in facts}
+    return facts, se
+
+
+def spx_history_facts(close: np.ndarray, window: int = 252) -> dict[str, float]:
+    """mdd_p50, mdd_p95 (every rolling ``window``-day window: window + 1 closes) and
+    big_move of a daily close series (e.g. arch's S&P 500 1999-2018)."""
+    x = np.asarray(close, np.float64)
+    n = len(x) - window
+    idx = np.arange(window + 1)[:, None] + np.arange(n)[None, :]
+    mdd = max_drawdown(x[idx])
+    r = np.diff(np.log(x))
+    return {
+        "mdd_p50": float(np.percentile(mdd, 50)),
+        "mdd_p95": float(np.percentile(mdd, 95)),
+        "big_move": float(np.mean(np.abs(r) > BIG_MOVE)),
+    }

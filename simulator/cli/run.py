@@ -1,0 +1,142 @@
+"""``python -m simulator [overrides]``: run one study (``-m`` sweeps with the launcher).
+
+Exit codes: 0 success (the dataset path is printed on stdout), 2 invalid configuration
+(one message naming the key; nothing written), 1 any other failure (no partial results;
+non-finite paths or marks end with one message naming the model parameters and the day),
+130 on SIGINT and 143 on SIGTERM (the run stops cleanly, no partial results).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+import jax
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from simulator.analysis.objective import objective_value, parse_objective
+from simulator.api import run_study, use_x64_for
+from simulator.cli.common import fail, setup_logging
+from simulator.config.conf import CONF_DIR, resolve
+from simulator.config.errors import EXIT_CONFIG, NonFiniteError, SpecError
+from simulator.config.spec import RunSpec, build_spec, check_output_target
+from simulator.engine.interrupt import handle_sigterm, interrupted_exit
+from simulator.scenarios import replay
+from simulator.store.collect import existing_result
+from simulator.store.reader import open_results
+
+log = logging.getLogger("simulator")
+
+_task_started = False
+
+
+def _remove_if_empty(run_dir: Path) -> None:
+    """Drop the empty run directory Hydra made for a job that wrote nothing, and its empty
+    parents below the working directory (``outputs/DATE/TIME``)."""
+    cwd = Path.cwd().resolve()
+    d = run_dir.resolve()
+    while d != cwd and cwd in d.parents:
+        try:
+            d.rmdir()  # only succeeds when empty
+        except OSError:
+            return
+        d = d.parent
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def _app(cfg: DictConfig) -> float | None:
+    """Run one study; returns the ``objective`` value when the config has one (sweepers)."""
+    global _task_started
+    _task_started = True
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        container, config_yaml = resolve(cfg)
+        spec = build_spec(container)
+        if spec.replay is not None:  # one path of real history (reads the shipped data)
+            spec = replay.prepare(spec)
+        objective = parse_objective(container.get("objective"), bool(spec.hedge.grid))
+        done = _complete_result(spec, config_yaml, run_dir)
+        target = done or check_output_target(spec.output, run_dir)
+    except SpecError as exc:
+        _remove_if_empty(run_dir)
+        sys.exit(fail(exc))
+    if done is not None:  # resumed sweep: this point is already complete
+        log.info("complete results for this config exist, skipping: %s", done)
+        _remove_if_empty(run_dir)
+        _print_path(done)
+        return _objective(objective, done, spec)
+    _share_compilation_cache()
+    handle_sigterm()
+    try:
+        use_x64_for(spec)
+        path = run_study(spec, config_yaml, target)
+    except KeyboardInterrupt as exc:
+        _remove_if_empty(run_dir)
+        interrupted_exit(exc)
+    except Exception as exc:
+        _remove_if_empty(run_dir)
+        if isinstance(exc, NonFiniteError):
+            sys.exit(fail(exc))
+        # A plain exception with the message: JAX errors do not always pickle (launchers).
+        raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
+    _remove_if_empty(run_dir)  # output.dir elsewhere: leave no empty Hydra directory
+    _print_path(path)
+    return _objective(objective, path, spec)
+
+
+def _share_compilation_cache() -> None:
+    """Multirun jobs share one persistent JAX compilation cache, ``<hydra.sweep.dir>/.jax_cache``
+    (hidden: collect skips it), unless ``JAX_COMPILATION_CACHE_DIR`` or jax.config already
+    names one. Launcher jobs are fresh processes that would compile the same programs again;
+    a cached executable is the same binary, so results are bitwise the same."""
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        return
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", str(Path(hc.sweep.dir) / ".jax_cache"))
+
+
+def _print_path(path: Path) -> None:
+    """The result path on stdout as one write: parallel launcher jobs share the stream."""
+    sys.stdout.write(f"{path}\n")
+    sys.stdout.flush()
+
+
+def _complete_result(spec: RunSpec, config_yaml: str, run_dir: Path) -> Path | None:
+    """The existing complete result of this very config and code (resumable sweeps)."""
+    if spec.output.overwrite:
+        return None
+    base = Path(spec.output.dir) if spec.output.dir is not None else run_dir
+    return existing_result(base / spec.output.filename, config_yaml)
+
+
+def _objective(objective, path: Path, spec: RunSpec) -> float | None:
+    """The sweeper's objective (simulator.objective) read back from the written dataset."""
+    if objective is None:
+        return None
+    with open_results(path, lazy=True) as ds:
+        condor = spec.strategy.condor
+        value = objective_value(ds, objective, condor.capital if condor else None)
+    log.info("objective %s = %.6g", objective.metric, value)
+    return value
+
+
+def main() -> None:
+    setup_logging()
+    try:
+        _app()
+    except SystemExit as exc:
+        # Hydra reports composition errors (unknown group option, unknown key, bad
+        # override syntax) itself and exits with 1 before our task starts: those are
+        # configuration errors too.
+        if exc.code not in (0, None) and not _task_started:
+            sys.exit(EXIT_CONFIG)
+        raise
+
+
+if __name__ == "__main__":
+    main()
