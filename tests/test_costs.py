@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from models._random import path_keys, step_normals
-from simulator import costs
+from simulator.book import costs
 
 REL, POWER, PHI = costs.SPREAD_REL, costs.SPREAD_VIX_POWER, costs.OVERNIGHT_VARIANCE_SHARE
 SPX_TICKS, VIX_TICKS = costs.SPX_TICKS, costs.VIX_OPTION_TICKS
@@ -206,3 +206,34 @@ def test_cumulative_cash():
     flows = jnp.asarray([[1.0, 2.0], [-0.5, 0.0], [3.0, 3.0]])
     got = np.asarray(costs.cumulative_cash(5, np.array([0, 2, 7]), flows))
     np.testing.assert_allclose(got, [[1, 2], [1, 2], [0.5, 2], [0.5, 2], [0.5, 2]])
+
+
+def test_shipped_defaults_are_the_calibrated_model():
+    from simulator.config.conf import compose
+    from simulator.config.spec import build_spec
+
+    spec = build_spec(compose(["hedge=alvh"]))
+    c, h = spec.strategy.condor, spec.hedge
+    assert (c.spread_model, c.settlement, c.interest_on_cash) == ("quoted", "soq", True)
+    assert c.spread_rel == REL and c.spread_rel_vix_power == POWER
+    assert (h.spread_model, h.settlement, h.option_spread_rel) == ("quoted", "vro", REL)
+    assert spec.market.overnight_share == PHI
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("strategy.spread_model=wide", "strategy.spread_model"),
+        ("strategy.spread_rel=2", "strategy.spread_rel"),
+        ("strategy.settlement=noon", "strategy.settlement"),
+        ("strategy.interest_on_cash=1", "strategy.interest_on_cash"),
+        ("hedge.settlement=open", "hedge.settlement"),
+        ("market.overnight_share=1.5", "market.overnight_share"),
+    ],
+)
+def test_cost_keys_are_validated(override, key):
+    from simulator.config.conf import compose
+    from simulator.config.spec import SpecError, build_spec
+
+    with pytest.raises(SpecError, match=key.replace(".", r"\.")):
+        build_spec(compose(["hedge=alvh", override]))

@@ -197,8 +197,13 @@ def opening_var(var: jax.Array, z: jax.Array, days, sigma: float, phi: float, dt
 
 
 def cumulative_cash(n_days: int, rows, flows: jax.Array) -> jax.Array:
-    """Cumulative cash (n_days, n) from flows (K, n) paid on trading days ``rows`` (K,)
-    (static or traced indices; rows >= n_days are dropped)."""
-    daily = jnp.zeros((n_days, flows.shape[-1]), flows.dtype)
-    daily = daily.at[jnp.asarray(rows)].add(flows, mode="drop")
+    """Cumulative cash (n_days, n) from flows (K, n) paid on trading days ``rows``: (K,)
+    for all paths or (K, n) per path (static or traced; rows >= n_days are dropped)."""
+    n = flows.shape[-1]
+    rows = jnp.asarray(rows)
+    daily = jnp.zeros((n_days, n), flows.dtype)
+    if rows.ndim == 2:
+        daily = daily.at[rows, jnp.arange(n)[None, :]].add(flows, mode="drop")
+    else:
+        daily = daily.at[rows].add(flows, mode="drop")
     return jnp.cumsum(daily, axis=0)
