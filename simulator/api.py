@@ -12,6 +12,7 @@ The command-line tools (simulator.cli) call these functions.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -98,6 +99,8 @@ def _simulate(spec: RunSpec, config_yaml: str, progress: bool) -> xr.Dataset:
     book_ctx = None
     if spec.strategy.name != "none":
         book_ctx = book.prepare(spec, spec.model.build())
+        if spec.replay is not None:  # monthly SPX options settle at the real opening print
+            book_ctx = dataclasses.replace(book_ctx, spx_open=replay.daily_opens(spec))
 
     points = int(np.size(book_ctx.grid_valid)) if book_ctx is not None else 1
     keep = streaming.keep_per_path(spec.output.per_path, spec.sim.paths, points)

@@ -25,8 +25,9 @@ F64 = np.float64
 
 
 def _run(
-    spec, vix_path, credit=None, events=None, capital=0.0, etp=None, short_gap=None, vega=None
-):
+    spec, vix_path, credit=None, events=None, capital=0.0, etp=None, short_gap=None, vega=None,
+    settle_vix=None,
+):  # fmt: skip
     """The sleeve on one hand-built path (no grid axis); extra inputs as in hedge_sleeve."""
     vix = column(vix_path)
     var = column(var_for_vix(vix_path))
@@ -45,6 +46,7 @@ def _run(
         None if etp is None else jnp.asarray(etp),
         None if short_gap is None else jnp.full_like(jnp.asarray(vix), short_gap),
         None if vega is None else jnp.full_like(jnp.asarray(vix), vega),
+        None if settle_vix is None else jnp.asarray(column(settle_vix)),
     )  # fmt: skip
     assert res.equity.shape == (n_days, 1) and bool(valid[0])
     return res
@@ -55,8 +57,15 @@ def _flows(res):
     return np.diff(np.concatenate([[0.0], cash]))
 
 
-def _slip(spec, vix):
-    return spec.fill_fraction * spec.option_half_spread * min(max(vix / 20, 1), 10)
+def _slip(spec, vix, price):
+    """Fill cost of a VIX call per unit. Quoted model (default): fill x max(tick / 2, rel x
+    price x min((VIX/20)^power, cap)), tick 0.01 below 3 and 0.05 from 3 (Cboe since
+    2022-11); flat: fill x option_half_spread x clip(VIX/20, 1, 10)."""
+    if spec.spread_model == "flat":
+        return spec.fill_fraction * spec.option_half_spread * min(max(vix / 20, 1), 10)
+    scale = min((vix / 20) ** spec.spread_vix_power, spec.spread_max_multiple)
+    tick = 0.01 if price < 3.0 else 0.05
+    return spec.fill_fraction * max(tick / 2, spec.option_spread_rel * price * scale)
 
 
 def _buy(spec, layer, day, vix, risk=RISK):
@@ -67,7 +76,7 @@ def _buy(spec, layer, day, vix, risk=RISK):
     fut = float(tables.vix_future(vix_table(), v, tau))
     strike = float(max(round(fut * (1 + layer.strike_otm)), 1))
     price = float(tables.vix_option(vix_table(), v, tau, F64(strike), True, 0.0))
-    unit = 100 * (price + _slip(spec, vix)) + spec.option_commission
+    unit = 100 * (price + _slip(spec, vix, price)) + spec.option_commission
     qty = math.floor(layer.size * risk / (100 * spec.cover_points))
     return qty, strike, expiry, qty * unit, unit
 
@@ -75,7 +84,7 @@ def _buy(spec, layer, day, vix, risk=RISK):
 def _sell(spec, qty, strike, expiry, day, vix):
     v = F64(var_for_vix(vix))
     mark = float(tables.vix_option(vix_table(), v, F64(expiry - day), F64(strike), True, 0.0))
-    return qty * 100 * (mark - _slip(spec, vix)) - spec.option_commission * qty, mark
+    return qty * 100 * (mark - _slip(spec, vix, mark)) - spec.option_commission * qty, mark
 
 
 def test_crossing_on_day_5_buys_layer_1_at_the_day_5_mark():
@@ -214,7 +223,7 @@ def test_premium_sizing_and_delta_strike():
     delta = float(tables.vix_delta(vix_table(), v, tau, F64(k), True, 0.0))
     assert abs(delta - 0.3) < 0.08  # whole-point strike near the 30-delta strike
     price = float(tables.vix_option(vix_table(), v, tau, F64(k), True, 0.0))
-    unit = 100 * (price + _slip(spec, 21.0)) + spec.option_commission
+    unit = 100 * (price + _slip(spec, 21.0, price)) + spec.option_commission
     qty = math.floor(0.01 * 1_000_000.0 / unit)
     assert flows[0] == pytest.approx(-qty * unit, abs=0.005)
     assert -flows[0] <= 0.01 * 1_000_000.0
@@ -306,7 +315,7 @@ def test_vega_sizing_matches_the_condor_vega_per_vix_point(instrument):
     qty = math.floor(0.5 * 40_000.0 / sens)
     assert qty >= 1
     if instrument == "vix_call":
-        unit = 100 * (price(v) + _slip(spec, 21.0)) + spec.option_commission
+        unit = 100 * (price(v) + _slip(spec, 21.0, price(v))) + spec.option_commission
     else:
         half = spec.fill_fraction * spec.future_half_spread * 21.0 / 20.0
         unit = 1000 * half + spec.future_commission
@@ -317,3 +326,22 @@ def test_vega_sizing_matches_the_condor_vega_per_vix_point(instrument):
 def test_vega_sizing_needs_an_instrument_with_a_vix_sensitivity():
     with pytest.raises(SpecError, match=r"hedge\.layers\.l1\.size_rule"):
         build_spec(["hedge.layers.l1.size_rule=vega", "hedge.layers.l1.instrument=vxx"])
+
+
+def test_expiring_call_settles_at_the_vro():
+    layer = replace(L1, roll_days=0, take_profit=None)
+    spec = replace(ONE, layers=(layer,))
+    path = [15.0] * 5 + [21.0] * 31  # buys on day 5 into the day-35 expiry, holds it
+    qty, strike, expiry, _, _ = _buy(spec, layer, 5, 21.0)
+    assert expiry == 35
+    at_close = _flows(_run(spec, path))[35]
+    vro = list(path)
+    vro[35] = strike + 7.5  # the expiry morning's VIX
+    settled = _flows(_run(spec, path, settle_vix=vro))
+    # Day 35: the settlement, then a new buy (the trigger still holds) that is the same in
+    # both runs, so the difference is the settlement's.
+    close_vix = float(tables.vix_future(vix_table(), F64(var_for_vix(21.0)), F64(0.0)))
+    diff = qty * 100 * (7.5 - max(close_vix - strike, 0.0))
+    assert settled[35] - at_close == pytest.approx(diff, abs=0.005)
+    # Other days are untouched by the settlement level.
+    np.testing.assert_array_equal(settled[:35], _flows(_run(spec, path))[:35])

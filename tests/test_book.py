@@ -95,3 +95,20 @@ def test_package_irr_zeroes_the_npv_of_the_cash_flows(grid_run):
     defined = np.sort(rates[~np.isnan(rates)])
     k = len(defined) // 2  # an empirical median: between the two middle order statistics
     assert defined[k - 1] <= got <= defined[k]
+
+
+def test_interest_on_cash_is_in_the_pnl_and_split_between_sleeves(grid_run):
+    # pnl = pnl_condor + pnl_hedge (the hedge carries the interest its cash forgoes).
+    np.testing.assert_allclose(
+        grid_run.pnl.values, grid_run.pnl_condor.values + grid_run.pnl_hedge.values,
+        rtol=1e-5, atol=0.5,
+    )  # fmt: skip
+    # 63 days at 4% on 1e6 of capital: 1e6 (e^(0.04 x 63/252) - 1) = 10,050.17, moved by
+    # interest on the book's cash (credits in, buy-backs out: |cash| < 2e5 -> < 2,100).
+    ic = grid_run.pnl_interest_condor.values
+    assert np.all(np.abs(ic - 10_050.17) < 2_100)
+    never = grid_run.sel(l1_threshold=1000)  # no hedge trade: the same interest
+    np.testing.assert_array_equal(never.pnl_interest.values, ic)
+    # Premium paid forgoes interest (proceeds of a hedge sold at a profit earn some back):
+    # the always-buying point earns less on average than the unhedged book.
+    assert float(grid_run.sel(l1_threshold=15).pnl_interest.mean()) < float(ic.mean())

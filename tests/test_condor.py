@@ -49,9 +49,21 @@ def _value(strikes, s, v, tau):
     return p(sp, False) - p(lp, False) + p(sc, True) - p(lc, True)
 
 
-def _slip(spec, var):
+def _slip(spec, var, strikes=None, s=5000.0, tau=DAYS):
+    """Fill cost per condor: 4 legs x fill_fraction x the leg's half-spread. Quoted model
+    (the default): max(tick / 2, rel x price x min((VIX/20)^power, cap)), tick 0.05 below
+    3.00 and 0.10 from 3.00 (Cboe SPX); flat: half_spread x clip((VIX/20)^1.5, 1, 10)."""
     vix = float(MODEL.vix(var))
-    return 4 * spec.fill_fraction * spec.half_spread * min(max((vix / 20) ** 1.5, 1), 10)
+    if spec.spread_model == "flat":
+        return 4 * spec.fill_fraction * spec.half_spread * min(max((vix / 20) ** 1.5, 1), 10)
+    t, f64 = spx_table(), np.float64
+    scale = min((vix / 20) ** spec.spread_rel_vix_power, spec.spread_max_multiple)
+    total = 0.0
+    for k, call in zip(strikes, (False, False, True, True), strict=True):
+        price = float(tables.spx_price(t, f64(s), f64(k), f64(tau), f64(var), 0.0, 0.0, call))
+        tick = 0.05 if price < 3.0 else 0.10
+        total += max(tick / 2, spec.spread_rel * price * scale)
+    return spec.fill_fraction * total
 
 
 def _payoff(strikes, s):
@@ -74,7 +86,7 @@ def test_hold_to_expiry_pnl_is_payoff_minus_costs_to_the_cent():
     spot = [5000.0] * DAYS + [4650.0]  # settles between the put strikes
     res = _run(BASE, spot, [0.04] * (DAYS + 1))
     strikes = _legs(res)
-    credit = _value(strikes, 5000.0, 0.04, DAYS) - _slip(BASE, 0.04)
+    credit = _value(strikes, 5000.0, 0.04, DAYS) - _slip(BASE, 0.04, strikes)
     assert float(res.entry_credit[0, 0]) == pytest.approx(credit, abs=1e-9)
     width = max(strikes[1] - strikes[0], strikes[3] - strikes[2])
     qty = math.floor(BASE.capital * BASE.margin_fraction / ((width - credit) * 100))
@@ -87,8 +99,48 @@ def test_hold_to_expiry_pnl_is_payoff_minus_costs_to_the_cent():
     assert float(res.credit[0, 0]) == pytest.approx(qty * credit * 100)
     # Day 0 equity: the entry spread and commissions, marked at mid.
     assert float(res.equity[0, 0]) == pytest.approx(
-        -qty * 100 * _slip(BASE, 0.04) - 4 * BASE.commission * qty, abs=1e-6
+        -qty * 100 * _slip(BASE, 0.04, strikes) - 4 * BASE.commission * qty, abs=1e-6
     )
+    # Cash: credit in on day 0, the settlement out at expiry; it adds up to the P&L.
+    cash = np.asarray(res.cash[:, 0])
+    assert cash[0] == pytest.approx(qty * 100 * credit - 4 * BASE.commission * qty, abs=1e-6)
+    assert cash[-1] == pytest.approx(float(res.pnl[0]), abs=1e-6)
+    assert np.all(cash[:-1] == cash[0])
+
+
+def test_flat_spread_model_keeps_the_earlier_rule():
+    spec = replace(BASE, spread_model="flat")
+    spot = [5000.0] * DAYS + [4650.0]
+    res = _run(spec, spot, [0.04] * (DAYS + 1))
+    strikes = _legs(res)
+    credit = _value(strikes, 5000.0, 0.04, DAYS) - _slip(spec, 0.04)
+    assert float(res.entry_credit[0, 0]) == pytest.approx(credit, abs=1e-9)
+
+
+def test_quoted_spread_is_wider_than_flat_on_the_default_condor():
+    # 16-delta shorts cost ~10-40 points: 2.6% of that is several times the flat 0.10.
+    strikes = _legs(_run(BASE, [5000.0] * (DAYS + 1), [0.04] * (DAYS + 1)))
+    quoted = _slip(BASE, 0.04, strikes)
+    flat = _slip(replace(BASE, spread_model="flat"), 0.04)
+    assert quoted > 2.0 * flat
+
+
+def test_monthly_settles_at_the_opening_quotation():
+    spot = [5000.0] * DAYS + [4990.0]  # closes inside the shorts, opens below the short put
+    spot_c, var_c = column(spot), column([0.04] * (DAYS + 1))
+    vix = np.asarray(MODEL.vix(var_c))
+    args = (jnp.asarray(spot_c), jnp.asarray(var_c), jnp.asarray(vix), _plan(), BASE, MARKET)
+    close = condor.condor_sleeve(*args, spx_table())
+    strikes = _legs(close)
+    soq = strikes[1] - 40.0
+    res = condor.condor_sleeve(*args, spx_table(), None, jnp.asarray([[soq]]))
+    # Marked to the expiry morning: the entry credit is the AM price (slightly lower).
+    assert float(res.entry_credit[0, 0]) < float(close.entry_credit[0, 0])
+    qty, credit = float(res.qty[0, 0]), float(res.entry_credit[0, 0])
+    expected = qty * 100 * (credit - _payoff(strikes, soq)) - 4 * BASE.commission * qty
+    assert float(res.pnl[0]) == pytest.approx(expected, abs=0.005)
+    assert float(res.pnl[0]) < float(close.pnl[0])
+    assert float(res.cash[-1, 0]) == pytest.approx(float(res.pnl[0]), abs=1e-6)
 
 
 def test_profit_take_closes_on_the_first_day_the_mid_halves():
@@ -102,7 +154,7 @@ def test_profit_take_closes_on_the_first_day_the_mid_halves():
     assert 1 < day < DAYS
     assert int(res.exit_row[0, 0]) == day
     qty = float(res.qty[0, 0])
-    close = values[day] + _slip(spec, var[day])
+    close = values[day] + _slip(spec, var[day], strikes, 5000.0, DAYS - day)
     expected = qty * 100 * (credit - close) - 8 * spec.commission * qty
     assert float(res.pnl[0]) == pytest.approx(expected, abs=0.005)
     assert float(res.at_risk[day, 0]) == 0.0 and float(res.at_risk[day - 1, 0]) > 0
@@ -119,7 +171,7 @@ def test_stop_closes_on_the_crash_day():
     assert _value(strikes, 5000.0, 0.04, DAYS - 3) < 2 * credit
     assert int(res.exit_row[0, 0]) == 4
     qty = float(res.qty[0, 0])
-    close = _value(strikes, 4700.0, 0.09, DAYS - 4) + _slip(spec, 0.09)
+    close = _value(strikes, 4700.0, 0.09, DAYS - 4) + _slip(spec, 0.09, strikes, 4700.0, DAYS - 4)
     expected = qty * 100 * (credit - close) - 8 * spec.commission * qty
     assert float(res.pnl[0]) == pytest.approx(expected, abs=0.005)
 

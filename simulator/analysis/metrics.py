@@ -559,6 +559,7 @@ def summarize(
     credit: Any = None,
     activations: Any = None,
     irr_rates: Any = None,
+    interest: Any = None,
     dims: Sequence[str] | None = None,
     coords: Mapping[str, Any] | None = None,
     drawdown_qs: Sequence[float] = (0.5, 0.95, 0.99),
@@ -570,7 +571,9 @@ def summarize(
     (``pnl_unhedged`` is typically ``(path,)``): ``max_drawdown`` (USD, per path, >= 0),
     ``margin`` (USD), ``hedge_cost`` (net USD per path, positive = spent), ``credit``
     (condor premium received per path, USD), ``activations``
-    (layer activations per path), ``irr_rates`` (per-path annual IRRs). ``dims`` names the
+    (layer activations per path), ``irr_rates`` (per-path annual IRRs), ``interest``
+    (interest on cash included in ``pnl``, USD per path: adds ``interest_mean`` and
+    ``mean_ex_interest``, the book's P&L without it). ``dims`` names the
     grid axes (default ``dim_0, ...``) and ``coords`` gives their coordinates.
 
     Returns a Dataset with ``value(*grid, metric)``, ``se(*grid, metric)``,
@@ -601,6 +604,9 @@ def summarize(
 
     rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     rows["mean"] = tuple(mean_se(pnl))
+    if interest is not None:
+        rows["interest_mean"] = tuple(mean_se(grid(interest)))
+        rows["mean_ex_interest"] = tuple(mean_se(pnl - grid(interest)))
     rows["sd"] = tuple(sd_se(pnl))
     rows["p_loss"] = tuple(prob_loss(pnl))
     L = -pnl

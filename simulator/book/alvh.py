@@ -17,8 +17,13 @@ falls below threshold - release_gap (hysteresis), and take profit when the mark 
 ``take_profit`` x the cost paid (options only). A layer that took profit re-arms only after
 a release, so it fires once per excursion of its trigger.
 
-Fills at mid -/+ fill_fraction x half-spread; the half-spread (vol points at VIX 20)
-scales with (VIX / 20)^spread_vix_power, clipped to spread_max_multiple x the base.
+Fills at mid -/+ fill_fraction x half-spread. VIX options with ``spread_model = "quoted"``
+(default): max(tick / 2, option_spread_rel x price x clip((VIX / 20)^spread_vix_power, 0,
+spread_max_multiple)) at the option's mid (simulator.book.costs, docs/costs.md); otherwise
+(futures, and options with ``"flat"``) the half-spread (vol points at VIX 20) scales with
+(VIX / 20)^spread_vix_power, clipped to [1, spread_max_multiple] x the base. Expiring
+options and futures settle at ``settle_vix`` (the simulated VRO on VIX expiry days) when
+given, else at the day's VIX.
 Cash flows in USD: VIX options x100, VIX futures x1000 per point. Equity = cash + open
 positions at mid; at the horizon open positions are marked at mid.
 """
@@ -33,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from models.pricing import tables
+from simulator.book import costs
 from simulator.book import signals as technical
 from simulator.book.condor import half_spread
 from simulator.book.reductions import spot_drawdown
@@ -273,6 +279,8 @@ def hedge_sleeve(
     etp: jax.Array | None = None,
     short_gap: jax.Array | None = None,
     vega: jax.Array | None = None,
+    settle_vix: jax.Array | None = None,
+    overnight_share: float | None = None,
 ) -> HedgeResult:
     """Run the ALVH state machine over days for one grid point (vmap this over the grid).
 
@@ -289,6 +297,10 @@ def hedge_sleeve(
     floor(size x max(-vega, 0) / s) contracts, s = the contract's USD gain per point of
     spot VIX in the model (dPrice/dv / dVIX/dv, on the mark tables): a 1-point rise of
     the VIX then pays ``size`` x what a 1-point rise of SPX implied vol costs the condor.
+    ``settle_vix`` (D+1, n): the VIX level positions expiring on each day settle at (the
+    VRO on VIX expiry days); None settles at the model VIX of the day's close. With both
+    ``settle_vix`` and ``overnight_share`` (phi), options and futures are marked to the
+    expiry morning: tau - (1 - phi) trading days (fractional, interpolated tables).
     """
     n_days, n = var.shape
     dtype = var.dtype
@@ -314,15 +326,29 @@ def hedge_sleeve(
     cover = jnp.asarray(params.cover_points, dtype)
     capped = jnp.isfinite(budget_share)
 
+    am = settle_vix is not None and overnight_share is not None
+    whole = not am  # marks to the morning of expiry: fractional days
+
+    def mtau(tau):  # trading days to the settlement
+        return jnp.where(tau > 0, tau - (1.0 - overnight_share), 0.0) if am else tau
+
     def mark(la, v, tau, strike, etp_d):  # tau: whole trading days on the engine's grid
         if la.instrument == "vxx":
             return etp_d
         if la.instrument == "vix_call":
-            return tables.vix_option(table, v, tau, strike, True, rate, whole_days=True)
-        return tables.vix_future(table, v, tau, whole_days=True)
+            return tables.vix_option(table, v, mtau(tau), strike, True, rate, whole_days=whole)
+        return tables.vix_future(table, v, mtau(tau), whole_days=whole)
+
+    quoted = spec.spread_model == "quoted"
+
+    def option_slip(price, vx):
+        return spec.fill_fraction * costs.quoted_half_spread(
+            price, vx, spec.option_spread_rel, spec.spread_vix_power, spec.spread_max_multiple,
+            *costs.VIX_OPTION_TICKS,
+        )  # fmt: skip
 
     def day(state, x):
-        d, v, vx, s, e_arm, risk, cred, etp_d, gap_d, vega_d = x
+        d, v, vx, s, e_arm, risk, cred, etp_d, gap_d, vega_d, sv_d = x
         st = dict(state)
         share = jnp.where(capped, budget_share, 0.0)
         st["pool"] = jnp.where(cred > 0, share * cred, st["pool"])
@@ -349,6 +375,12 @@ def hedge_sleeve(
             # ---- exits
             tau = jnp.maximum(expiry - d, 0).astype(dtype)
             m_now = _fence(d, mark(la, v, tau, strike, etp_d))
+            m_settle = m_now
+            if settle_vix is not None and not etf:
+                m_settle = jnp.maximum(sv_d - strike, 0.0) if opt else sv_d
+            slip_out = slip
+            if opt and quoted:
+                slip_out = option_slip(m_now, vx)
             expired = active & (tau <= 0)
             roll = active & ~expired & (tau <= p["roll_days"])
             release_lvl = p["threshold"] - p["release_gap"]
@@ -361,8 +393,8 @@ def hedge_sleeve(
             sell = roll | released | tp
             proceeds = jnp.where(
                 expired,
-                qty * mult * (m_now - ref),
-                qty * mult * (m_now - ref - slip) - comm * qty,
+                qty * mult * (m_settle - ref),
+                qty * mult * (m_now - ref - slip_out) - comm * qty,
             )
             leaving = expired | sell
             leaving, tp, proceeds = _fence(d, (leaving, tp, proceeds))
@@ -374,17 +406,21 @@ def hedge_sleeve(
             idx = jnp.searchsorted(expiries, d + p["min_dte"].astype(jnp.int32), side="left")
             new_exp = expiries[jnp.minimum(idx, expiries.shape[0] - 1)]
             new_tau = (new_exp - d).astype(dtype)
-            fut = tables.vix_future(table, v, new_tau, whole_days=True)
+            fut = tables.vix_future(table, v, mtau(new_tau), whole_days=whole)
             if opt and la.strike_delta is not None:
                 k_delta = tables.vix_strike_for_delta(
                     table, v, new_tau, la.strike_delta, True, rate
                 )
                 new_k = jnp.maximum(jnp.round(k_delta), 1.0)
-                price = tables.vix_option(table, v, new_tau, new_k, True, rate, whole_days=True)
+                price = tables.vix_option(
+                    table, v, mtau(new_tau), new_k, True, rate, whole_days=whole
+                )
                 new_ref = jnp.zeros_like(fut)
             elif opt:
                 new_k = jnp.maximum(jnp.round(fut * (1.0 + p["strike_otm"])), 1.0)
-                price = tables.vix_option(table, v, new_tau, new_k, True, rate, whole_days=True)
+                price = tables.vix_option(
+                    table, v, mtau(new_tau), new_k, True, rate, whole_days=whole
+                )
                 new_ref = jnp.zeros_like(fut)
             elif etf:
                 new_k = jnp.zeros_like(fut)
@@ -396,7 +432,10 @@ def hedge_sleeve(
                 price = fut
                 new_ref = fut
             new_k, price, new_ref, new_exp = _fence(d, (new_k, price, new_ref, new_exp))
-            unit_cost = mult * (price - new_ref + slip) + comm
+            slip_in = slip
+            if opt and quoted:
+                slip_in = option_slip(price, vx)
+            unit_cost = mult * (price - new_ref + slip_in) + comm
             size = p["size"]
             if la.size_scale == "expected_move":
                 size = size * jnp.clip(1.0 / jnp.maximum(gap_d, 1e-6), 0.25, 4.0)
@@ -441,9 +480,10 @@ def hedge_sleeve(
     etp = jnp.ones_like(var) if etp is None else etp
     short_gap = jnp.ones_like(var) if short_gap is None else short_gap
     vega = jnp.zeros_like(var) if vega is None else vega
+    sv = vix if settle_vix is None else settle_vix
     xs = (
         days, var, vix, jnp.moveaxis(sig, 0, 1), jnp.moveaxis(early, 0, 1), at_risk, credit,
-        etp, short_gap, vega,
+        etp, short_gap, vega, sv,
     )  # fmt: skip
     final, (cash, equity) = jax.lax.scan(day, state0, xs)
     return HedgeResult(

@@ -18,10 +18,10 @@ import numpy as np
 from models import Heston
 from models.pricing import tables
 from models.surrogate import marking_model
-from simulator.book import alvh, condor
+from simulator.book import alvh, condor, costs
 from simulator.book.calendar import Schedule, build_schedule
 from simulator.book.reductions import first_nonfinite_day, max_drawdown
-from simulator.config.spec import MONTH_DAYS, RunSpec
+from simulator.config.spec import DAYS_PER_YEAR, MONTH_DAYS, RunSpec
 
 __all__ = ["BookContext", "evaluate", "prepare"]
 
@@ -39,6 +39,8 @@ class BookContext:
     grid_valid: np.ndarray | None
     grid_dims: list
     vix_expiries: np.ndarray
+    vol_of_var: float = 0.0  # the marking model's sigma (VRO bridge of the variance state)
+    spx_open: np.ndarray | None = None  # (D+1,) real SPX opens (replays): the SOQ proxy
     block_days: int = MONTH_DAYS  # trading days per pnl_month block (1: daily P&L)
 
     @property
@@ -90,7 +92,7 @@ def prepare(spec: RunSpec, model: Heston) -> BookContext:
         )
     return BookContext(
         spec, schedule, plan, spx_table, vix_table, grid_params, grid_valid, grid_dims,
-        np.asarray(exps, np.int64),
+        np.asarray(exps, np.int64), float(getattr(model, "sigma", 0.0)),
     )  # fmt: skip
 
 
@@ -120,10 +122,19 @@ def evaluate(
     var: jax.Array,
     vix: jax.Array,
     locate: bool = False,
+    keys: jax.Array | None = None,
 ) -> dict:
     """Per-path outputs of the book for daily states (D+1, n); ``vix`` is the model VIX of
     ``var`` (computed once by the engine). ``locate`` adds :data:`MARK_DAY` (run only
-    after a non-finite output, to name the day).
+    after a non-finite output, to name the day). ``keys`` (uint32[n, 2], the paths' keys)
+    feed the opening-settlement draws (simulator.book.costs); without them monthly SPX
+    options and VIX expiries settle at the close.
+
+    Interest (``strategy.interest_on_cash``): the capital plus the book's cumulative cash
+    earns ``market.rate``; it is in every equity curve, ``pnl``, ``pnl_condor`` and the
+    monthly P&L, and reported as ``pnl_interest_condor`` (book alone) and ``pnl_interest``
+    (book + hedge). ``pnl_hedge`` includes the interest the hedge's cash flows forgo (or
+    earn), so pnl = pnl_condor + pnl_hedge still holds.
 
     ``marks`` = (spx_table, vix_table) are passed as traced arguments (ctx.marks), not
     closed over: tens of MB of constants would slow compilation badly.
@@ -134,13 +145,26 @@ def evaluate(
     if ctx.plan is None:
         return out
     events = ctx.schedule.event_mask(spec.market.event_kinds)  # market.event_kinds
-    book = condor.condor_sleeve(
-        spot, var, vix, ctx.plan, spec.strategy.condor, spec.market, spx_table, events
-    )
-    mdd_condor = max_drawdown(book.equity)
-    out.update(pnl_month_condor=_monthly(book.equity, ctx.block_days))
+    c, market = spec.strategy.condor, spec.market
+    dt = 1.0 / DAYS_PER_YEAR
+    settle_spot = None
+    am = c.settlement == "soq" and c.expiries == "monthly" and len(ctx.plan.expiry) > 0
+    if am and ctx.spx_open is not None:  # a replay: the day's real opening print
+        opens = jnp.asarray(ctx.spx_open[ctx.plan.expiry], spot.dtype)[:, None]
+        settle_spot = jnp.broadcast_to(opens, (len(ctx.plan.expiry), spot.shape[1]))
+    elif am and keys is not None:
+        z, _ = costs.settlement_draws(keys, ctx.plan.expiry, spot.dtype)
+        settle_spot = costs.opening_spot(spot, var, z, ctx.plan.expiry, market.overnight_share, dt)
+    book = condor.condor_sleeve(spot, var, vix, ctx.plan, c, market, spx_table, events, settle_spot)
+    interest_c = jnp.zeros_like(book.equity)
+    if c.interest_on_cash:
+        interest_c = costs.accrue_interest(book.cash, c.capital, market.rate, dt)
+    equity_c = book.equity + interest_c
+    mdd_condor = max_drawdown(equity_c)
+    out.update(pnl_month_condor=_monthly(equity_c, ctx.block_days))
     out.update(
-        pnl_condor=book.pnl,
+        pnl_condor=equity_c[-1],
+        pnl_interest_condor=interest_c[-1],
         condor_trades=book.trades,
         condor_costs=book.costs,
         max_drawdown_condor=mdd_condor,
@@ -149,16 +173,27 @@ def evaluate(
     )
     if ctx.grid_params is None:
         out.update(
-            pnl=book.pnl, max_drawdown=mdd_condor, pnl_month=_monthly(book.equity, ctx.block_days)
+            pnl=equity_c[-1],
+            pnl_interest=interest_c[-1],
+            max_drawdown=mdd_condor,
+            pnl_month=_monthly(equity_c, ctx.block_days),
         )
         if locate:
-            out[MARK_DAY] = first_nonfinite_day(book.equity)
+            out[MARK_DAY] = first_nonfinite_day(equity_c)
         return out
     front, second = _futures_curve(ctx, vix_table, var)
     etp = None
     if any(la.instrument == "vxx" for la in spec.hedge.layers):
         etp = alvh.vxx_index(vix_table, var, ctx.vix_expiries)
     sig, early = alvh.signals(spec.hedge, spot, var, vix, front, second, events)
+    settle_vix = None
+    vro_days = ctx.vix_expiries[(ctx.vix_expiries >= 1) & (ctx.vix_expiries < var.shape[0])]
+    if keys is not None and spec.hedge.settlement == "vro" and len(vro_days):
+        _, z = costs.settlement_draws(keys, vro_days, var.dtype)
+        v_open = costs.opening_var(var, z, vro_days, ctx.vol_of_var, market.overnight_share, dt)
+        vro = tables.vix_future(vix_table, v_open, jnp.zeros_like(v_open), whole_days=True)
+        close = tables.vix_future(vix_table, var, jnp.zeros_like(var), whole_days=True)
+        settle_vix = close.at[vro_days].set(vro)
     # Only swept parameters carry the grid axis: work that depends on the others (entry
     # candidates: expiry, future, strike, price) is then computed once, not per point.
     leaves, tree = jax.tree.flatten(ctx.grid_params)
@@ -172,12 +207,17 @@ def evaluate(
         h = alvh.hedge_sleeve(
             params, spec.hedge, vix_table, spec.market.rate, var, vix, sig, early,
             book.at_risk, book.credit, ctx.vix_expiries, spec.strategy.condor.capital, etp,
-            book.short_gap, book.vega,
+            book.short_gap, book.vega, settle_vix, market.overnight_share,
         )  # fmt: skip
-        total = book.equity + h.equity
+        interest = interest_c
+        if c.interest_on_cash:
+            interest = costs.accrue_interest(book.cash + h.cash, c.capital, market.rate, dt)
+        hedge_equity = h.equity + (interest - interest_c)
+        total = equity_c + hedge_equity
         return {
             "pnl": total[-1],
-            "pnl_hedge": h.pnl,
+            "pnl_hedge": hedge_equity[-1],
+            "pnl_interest": interest[-1],
             "max_drawdown": max_drawdown(total),
             "pnl_month": _monthly(total, ctx.block_days),
             "hedge_paid": h.paid,

@@ -11,9 +11,18 @@ so 2.0 is "stop at 2x credit", a loss of one credit), the DTE exit, or expiry (c
 settlement at intrinsic, no spread, no commission). Trades are independent, so overlapping
 cycles are allowed; only trades that expire within the horizon are opened.
 
-Fills: each leg trades at mid -/+ fill_fraction x half-spread, the half-spread being
-``half_spread`` index points at VIX 20, scaled by (VIX / 20)^spread_vix_power and clipped
-to [1, spread_max_multiple] times the base. Commission per contract and side.
+Fills: each leg trades at mid -/+ fill_fraction x half-spread. ``spread_model = "quoted"``
+(default): the leg's quoted half-spread max(tick / 2, spread_rel x price x clip((VIX /
+20)^spread_rel_vix_power, 0, spread_max_multiple)) (simulator.book.costs, docs/costs.md);
+``"flat"``: ``half_spread`` index points at VIX 20, scaled by (VIX / 20)^spread_vix_power
+and clipped to [1, spread_max_multiple] times the base, whatever the option. Commission per
+contract and side.
+
+Settlement: trades on monthly (third-Friday, AM-settled) expiries settle at a simulated
+Special Opening Quotation when ``settle_spot`` is given (``settlement = "soq"``, computed
+by the book from the path's settlement stream); weekly (PM-settled) expiries at the close.
+``cash`` is the cumulative cash of the book: credit received on entry, buy-back or
+settlement paid on exit, commissions (for interest on cash, simulator.book.costs).
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from models.pricing import tables
+from simulator.book import costs
 from simulator.config.spec import CondorSpec, MarketSpec
 
 __all__ = ["CondorPlan", "CondorResult", "condor_sleeve", "half_spread", "plan_trades"]
@@ -58,6 +68,7 @@ class CondorResult(NamedTuple):
     short_gap: jax.Array  # (D+1, n) nearest short strike's distance from spot in expected
     # moves (ATM vol x sqrt(tau) x spot) over the open trades; NO_GAP when none is open
     vega: jax.Array  # (D+1, n) book vega, USD per vol point of SPX implied vol (< 0: short)
+    cash: jax.Array  # (D+1, n) cumulative cash flows of the book, USD (credit in, buy-backs out)
 
 
 def plan_trades(
@@ -104,8 +115,19 @@ def plan_trades(
 
 
 def half_spread(vix: jax.Array, base: float, power: float, max_multiple: float) -> jax.Array:
-    """Half bid/ask spread in price units, widening with the VIX level (vol points)."""
-    return base * jnp.clip((vix / 20.0) ** power, 1.0, max_multiple)
+    """Half bid/ask spread in price units, widening with the VIX level (vol points): the
+    flat rule (costs.flat_half_spread)."""
+    return costs.flat_half_spread(vix, base, power, max_multiple)
+
+
+def leg_half_spread(spec: CondorSpec, price: jax.Array, vix: jax.Array) -> jax.Array:
+    """Half-spread of one SPX option leg at mid ``price`` under ``spec.spread_model``."""
+    if spec.spread_model == "flat":
+        return half_spread(vix, spec.half_spread, spec.spread_vix_power, spec.spread_max_multiple)
+    return costs.quoted_half_spread(
+        price, vix, spec.spread_rel, spec.spread_rel_vix_power, spec.spread_max_multiple,
+        *costs.SPX_TICKS,
+    )  # fmt: skip
 
 
 def _round_strike(k: jax.Array, step: float) -> jax.Array:
@@ -138,15 +160,23 @@ def _strikes(spec: CondorSpec, table, market: MarketSpec, s0, v0, tau0):
     return lp, sp, sc, lc
 
 
-def _value(table, market: MarketSpec, s, v, tau, strikes) -> jax.Array:
-    """Mid cost to buy back the condor, per unit (short legs minus long legs)."""
+def _legs(table, market: MarketSpec, s, v, tau, strikes, whole=True) -> tuple[jax.Array, ...]:
+    """Mid prices of the four legs (long put, short put, short call, long call), per unit;
+    ``whole=False`` for fractional trading days (AM-settled options)."""
     lp, sp, sc, lc = strikes
     r, q = market.rate, market.div_yield
 
     def p(k, is_call):
-        return tables.spx_price(table, s, k, tau, v, r, q, is_call, whole_days=True)
+        return tables.spx_price(table, s, k, tau, v, r, q, is_call, whole_days=whole)
 
-    return p(sp, False) - p(lp, False) + p(sc, True) - p(lc, True)
+    return p(lp, False), p(sp, False), p(sc, True), p(lc, True)
+
+
+def _intrinsic(s, strikes) -> jax.Array:
+    """Cost to settle the condor at index level ``s``, per unit."""
+    lp, sp, sc, lc = strikes
+    put = jnp.maximum(sp - s, 0.0) - jnp.maximum(lp - s, 0.0)
+    return put + jnp.maximum(s - sc, 0.0) - jnp.maximum(s - lc, 0.0)
 
 
 def condor_sleeve(
@@ -158,11 +188,17 @@ def condor_sleeve(
     market: MarketSpec,
     table,
     event_day: np.ndarray | None = None,
+    settle_spot: jax.Array | None = None,
 ) -> CondorResult:
     """Evaluate every planned trade on daily states shaped (D+1, n).
 
     Trades are batched: each one's window (entry .. expiry) is gathered into a padded
     (J, W+1, n) block, so the compiled program does not grow with the number of trades.
+    ``settle_spot`` (J, n): the index level each trade settles at if held to expiry (the
+    SOQ of its expiry day); None settles at the expiry day's close. AM-settled trades are
+    marked to the expiry morning: tau - (1 - market.overnight_share) trading days, since
+    the expiry day's session after the open no longer moves the payoff (a PM-style mark
+    would credit the seller with variance the SOQ never pays for).
     """
     n_days, n = spot.shape
     dtype = spot.dtype
@@ -173,7 +209,7 @@ def condor_sleeve(
         return CondorResult(
             zeros, zeros, zeros, zeros[0], zeros[0], zeros[0],
             jnp.zeros((4, 0, n), dtype), none, none, none.astype(jnp.int32), none,
-            jnp.full((n_days, n), NO_GAP, dtype), zeros,
+            jnp.full((n_days, n), NO_GAP, dtype), zeros, zeros,
         )  # fmt: skip
     entry, expiry = plan.entry, plan.expiry
     length = expiry - entry  # trading days held at most
@@ -185,9 +221,21 @@ def condor_sleeve(
     s, v, vx = spot[rows], var[rows], vix[rows]  # (J, W+1, n)
     tau_j = jnp.asarray(tau, dtype)[:, :, None]
     strikes = _strikes(spec, table, market, s[:, 0], v[:, 0], tau_j[:, 0])  # each (J, n)
-    value = _value(table, market, s, v, tau_j, tuple(k[:, None] for k in strikes))
-    half = half_spread(vx, spec.half_spread, spec.spread_vix_power, spec.spread_max_multiple)
-    slip = 4.0 * spec.fill_fraction * half
+    if settle_spot is None:
+        legs = _legs(table, market, s, v, tau_j, tuple(k[:, None] for k in strikes))
+    else:  # AM-settled: priced to the expiry day's open, phi of a day after the close
+        tau_am = np.where(tau > 0, tau - (1.0 - market.overnight_share), 0.0)
+        tau_am = jnp.asarray(tau_am, dtype)[:, :, None]
+        legs = _legs(table, market, s, v, tau_am, tuple(k[:, None] for k in strikes), False)
+    value = legs[1] - legs[0] + legs[2] - legs[3]
+    if settle_spot is not None:  # held to expiry: settles at the opening quotation
+        settled = _intrinsic(settle_spot[:, None, :], tuple(k[:, None] for k in strikes))
+        value = jnp.where(jnp.asarray(tau == 0)[:, :, None], settled, value)
+    if spec.spread_model == "flat":  # the earlier expression, bit for bit
+        half = half_spread(vx, spec.half_spread, spec.spread_vix_power, spec.spread_max_multiple)
+        slip = 4.0 * spec.fill_fraction * half
+    else:
+        slip = spec.fill_fraction * sum(leg_half_spread(spec, leg, vx) for leg in legs)
     credit = value[:, 0] - slip[:, 0]  # (J, n)
     lp, sp, sc, lc = strikes
     width = jnp.maximum(sp - lp, lc - sc)
@@ -250,8 +298,16 @@ def condor_sleeve(
     book_vega = jnp.where(open_, qty[:, None] * MULTIPLIER * unit_vega / 100.0, 0.0)
     vega = jnp.zeros((n_days, n), dtype).at[target].add(book_vega, mode="drop")
     trades = (qty > 0).astype(dtype).sum(axis=0)
-    costs = (entry_comm + exit_comm + qty * MULTIPLIER * (slip[:, 0] + exit_slip)).sum(axis=0)
+    paid = (entry_comm + exit_comm + qty * MULTIPLIER * (slip[:, 0] + exit_slip)).sum(axis=0)
+    # Cash: the credit (net of entry commission) on the entry day, the buy-back or
+    # settlement (net of exit commission) on the exit day.
+    cash_in = qty * MULTIPLIER * credit - entry_comm
+    exit_day = jnp.asarray(entry)[:, None] + first
+    rows_in = jnp.broadcast_to(jnp.asarray(entry)[:, None], qty.shape)
+    cash = costs.cumulative_cash(
+        n_days, jnp.concatenate([rows_in, exit_day]), jnp.concatenate([cash_in, realized - cash_in])
+    )
     return CondorResult(
-        equity, at_risk, credit_in, equity[-1], trades, costs,
-        jnp.stack(strikes), qty, credit, first, realized, short_gap, vega,
+        equity, at_risk, credit_in, equity[-1], trades, paid,
+        jnp.stack(strikes), qty, credit, first, realized, short_gap, vega, cash,
     )  # fmt: skip

@@ -112,6 +112,7 @@ class MarketSpec:
     # Event kinds whose days the book treats as events (strategy.condor skip_event_days,
     # the hedge's event_window signal); simulator.book.calendar.EVENT_KINDS.
     event_kinds: tuple[str, ...] = ("FOMC", "CPI")
+    overnight_share: float = 0.35  # close-to-open share of a day's variance (SOQ / VRO bridge)
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,11 @@ class CondorSpec:
     spread_max_multiple: float
     fill_fraction: float  # share of the half-spread paid per leg
     expiries: str = "monthly"  # traded SPX expiries: "monthly" (third Fridays) or "weekly"
+    spread_model: str = "quoted"  # "quoted" (tick floor + share of price) or "flat" (half_spread)
+    spread_rel: float = 0.026  # quoted: half-spread / price at VIX 20
+    spread_rel_vix_power: float = 1.19  # quoted: x (VIX/20)^power, up to spread_max_multiple
+    settlement: str = "soq"  # monthly (AM) expiries: "soq" (simulated open) or "close"
+    interest_on_cash: bool = True  # capital and cash earn market.rate
 
 
 @dataclass(frozen=True)
@@ -238,7 +244,7 @@ class HedgeSpec:
     layers: tuple[LayerSpec, ...] = ()
     budget_share: float | None = None  # per-cycle premium cap as share of condor credit
     cover_points: float = 20.0  # VIX points above the strike (or entry future) for `size`
-    option_half_spread: float = 0.05  # vol points at VIX 20
+    option_half_spread: float = 0.05  # vol points at VIX 20 (spread_model = "flat")
     future_half_spread: float = 0.025
     spread_vix_power: float = 1.0
     spread_max_multiple: float = 10.0
@@ -248,6 +254,9 @@ class HedgeSpec:
     event_window_days: int = 2  # event_window signal: FOMC/CPI day within this many days
     etp_half_spread_bps: float = 5.0  # VXX-like product: half-spread, basis points of price
     etp_commission: float = 0.005  # USD per unit and side
+    spread_model: str = "quoted"  # VIX options: "quoted" (tick floor + share of price) or "flat"
+    option_spread_rel: float = 0.026  # quoted: VIX option half-spread / price at VIX 20
+    settlement: str = "vro"  # VIX options and futures settle at "vro" (simulated) or "close"
     grid: tuple[GridAxis, ...] = ()  # in config order
 
 
@@ -383,6 +392,11 @@ def model_spec(cfg: Mapping[str, Any]) -> ModelSpec:
     return ModelSpec(name, params, eq, lam)
 
 
+def _has(g: _Group, key: str) -> bool:
+    """Whether an optional key (added after 0.4, with a default) is set."""
+    return key in g.data
+
+
 def _market(cfg: Mapping[str, Any]) -> MarketSpec:
     g = _Group(cfg, "market")
     spot = g.number("spot", lambda x: x > 0, "> 0")
@@ -417,8 +431,13 @@ def _market(cfg: Mapping[str, Any]) -> MarketSpec:
         or len(set(kinds)) != len(kinds)
     ):
         raise SpecError("market.event_kinds", kinds, f"must be {allowed}")
+    phi = MarketSpec.overnight_share
+    if _has(g, "overnight_share"):
+        phi = g.number("overnight_share", lambda x: 0 <= x <= 1, "in [0, 1]")
     g.done()
-    return MarketSpec(spot, rate, q, start, fomc, cpi, ppi, how, vix, tuple(kinds))
+    return MarketSpec(
+        spot, rate, q, start, fomc, cpi, ppi, how, vix, tuple(kinds), overnight_share=phi
+    )
 
 
 def _resolve_start(model: ModelSpec, market: MarketSpec, sim: SimSpec):
@@ -623,6 +642,7 @@ def _strategy(cfg: Mapping[str, Any]) -> StrategySpec:
         spread_max_multiple=g.number("spread_max_multiple", lambda x: x >= 1, ">= 1"),
         fill_fraction=g.number("fill_fraction", lambda x: 0 <= x <= 1, "in [0, 1]"),
         expiries=g.choice("expiries", ("monthly", "weekly")),
+        **_condor_costs(g),
     )
     if c.wing == "delta" and not c.wing_delta < c.short_delta:
         raise SpecError(
@@ -638,6 +658,22 @@ def _strategy(cfg: Mapping[str, Any]) -> StrategySpec:
         )
     g.done()
     return StrategySpec(name, c)
+
+
+def _condor_costs(g: _Group) -> dict[str, Any]:
+    """The optional fill, settlement and interest keys of the condor (defaults: CondorSpec)."""
+    out: dict[str, Any] = {}
+    if _has(g, "spread_model"):
+        out["spread_model"] = g.choice("spread_model", ("quoted", "flat"))
+    if _has(g, "spread_rel"):
+        out["spread_rel"] = g.number("spread_rel", lambda x: 0 <= x <= 1, "in [0, 1]")
+    if _has(g, "spread_rel_vix_power"):
+        out["spread_rel_vix_power"] = g.number("spread_rel_vix_power", lambda x: x >= 0, ">= 0")
+    if _has(g, "settlement"):
+        out["settlement"] = g.choice("settlement", ("soq", "close"))
+    if _has(g, "interest_on_cash"):
+        out["interest_on_cash"] = g.flag("interest_on_cash")
+    return out
 
 
 def _layer(name: str, data: Any) -> LayerSpec:
@@ -743,6 +779,7 @@ def _hedge(cfg: Mapping[str, Any], strategy: StrategySpec) -> HedgeSpec:
         etp_half_spread_bps=g.number("etp_half_spread_bps", *nonneg),
         etp_commission=g.number("etp_commission", *nonneg),
         grid=_grid(g.raw("grid"), layers_t),
+        **_hedge_costs(g),
     )
     if not _grid_has_valid_point(spec.grid, layers_t):
         raise SpecError(
@@ -753,6 +790,18 @@ def _hedge(cfg: Mapping[str, Any], strategy: StrategySpec) -> HedgeSpec:
         )
     g.done()
     return spec
+
+
+def _hedge_costs(g: _Group) -> dict[str, Any]:
+    """The optional VIX option spread and settlement keys (defaults: HedgeSpec)."""
+    out: dict[str, Any] = {}
+    if _has(g, "spread_model"):
+        out["spread_model"] = g.choice("spread_model", ("quoted", "flat"))
+    if _has(g, "option_spread_rel"):
+        out["option_spread_rel"] = g.number("option_spread_rel", lambda x: 0 <= x <= 1, "in [0, 1]")
+    if _has(g, "settlement"):
+        out["settlement"] = g.choice("settlement", ("vro", "close"))
+    return out
 
 
 def _grid_has_valid_point(grid: tuple[GridAxis, ...], layers: tuple[LayerSpec, ...]) -> bool:

@@ -136,11 +136,13 @@ def _reduce(
     marks=None,
     locate: bool = False,
     vix: jax.Array | None = None,
+    keys: jax.Array | None = None,
 ) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
     """(per-path outputs with the path axis last, daily paths (n, days+1)) of a chunk;
     ``locate`` adds the first non-finite day per path (only run after a failed check).
     ``model`` is the marking model and ``var`` its variance state; ``vix`` the path
-    model's VIX where it is not ``model.vix(var)`` (the Bergomi models)."""
+    model's VIX where it is not ``model.vix(var)`` (the Bergomi models); ``keys`` the
+    paths' keys (the book's settlement draws)."""
     if vix is None:
         vix = model.vix(var)
     finite = jnp.isfinite(spot) & jnp.isfinite(var) & jnp.isfinite(vix)
@@ -154,7 +156,7 @@ def _reduce(
     if locate:
         per_path[FIRST_BAD_DAY] = first_nonfinite_day(spot, var, vix)
     if book_ctx is not None:
-        per_path.update(book.evaluate(book_ctx, marks, spot, var, vix, locate=locate))
+        per_path.update(book.evaluate(book_ctx, marks, spot, var, vix, locate=locate, keys=keys))
     daily = {"spx": spot.T, "vix": vix.T} if save else {}
     return per_path, daily
 
@@ -200,7 +202,8 @@ def _chunk_function(
     def local(start, marks, n):
         if history is not None:
             spot, var = (jnp.asarray(a, sim.dtype) for a in history)
-            return _reduce(mark, spot, var, save, book_ctx, marks, locate)
+            keys = path_keys(base, start, spot.shape[1])
+            return _reduce(mark, spot, var, save, book_ctx, marks, locate, keys=keys)
         keys = path_keys(base, start, n)
         paths = model.simulate_keys(
             keys,
@@ -217,7 +220,7 @@ def _chunk_function(
             var = mark.var_for_vix(vix)  # projected marks: the surrogate's state at this VIX
         if shock is not None:
             spot, var = shock(spot, var)
-        return _reduce(mark, spot, var, save, book_ctx, marks, locate, vix)
+        return _reduce(mark, spot, var, save, book_ctx, marks, locate, vix, keys)
 
     n_dev = len(devices)
     if n_dev == 1:

@@ -38,6 +38,7 @@ from simulator.config.spec import DAYS_PER_YEAR, MONTH_DAYS, RunSpec, SpecError
 
 __all__ = [
     "MARKED_EPISODES",
+    "daily_opens",
     "daily_states",
     "drawdowns",
     "history",
@@ -97,6 +98,30 @@ def prepare(spec: RunSpec) -> RunSpec:
     )
     market = dataclasses.replace(spec.market, spot=float(spx[0]), start_date=first)
     return dataclasses.replace(spec, sim=sim, market=market)
+
+
+@lru_cache(maxsize=1)
+def _arch_opens() -> tuple[np.ndarray, np.ndarray]:
+    """(dates, SPX opening prints) of arch's sp500 frame (column Open)."""
+    from arch.data import sp500
+
+    spx = sp500.load()["Open"].dropna()
+    return np.asarray(spx.index.values.astype("datetime64[D]")), spx.to_numpy(np.float64)
+
+
+def daily_opens(spec: RunSpec) -> np.ndarray:
+    """SPX opening prints (D+1,) on the replay's dates: the settlement level of monthly
+    (AM-settled) SPX options in a replay (``strategy.settlement=soq``). The index's first
+    print of the day still holds previous closes of stocks not yet open, so it lies
+    between the previous close and the true Special Opening Quotation (a proxy, stated)."""
+    r = spec.replay
+    assert r is not None
+    dates, _, _ = history(r.start, r.end)
+    od, opens = _arch_opens()
+    at = np.searchsorted(od, dates)
+    if not np.array_equal(od[np.minimum(at, len(od) - 1)], dates):
+        raise ValueError("arch's sp500 has no open on some replay dates")
+    return opens[at]
 
 
 def daily_states(spec: RunSpec) -> tuple[np.ndarray, np.ndarray]:

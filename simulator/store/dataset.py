@@ -29,9 +29,18 @@ __all__ = [
 ]
 
 VARIABLES = {
-    "pnl": ("P&L of book + hedge over the horizon", "USD"),
-    "pnl_condor": ("P&L of the condor sleeve", "USD"),
-    "pnl_hedge": ("P&L of the hedge sleeve (equity incl. open positions at mid)", "USD"),
+    "pnl": ("P&L of book + hedge over the horizon, interest on cash included", "USD"),
+    "pnl_condor": ("P&L of the condor sleeve, interest on its cash included", "USD"),
+    "pnl_hedge": (
+        "P&L of the hedge sleeve (equity incl. open positions at mid, and the interest its "
+        "cash flows forgo)",
+        "USD",
+    ),
+    "pnl_interest": ("interest earned on the cash of book + hedge (in pnl)", "USD"),
+    "pnl_interest_condor": (
+        "interest earned on the cash of the condor book (in pnl_condor)",
+        "USD",
+    ),
     "max_drawdown": ("largest peak-to-trough fall of book + hedge equity", "USD"),
     "max_drawdown_condor": ("largest peak-to-trough fall of the unhedged book", "USD"),
     "hedge_cost": ("hedge paid minus recovered (incl. final mark)", "USD"),
@@ -207,6 +216,7 @@ def add_summary(ds: xr.Dataset) -> xr.Dataset:
         credit=ds["condor_credit"] if "condor_credit" in ds else None,
         activations=acts,
         irr_rates=irr,
+        interest=ds["pnl_interest"] if "pnl_interest" in ds else None,
     )
     if "pnl_month" in ds and ds.sizes.get("month", 0) > 0:
         s = xr.concat([s[["value", "se"]], _monthly_var_es(ds["pnl_month"])], dim="metric")
