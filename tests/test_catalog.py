@@ -105,7 +105,8 @@ CATALOG = [
     ("budget", "hedge.budget_share=-0.1", "hedge.budget_share"),
     ("budget", "hedge.layers.l1.size=11", "hedge.layers.l1.size"),
     ("budget", "hedge.layers.l1.size_rule=premium hedge.layers.l1.size=2", "hedge.layers.l1.size"),
-    ("budget", "model.premia.variance=3.0", "model.premia.variance"),
+    ("budget", "model=heston model.premia.variance=3.0", "model.premia.variance"),
+    ("budget", "model.premia.variance=3.5", "model.premia.variance"),  # svcj_longrun kappa 3.26
     ("budget", "strategy.capital=0", "strategy.capital"),
     ("budget", "strategy.contracts=-1", "strategy.contracts"),
     # NaN and inf

@@ -19,7 +19,10 @@ CONF = Path(__file__).resolve().parent.parent / "conf"
 
 def test_default_config_is_valid_and_frozen():
     spec = build_spec(conf.compose())
-    assert spec.model.name == "heston" and spec.sim.measure == "P"
+    # The default world (conf/model/svcj_longrun.yaml: SVCJ with its P jump law) from the
+    # stationary start, daily paths kept for the report's facts.
+    assert spec.model.name == "svcj" and spec.model.lam_p > 0 and spec.sim.measure == "P"
+    assert spec.market.start == "stationary" and spec.output.save_paths
     assert spec.market.start_date == dt.date(2026, 1, 2)
     assert spec.sim.n_steps == 252 and spec.sim.dt == pytest.approx(1 / 252)
     with pytest.raises(dataclasses.FrozenInstanceError):
