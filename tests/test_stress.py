@@ -53,7 +53,7 @@ def test_scenario_headlines():
 
 
 def test_variance_for_vix_inverts_the_model_vix():
-    m = _spec().model.build()
+    m = _spec("model=heston").model.build()  # the Heston closed form (kappa, theta)
     levels = np.array([8.0, 11.08, 20.0, 37.32, 80.06])
     v = stress.variance_for_vix(levels, m.kappa, m.theta)
     np.testing.assert_allclose(m.vix(v), levels, rtol=1e-12)
@@ -61,7 +61,7 @@ def test_variance_for_vix_inverts_the_model_vix():
 
 
 def test_model_variance_for_vix_reads_the_affine_vix_off_the_model():
-    m = _spec().model.build()
+    m = _spec("model=heston").model.build()  # Heston's own affine VIX (no jump terms)
     from models.pricing.vix import VIX_TAU, vix_affine_coefficients
 
     np.testing.assert_allclose(
