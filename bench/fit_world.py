@@ -34,7 +34,8 @@ from scipy import optimize
 from models import SVCJ, Premia
 from models import market_checks as mc
 from models.stationary import simulate_stationary
-from models.world_facts import CRISIS_VIX, HISTORY, year_facts
+from models.world_facts import CRISIS_VIX, year_facts
+from simulator.scenarios.history import world_history
 
 FREE = ("kappa", "theta", "sigma", "rho", "lam", "mu_s", "rho_j", "mu_v",
         "kappa_p", "lam_p", "mu_v_p")  # fmt: skip
@@ -48,7 +49,8 @@ FIXED = {"sigma_s": 0.03, "equity": 0.05}
 X0 = {"kappa": 5.0, "theta": 0.018, "sigma": 0.5, "rho": -0.8, "lam": 1.0, "mu_s": -0.02,
       "rho_j": -0.5, "mu_v": 0.1, "kappa_p": 5.0, "lam_p": 1.0, "mu_v_p": 0.1}  # fmt: skip
 
-# (target, scale, source); P targets from models.world_facts.HISTORY.
+# (target, scale, source); P targets from the shipped history facts (world_history).
+HISTORY = world_history()
 TARGETS = {
     "crisis_share": (HISTORY["crisis_share"], 0.025),
     "vix_p5": (HISTORY["vix_p5"], 0.04 * HISTORY["vix_p5"]),
@@ -213,8 +215,6 @@ def config_text(p: dict, fit_facts: dict, args, note: str) -> str:
     check run with another seed), date."""
     import datetime as dt
 
-    from models.world_facts import HISTORY
-
     m = build(p)
     spx, vix = simulate(m, args.paths, args.check_seed)
     chk, se = year_facts(spx, vix)
@@ -247,7 +247,7 @@ def config_text(p: dict, fit_facts: dict, args, note: str) -> str:
     from models.world_facts import band
 
     for k, label, _src in P_ROWS:
-        lo, hi = band(k)
+        lo, hi = band(k, HISTORY)
         h.append(f"# {label:38s} {HISTORY[k]:9.4f} [{lo:7.4f},{hi:7.4f}] "
                  f"{fit_facts[k]:9.4f} {chk[k]:9.4f} {se[k]:8.4f}")  # fmt: skip
     h.append("#   sources: " + "; ".join(sorted({s for *_, s in P_ROWS})))

@@ -16,6 +16,8 @@ Sections (every timing is wall time on this machine, with whatever else runs on 
 3. streaming scale: ``strategy=none hedge=none`` over 22 trading days with
    ``output.per_path=false``, 1e7 paths (1e6 with --quick) and one chunk's worth of paths,
    peak resident memory of each process (``wait4`` rusage).
+4. mark-table builds: SPX + VIX tables for the reference Heston set and the default world
+   (conf/model/svcj_longrun.yaml), timed in this process.
 
 ``--quick`` shrinks every size (a couple of minutes); the default takes several minutes.
 """
@@ -31,6 +33,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
+
+from models import registry
+from models.pricing import tables
 
 ROOT = Path(__file__).resolve().parents[1]
 GRIDS = {
@@ -218,6 +225,22 @@ def streaming_rows(quick: bool, tmp: Path) -> list[tuple]:
     return rows
 
 
+def table_rows(quick: bool) -> list[tuple]:
+    """Mark-table build time (SPX + VIX, 45 trading days or 10 with --quick) for the
+    reference Heston set and the default world, in this process."""
+    days, rows = (10 if quick else 45), []
+    for name in ("heston", "svcj_longrun"):
+        raw = yaml.safe_load((ROOT / "conf" / "model" / f"{name}.yaml").read_text())
+        params = {k: v for k, v in raw.items() if k not in ("name", "premia")}
+        model = registry.MODELS[raw["name"]].cls(**params)
+        t = time.perf_counter()
+        tables.build_spx_table(model, days, 0.04, 0.013)
+        tables.build_vix_table(model, days, 0.04)
+        rows.append(("4 tables", f"SPX + VIX mark tables, {name}, {days} days",
+                     f"{time.perf_counter() - t:.1f}", "s", "float64, one process"))  # fmt: skip
+    return rows
+
+
 def print_table(rows: list[tuple]) -> None:
     widths = [max(len(str(r[i])) for r in rows) for i in range(4)]
     head = ("section", "measurement", "value", "unit", "note")
@@ -238,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-engine", action="store_true", help="skip section 1")
     ap.add_argument("--skip-study", action="store_true", help="skip section 2")
     ap.add_argument("--skip-streaming", action="store_true", help="skip section 3")
+    ap.add_argument("--skip-tables", action="store_true", help="skip section 4")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
@@ -257,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_streaming:
             print("[3] streaming scale ...", flush=True)
             rows += streaming_rows(args.quick, tmp)
+        if not args.skip_tables:
+            print("[4] mark-table builds ...", flush=True)
+            rows += table_rows(args.quick)
     print()
     print_table(rows)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s; load average at end {os.getloadavg()}")

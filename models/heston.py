@@ -206,10 +206,14 @@ class Heston(PathModel):
         dtype: str = "float32",
         record_every: int = 1,
         extra_var: ArrayLike | None = None,
+        v0: ArrayLike | None = None,
     ) -> Paths:
         """Paths for explicit raw path keys, uint32[n_paths, 2] (``simulate`` draws them
         from one key). Pure and jit-compiled; ``record_every`` keeps every k-th step
         (n_steps must be a multiple).
+
+        ``v0`` (n_paths,), optional: each path's initial variance instead of the model's
+        ``v0`` (e.g. draws from the stationary law, models.stationary).
 
         ``extra_var`` (n_steps,), optional: extra log-return variance added on a step
         (e.g. FOMC or CPI days) as an independent zero-mean shock, sd sqrt(extra_var),
@@ -229,8 +233,18 @@ class Heston(PathModel):
         extra_var = check_extra_var(extra_var, n_steps, dtype)
         return _simulate(
             keys, init, coef, extra_var, jump_coef, n_steps // record_every, record_every, scheme,
-            dtype,
+            dtype, start_var(v0, keys.shape[0], dtype),
         )  # fmt: skip
+
+
+def start_var(v0: ArrayLike | None, n: int, dtype) -> jax.Array | None:
+    """Per-path initial variances (n,) in ``dtype``, or None for the model's own v0."""
+    if v0 is None:
+        return None
+    v = jnp.asarray(v0, dtype)
+    if v.shape != (n,):
+        raise ValueError(f"v0 must have shape ({n},), got {v.shape}")
+    return v
 
 
 # --------------------------------------------------------------------------- kernels
@@ -343,12 +357,13 @@ def _euler_step(x, v, u1, u2, c: _StepCoef):
 
 @partial(jax.jit, static_argnames=("n_records", "record_every", "scheme", "dtype"))
 def _simulate(
-    keys, init, coef, extra_var, jumps: JumpStep | None, n_records, record_every, scheme, dtype
-):
+    keys, init, coef, extra_var, jumps: JumpStep | None, n_records, record_every, scheme, dtype,
+    v_init=None,
+):  # fmt: skip
     step_fn = _qe_step if scheme == "qe" else _euler_step
     n = keys.shape[0]
     x0 = jnp.full((n,), init[0], dtype)
-    v0 = jnp.full((n,), init[1], dtype)
+    v0 = jnp.full((n,), init[1], dtype) if v_init is None else v_init
 
     def one_step(t, carry):
         x, v = carry

@@ -81,7 +81,7 @@ from models._jumps import JUMP_STREAM, _max_count
 from models._paths import check_dtype, check_extra_var, check_steps
 from models._random import inverse_normal, step_normals, step_uniforms
 from models.base import Paths
-from models.heston import SCHEMES, Heston, _coefficients, _euler_step, _qe_step
+from models.heston import SCHEMES, Heston, _coefficients, _euler_step, _qe_step, start_var
 from models.pricing.black import is_call
 from models.pricing.vix import VIX_TAU, vix_affine_coefficients
 
@@ -423,11 +423,12 @@ class SVCJ(Heston):
         dtype: str = "float32",
         record_every: int = 1,
         extra_var: ArrayLike | None = None,
+        v0: ArrayLike | None = None,
     ) -> Paths:
         """Like Heston's, plus the co-jumps; lam = 0 runs Heston's kernel (bitwise)."""
         kw = {
             "measure": measure, "scheme": scheme, "dtype": dtype,
-            "record_every": record_every, "extra_var": extra_var,
+            "record_every": record_every, "extra_var": extra_var, "v0": v0,
         }  # fmt: skip
         if self.lam == 0.0:
             return super().simulate_keys(keys, n_steps, dt, spot, rate, div_yield, **kw)
@@ -439,8 +440,9 @@ class SVCJ(Heston):
         coef, jc = self.step_constants(measure, dt, rate, div_yield, dtype)
         init = jnp.asarray([math.log(spot), self.v0], dtype=dtype)
         return _simulate_svcj(
-            keys, init, coef, extra_var, jc, n_steps // record_every, record_every, scheme, dtype
-        )
+            keys, init, coef, extra_var, jc, n_steps // record_every, record_every, scheme, dtype,
+            start_var(v0, keys.shape[0], dtype),
+        )  # fmt: skip
 
     def step_constants(
         self, measure: str, dt: float, rate: float, div_yield: float, dtype
@@ -494,11 +496,11 @@ def cojump_increment(keys: jax.Array, t: jax.Array, c: _SVCJStep, dtype):
 
 @partial(jax.jit, static_argnames=("n_records", "record_every", "scheme", "dtype"))
 def _simulate_svcj(keys, init, coef, extra_var, jumps: _SVCJStep, n_records, record_every,
-                   scheme, dtype):  # fmt: skip
+                   scheme, dtype, v_init=None):  # fmt: skip
     step_fn = _qe_step if scheme == "qe" else _euler_step
     n = keys.shape[0]
     x0 = jnp.full((n,), init[0], dtype)
-    v0 = jnp.full((n,), init[1], dtype)
+    v0 = jnp.full((n,), init[1], dtype) if v_init is None else v_init
 
     def one_step(t, carry):
         x, v = carry

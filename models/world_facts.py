@@ -18,11 +18,12 @@ Percentile and correlation standard errors come from batch means (paths split in
 ``n_batches`` groups: the spread of the group statistics over sqrt(n_batches)), which
 accounts for the dependence of days within a path.
 
-HISTORY: the targets, each with its source. VIX values are computed from the Cboe VIX
-daily closes 1990-01-02 .. 2026-07-23 (9,235 closes; Cboe's published VIX history);
-SPX values from the daily S&P 500 closes 1999-01-04 .. 2018-12-31 shipped with the
-``arch`` package (``arch.data.sp500``), recomputed by ``spx_history_facts``; the
-SPX/VIX correlation on the 5,030 common days 1999-2018 of both.
+The history values are not repeated here: HISTORY_KEYS names each fact's row in the
+shipped history facts (simulator/data/history_facts.csv, with value, window, source and
+method; simulator.scenarios.history.world_targets reads them). VIX values come from the
+Cboe VIX daily closes 1990-01-02 .. 2026-07-23, SPX values from arch's S&P 500 closes
+1999-2018 (``spx_history_facts`` recomputes them), the SPX/VIX correlation and VRP from
+the 5,030 common days 1999-2018.
 """
 
 from __future__ import annotations
@@ -31,25 +32,26 @@ import math
 
 import numpy as np
 
-__all__ = ["BANDS", "HISTORY", "in_band", "spx_history_facts", "year_facts"]
+__all__ = ["BANDS", "HISTORY_KEYS", "band", "in_band", "spx_history_facts", "year_facts"]
 
 CRISIS_VIX = 40.0
 BIG_MOVE = 0.04
 VRP_DAYS = 21
 
-HISTORY = {
-    "crisis_share": 0.297,  # 252-day windows of the Cboe VIX 1990-2026 with a close >= 40
-    # (10 of 37 calendar years 1990-2026: 1998, 2001, 2002, 2008-2011, 2015, 2020, 2025)
-    "vix_p5": 11.437,  # Cboe VIX daily closes 1990-2026, 5th percentile
-    "vix_p50": 17.61,
-    "vix_p95": 32.94,
-    "mdd_p50": 0.1119,  # arch SPX 1999-2018: 4,779 rolling 252-day windows
-    "mdd_p95": 0.4197,
-    "big_move": 0.01133,  # arch SPX 1999-2018: 57 of 5,030 daily log returns |r| > 4%
-    "vrp": 3.64,  # Cboe VIX minus next-21-day realised arch SPX vol, 1999-2018
-    "corr": -0.816,  # daily SPX log return vs VIX change, 5,030 days 1999-2018
+HISTORY_KEYS = {
+    "crisis_share": "vix_lr_share_252d_windows_max_ge_40",
+    "vix_p5": "vix_lr_p5",
+    "vix_p50": "vix_lr_p50",
+    "vix_p95": "vix_lr_p95",
+    "mdd_p50": "spx_mdd_1y_p50_1999_2018",
+    "mdd_p95": "spx_mdd_1y_p95_1999_2018",
+    "big_move": "spx_abs_ret_gt_4pct_1999_2018",
+    "vrp": "vrp_1999_2018",
+    "corr": "corr_spx_vix_1999_2018",
 }
-"""History values (see the module docstring for the sources)."""
+"""Each fact's key in the shipped history facts (simulator/data/history_facts.csv, read by
+simulator.scenarios.history.load_facts: the one source of the values and their sources).
+The functions below take the history values as an argument (``history``: {fact: value})."""
 
 BANDS = {
     "crisis_share": ("abs", 0.15, 0.35),
@@ -66,10 +68,10 @@ BANDS = {
 history value (lo x, hi x), or the history value shifted by (lo, hi)."""
 
 
-def band(name: str) -> tuple[float, float]:
-    """(lo, hi) of a fact's acceptance band in its own units."""
+def band(name: str, history: dict[str, float]) -> tuple[float, float]:
+    """(lo, hi) of a fact's acceptance band in its own units, around ``history[name]``."""
     kind, lo, hi = BANDS[name]
-    h = HISTORY[name]
+    h = history[name]
     if kind == "abs":
         return lo, hi
     if kind == "rel":
@@ -77,9 +79,9 @@ def band(name: str) -> tuple[float, float]:
     return h + lo, h + hi
 
 
-def in_band(name: str, value: float, margin: float = 0.0) -> bool:
+def in_band(name: str, value: float, history: dict[str, float], margin: float = 0.0) -> bool:
     """True when ``value`` lies in the band widened by ``margin`` (same units) each side."""
-    lo, hi = band(name)
+    lo, hi = band(name, history)
     return lo - margin <= value <= hi + margin
 
 

@@ -95,6 +95,12 @@ CATALOG = [
     ("date", "market.start_date=2026-02-30", "market.start_date"),
     ("date", "market.start_date=tomorrow", "market.start_date"),
     ("date", "market.start_date=1800-01-02", "market.start_date"),
+    # initial state (market.start, market.vix)
+    ("range", "market.start=random", "market.start"),
+    ("range", "market.vix=0", "market.vix"),
+    ("range", "market.start=vix market.vix=0.01", "market.vix"),
+    ("range", "sim.measure=Q market.start=stationary", "market.start"),
+    ("range", "model=bergomi2f market.start=vix", "market.start"),
     # budget and size rules that cannot hold
     ("budget", "hedge.budget_share=-0.1", "hedge.budget_share"),
     ("budget", "hedge.layers.l1.size=11", "hedge.layers.l1.size"),

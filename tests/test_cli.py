@@ -9,8 +9,6 @@ import numpy as np
 import xarray as xr
 import yaml
 
-from models import Heston
-
 REF_CALLS = {90: 15.0921499734, 100: 8.3357914938, 110: 3.5706575450}
 
 
@@ -76,9 +74,10 @@ def test_results_identical_across_chunk_sizes_and_devices(tmp_path, run_cli):
                 )
 
 
-def test_dataset_layout_and_provenance(tmp_path, files_under, run_cli):
+def test_dataset_layout_and_provenance(tmp_path, files_under, run_cli, model_vix0):
     out = _ok(
         run_cli(
+            "market.start=v0",
             "sim.paths=500",
             "sim.horizon_days=10",
             "output.save_paths=true",
@@ -104,9 +103,7 @@ def test_dataset_layout_and_provenance(tmp_path, files_under, run_cli):
     assert ds.spx.dims == ("path", "time") and ds.vix.dims == ("path", "time")
     cfg = yaml.safe_load(ds.attrs["config"])
     assert cfg["sim"]["seed"] == 11 and ds.attrs["seed"] == 11
-    m = cfg["model"]
-    model = Heston(m["kappa"], m["theta"], m["sigma"], m["rho"], m["v0"])
-    np.testing.assert_allclose(ds.vix.values[:, 0], model.vix(m["v0"]), rtol=1e-6)
+    np.testing.assert_allclose(ds.vix.values[:, 0], model_vix0(ds), rtol=2e-6)
     np.testing.assert_allclose(ds.spx.values[:, 0], cfg["market"]["spot"], rtol=1e-6)
     np.testing.assert_allclose(ds.spx.values[:, -1], ds.spx_final.values, rtol=1e-6)
     for key in ("engine_version", "git_commit", "jax_backend", "jax_devices", "created_utc"):

@@ -8,6 +8,7 @@ import warnings
 
 import jax
 import numpy as np
+import pytest
 
 from models import Heston
 from simulator import build_spec
@@ -50,7 +51,8 @@ def test_event_variance_lands_on_fomc_and_cpi_days():
     assert np.isclose(extra, 0.008**2).sum() == 8
     assert np.isclose(extra, 0.005**2).sum() >= 11
     assert event_variance(build_spec()) is None  # off by default
-    assert event_variance(build_spec(["market.event_vol.fomc=0.008", "sim.measure=Q"])) is None
+    q = ["market.event_vol.fomc=0.008", "sim.measure=Q", "market.start=v0"]
+    assert event_variance(build_spec(q)) is None
 
 
 def test_a_run_starting_now_keeps_its_event_days_without_warnings():
@@ -78,3 +80,39 @@ def test_ppi_days_arm_the_event_window_like_fomc_and_cpi():
     assert win[i - 2 : i + 1].tolist() == [1.0, 1.0, 1.0] and win[i - 3] == 0.0
     both = event_window(sched.event_mask(["FOMC", "CPI", "PPI"]), 2)
     assert np.all(both >= event_window(sched.event_mask(["FOMC", "CPI"]), 2))
+
+
+def test_ppi_event_vol_lands_on_ppi_days():
+    spec = build_spec(["market.event_vol.ppi=0.004"])
+    extra = event_variance(spec)
+    sched = cal.build_schedule(spec.market.start_date, spec.sim.horizon_days, max_dte_days=0)
+    np.testing.assert_array_equal(np.isclose(extra, 0.004**2), sched.event_mask("PPI")[1:])
+    assert build_spec().market.event_vol_ppi == 0.0
+
+
+def test_event_kinds_default_and_validation():
+    from simulator.config.spec import EVENT_KINDS, SpecError
+
+    assert EVENT_KINDS == cal.EVENT_KINDS
+    assert build_spec().market.event_kinds == ("FOMC", "CPI")  # results unchanged
+    assert build_spec(["market.event_kinds=[PPI,FOMC]"]).market.event_kinds == ("PPI", "FOMC")
+    for bad in ("[NFP]", "[CPI,CPI]", "CPI"):
+        with pytest.raises(SpecError, match=r"market\.event_kinds"):
+            build_spec([f"market.event_kinds={bad}"])
+
+
+def test_projected_event_days_log_one_note(caplog):
+    from simulator.engine.core import log_event_note, used_event_kinds
+
+    spec = build_spec(
+        ["market.start_date=2026-12-01", "strategy.skip_event_days=true",
+         "market.event_kinds=[CPI,PPI]"]
+    )  # fmt: skip
+    assert set(used_event_kinds(spec)) == {"CPI", "PPI"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with caplog.at_level("INFO", logger="simulator.engine.core"):
+            note = log_event_note(spec)
+    lines = [r for r in caplog.records if r.getMessage().startswith("event days:")]
+    assert note and len(lines) == 1 and "projected by rule" in note
+    assert used_event_kinds(build_spec()) == ()  # default: no event flags used, no note

@@ -16,6 +16,8 @@ import xarray as xr
 
 from simulator import api
 from simulator.analysis import metrics
+from simulator.analysis.decision import world_regimes
+from simulator.analysis.regimes import break_even_text, table_rows
 from simulator.cli import report as report_cli
 from simulator.reporting import layout
 from simulator.reporting import page as report
@@ -32,8 +34,7 @@ def run(tmp_path_factory, run_cli):
         "sim.horizon_days=63",
         "hedge.grid.l1_threshold=[18,20]",
         "hedge.grid.l2_threshold=[19,24]",
-        "output.save_paths=true",
-        f"output.dir={out}",
+        f"output.dir={out}",  # daily paths saved by default (output.save_paths): facts
         cwd=out,
         report=True,
     )
@@ -277,6 +278,10 @@ def test_report_has_a_facts_section_and_the_facts_page(run, tmp_path, run_cli):
     page = (run / "report.html").read_text()
     body = _section(page, "facts")
     assert "VIX half-life" in body and "contango share" in body
+    # The long-run facts (default config: no extra flags): history with sources vs model.
+    assert "Long-run facts" in body and "VIX close &gt;= 40" in body
+    assert "Cboe Global Markets" in body and "arch package data" in body
+    assert body.count("\u00b1") >= 10  # nine model values with standard errors + heading
     assert "stylized facts" in [a for a, _ in _images(page)]
     out = tmp_path / "facts.html"
     proc = run_cli(str(run), "-o", str(out), cwd=tmp_path, module="simulator.facts")
@@ -320,3 +325,15 @@ def test_a_collected_cube_with_label_dimensions_renders(run):
     for sid in report.SECTIONS:
         _section(page, sid)
     assert "experiment = a" in _section(page, "answer")
+
+
+def test_regimes_section_matches_the_analysis(run):
+    """The calm/crisis tables are those of simulator.analysis.regimes at each valid point."""
+    page = (run / "report.html").read_text()
+    body = _section(page, "regimes")
+    maps = world_regimes(xr.load_dataset(run / "results.nc"))
+    assert len(maps) == 3  # 4 grid points, one invalid
+    for _, m in maps:
+        assert html.escape(break_even_text(m)) in body
+        for cell in table_rows(m)[0]:
+            assert html.escape(cell) in body

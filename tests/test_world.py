@@ -24,9 +24,9 @@ from models import SVCJ, Heston, Premia
 from models import market_checks as mc
 from models.pricing.black import black76
 from models.stationary import simulate_stationary, stationary_gamma, stationary_var
-from models.world_facts import HISTORY, band, in_band, spx_history_facts, year_facts
+from models.world_facts import HISTORY_KEYS, band, in_band, spx_history_facts, year_facts
 from simulator import build_spec
-from simulator.scenarios.history import load_facts
+from simulator.scenarios.history import load_facts, world_history
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model" / "svcj_longrun.yaml"
 Z_MC = 3.0
@@ -69,21 +69,22 @@ def world_facts(world_paths):
 # --------------------------------------------------------------------------- P facts
 
 
-P_FACTS = list(HISTORY)
+P_FACTS = list(HISTORY_KEYS)
+HISTORY = world_history()  # the shipped history facts (simulator/data/history_facts.csv)
 
 
 @pytest.mark.parametrize("name", P_FACTS)
 def test_p_fact_in_band(world_facts, name):
     """Each one-year P fact of the shipped world within its band (issue 14) +- Z_MC SE."""
     f, se = world_facts
-    lo, hi = band(name)
+    lo, hi = band(name, HISTORY)
     print(f"\n{name}: model {f[name]:.4f} +- {se[name]:.4f}, history {HISTORY[name]:.4f}, "
           f"band [{lo:.4f}, {hi:.4f}]")  # fmt: skip
-    assert in_band(name, f[name], Z_MC * se[name])
+    assert in_band(name, f[name], HISTORY, Z_MC * se[name])
 
 
 def test_spx_history_values_recomputed():
-    """The SPX targets in HISTORY are those of arch's S&P 500 closes 1999-2018."""
+    """The shipped SPX targets are those of arch's S&P 500 closes 1999-2018."""
     from arch.data import sp500
 
     h = spx_history_facts(sp500.load()["Close"].to_numpy())
@@ -286,19 +287,13 @@ def test_config_builds_through_the_spec():
     assert m_old.lam_p is None and m_old.jump_law("P") == m_old.jump_law("Q")
 
 
-def test_history_matches_the_shipped_facts():
-    """models.world_facts.HISTORY agrees with simulator/data/history_facts.csv (the same
-    computations, shipped with their sources), to its printed decimals."""
-    f = {k: v.value for k, v in load_facts().items()}
-    pairs = {
-        "crisis_share": "vix_lr_share_252d_windows_max_ge_40", "vix_p5": "vix_lr_p5",
-        "vix_p50": "vix_lr_p50", "vix_p95": "vix_lr_p95",
-        "mdd_p50": "spx_mdd_1y_p50_1999_2018", "mdd_p95": "spx_mdd_1y_p95_1999_2018",
-        "big_move": "spx_abs_ret_gt_4pct_1999_2018", "vrp": "vrp_1999_2018",
-        "corr": "corr_spx_vix_1999_2018",
-    }  # fmt: skip
-    for ours, key in pairs.items():
-        assert HISTORY[ours] == pytest.approx(f[key], rel=5e-3), ours
+def test_world_targets_come_from_the_shipped_facts():
+    """Every world fact names a row of simulator/data/history_facts.csv (one source of
+    truth: no numbers in models.world_facts), with its source."""
+    facts = load_facts()
+    for name, key in HISTORY_KEYS.items():
+        assert key in facts and facts[key].source, name
+        assert HISTORY[name] == facts[key].value
 
 
 def test_stationary_paths_do_not_depend_on_the_split(world, raw_paths):

@@ -16,17 +16,29 @@ build the tables from the Q model.
 SPX: :class:`SpxSmileTable`, :func:`build_spx_table`
     Black-76 implied vols on a grid of
     - every integer day 1..max_days: an integer ``tau_days`` never interpolates in tau;
-    - ``n_var`` = 51 variance nodes equally spaced in sqrt(v) from 0 to ``var_max`` =
-      1.0 = (100% vol)^2, i.e. 2 vol points apart;
+    - ``n_var`` = 51 variance nodes concentrated at low variance: sqrt(v_i) =
+      sqrt(var_max) (alpha u_i + (1 - alpha) u_i^2) with u_i uniform on [0, 1], alpha =
+      ``var_mix`` = 0.25 and ``var_max`` = 1.0 = (100% vol)^2: 0.5 vol points apart at
+      v = 0, 1.1 at 8% vol, 3.3 at 90% (uniform sqrt(v), 2 points apart, missed the bound
+      below 8% vol at 1..3 days by 1.4-1.9 USD: the smile moves fastest with v there);
+      the lookup inverts the map in closed form (a stable quadratic root), no search;
     - standardised log-moneyness ``z = ln(K/F) / (s_ref sqrt(tau))``, where
       ``s_ref(v, tau)^2 = theta + (v - theta)(1 - exp(-kappa tau)) / (kappa tau)`` is the
       expected mean variance to expiry (the ATM vol to first order), so a given z is the
-      same number of standard deviations in every state; z = -8..+4 in steps of 0.1. The
-      5-delta put sits at z >= -2.7 and the 5-delta call at z <= 1.7 in every state of
-      both test parameter sets, v in 0..var_max, 1..90 days (1-delta: z >= -4.8 and
-      <= 2.4; with kappa 1, sigma 1, rho -0.9 a 1-delta put reaches z ~ -7).
+      same number of standard deviations in every state. The grid is uniform (x = -8..+4
+      in steps of 0.1) in ``x`` with ``z = sinh(b x) / b`` (inverse asinh, closed form):
+      b = 0 (z = x, the plain uniform grid) unless the model's 5-delta put lies beyond
+      z = -8 somewhere; the build then bends the grid out to 1.15 x the z of the 5-delta
+      put at v = 0 and one day (the furthest state: with jumps, the diffusive s_ref -> 0
+      while the jumps keep the wing), found from exact prices (``z_reach``). Shipped
+      configs: heston, heston_fit, bates_fit and the Bergomi surrogates b = 0 (5-delta put
+      at z >= -3.1, call <= 2.6); bates, svcj, svcj_fit, svcj_longrun b = 0.26-0.34,
+      reaching z = -15.5..-22.4 (5-delta put at v = 0, one day: -13.5..-19.4); steps 0.1 near
+      the money, 0.12 at |z| = 2 and ~1 at the far end. Heston test sets: 5-delta put
+      z >= -2.7, call <= 1.7 in every state, v in 0..var_max, 1..90 days (1-delta: z >=
+      -4.8 and <= 2.4; with kappa 1, sigma 1, rho -0.9 a 1-delta put reaches z ~ -7).
     Stored as ``iv / s_ref`` (smoother in v than the vol itself), as the cells of a
-    not-a-knot tensor-product cubic spline in (sqrt(v), z) (``coef``: 16 coefficients
+    not-a-knot tensor-product cubic spline in the node coordinates (u, x) (``coef``: 16 coefficients
     per cell, one gather per lookup and day); ``iv`` gives the node vols. Prices come
     from the COS expansion of :mod:`models.pricing.fourier` with the settings of
     ``Heston.spx_option`` (range c1 +- 40 sqrt(c2 + sqrt(c4)), which covers jump tails;
@@ -63,7 +75,8 @@ Numerical edges (both tables)
     - Deep OTM: a node whose OTM price is below ``min_price`` = 1e-8 of the forward has
       no meaningful vol; it takes the vol of the nearest valid node towards the money
       (flat), so such marks are below ~1e-8 F (5e-3 USD a contract at SPX 5000) and
-      never negative. Outside the z (y) range the smile is flat.
+      never negative. Outside the z (y) range the smile is flat (strike_for_delta
+      brackets z in [min(-12, z_lo), 8]).
     - Variance below 0 counts as 0. Above ``var_max`` the normalised smile (and the
       futures ratio) are held at their ``var_max`` values while s_ref (s', the naive
       future) follow the actual v: an extrapolation (at v = 2, 20 days, the ATM SPX call
@@ -97,16 +110,22 @@ Error bound (asserted by tests/test_tables.py against the exact pricers)
     contract (rounding at spot 5000) and 2e-5 vol points for VIX options.
     Fractional tau (half days): SPX max 0.94 USD, median 0.03 USD a contract; VIX
     futures 8e-5 relative, options 4e-4 vol points (measured, not part of the bound).
-    Shipped configs at 1..3 days (conf/model heston, heston_fit, bates, bates_fit, svcj,
-    svcj_fit, and the Heston surrogates that mark bergomi2f_fit and rbergomi_fit), vol
-    8%..90%: the SPX bound holds (measured max 0.012 USD a contract, 24 states x 15
-    strikes each).
-    Not covered: below 8% vol at 1..3 days the default grid misses the bound, measured
-    max 1.4 USD (heston, heston_fit, bates_fit: cubic interpolation across 2-vol-point
-    cells where the smile moves fastest) and 61-71 USD (bates, svcj: their 5-delta puts
-    sit at z ~ -9..-12, beyond the grid, where the smile is held flat). ``n_var = 201``
-    with ``z_grid = linspace(-12, 4, 161)`` meets it there (max 0.015 USD; 101 nodes:
-    0.6 USD for bates and svcj) at ~5x the build time and table size.
+    Shipped configs (conf/model heston, heston_fit, bates, bates_fit, svcj, svcj_fit,
+    svcj_longrun, and the Heston surrogates that mark bergomi2f_fit and rbergomi_fit):
+    the SPX bound holds from 2% to 90% vol at 1..21 days (asserted at 1, 2, 3, 5, 10, 21
+    days on 13 vols incl. v = 0.0004 and 0.0025 and the worst states of a dense scan of
+    62 vols; and at 24 random states of 8%..90% vol, 1..3 days). Measured (scan of 62
+    vols geometric in 2%..90% x those days x 15 strikes): max 0.011 USD heston, 0.005
+    heston_fit, 0.014 bates, 0.008 bates_fit, 0.014 svcj, 0.077 svcj_fit, 0.054
+    svcj_longrun, worst at 2..5% vol (uniform nodes and z >= -8: 1.9, 0.65, 35, 0.86,
+    32, 9.4, 69 USD). The relative part (0.1% of prices above 1 USD) holds from 8% vol;
+    below it the measured max is 1.3e-3 (svcj_longrun, svcj_fit: 5-delta calls at one
+    day and 2..5% vol, ~0.02 USD on 14 USD; 61 variance nodes: 1.0e-3).
+    Build cost: the nodes at low v need the most COS terms (the characteristic function
+    decays slowest there). 60 days, measured on 2 loaded cores: heston 22.6 s with
+    uniform nodes, 24-26 s now (1.1x); svcj_longrun 44 s -> 100 s (2.3x: its v ~ 0 nodes
+    take ~1e5 terms at one day). Same size: 0.77 MB a day in float64 (bent grids keep the
+    121 z nodes; their strikes are non-uniform, cosines by doubling over the terms).
 """
 
 from __future__ import annotations
@@ -120,7 +139,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import interpolate, stats
+from scipy import interpolate, optimize, stats
 
 from models.pricing.black import implied_vol
 from models.pricing.fourier import cos_price, cos_range, cos_terms
@@ -150,6 +169,12 @@ DAYS_PER_YEAR = 252.0
 DEFAULT_Z_GRID = np.linspace(-8.0, 4.0, 121)
 DEFAULT_Y_GRID = np.linspace(-6.0, 6.0, 121)
 MIN_PRICE = 1e-8
+DEFAULT_VAR_MIX = 0.25
+"""alpha of the SPX variance nodes sqrt(v) = sqrt(var_max) (alpha u + (1 - alpha) u^2)."""
+REACH_DELTA = 0.05
+REACH_MARGIN = 1.15
+"""The SPX z grid reaches REACH_MARGIN x the z of the REACH_DELTA put at v = 0 (days
+1..3), the furthest any tabulated state puts it (see :func:`_put_reach`)."""
 """Undiscounted OTM prices below this fraction of the forward give no table vol."""
 
 
@@ -160,18 +185,22 @@ class SpxSmileTable(NamedTuple):
     """SPX Black-76 smiles by (day, variance node, standardised moneyness); a pytree.
 
     ``coef[d - 1, i, j]`` holds the bicubic cell of iv / s_ref at day d between the
-    variance nodes i, i + 1 (v_i = (i sqrt(var_max) / (n_var - 1))^2) and the moneyness
-    nodes j, j + 1 (z_j = z_lo + j z_step); ``smile`` and ``iv`` give the node values.
+    variance nodes i, i + 1 (``var_nodes``: uniform in the coordinate u of _var_nodes,
+    alpha = ``var_mix``) and the moneyness nodes j, j + 1 (x_j = z_lo + j z_step, z_j =
+    sinh(b x_j) / b with b = ``z_bend``, z_j = x_j when b = 0); ``smile`` and ``iv`` give
+    the node values.
     Scalars are 0-d arrays so the whole table can be passed into jitted functions;
     shapes carry the grid sizes.
     """
 
     coef: Any  # (max_days, n_var - 1, n_z - 1, 4, 4): bicubic cells, see _bicubic
     sqrt_var_max: Any
-    z_lo: Any
+    z_lo: Any  # x_lo, x_step: the uniform grid in x (z = x where z_bend = 0)
     z_step: Any
     kappa: Any
     theta: Any
+    var_mix: Any  # alpha of the variance map (1: uniform in sqrt(v)), see _var_coord
+    z_bend: Any  # b of the moneyness map z = sinh(b x) / b (0: z = x), see _z_coord
 
     @property
     def max_days(self) -> int:
@@ -179,11 +208,12 @@ class SpxSmileTable(NamedTuple):
 
     @property
     def var_nodes(self) -> np.ndarray:
-        return np.linspace(0.0, float(self.sqrt_var_max), self.coef.shape[1] + 1) ** 2
+        return _var_nodes(float(self.sqrt_var_max), self.coef.shape[1] + 1, float(self.var_mix))
 
     @property
     def z_nodes(self) -> np.ndarray:
-        return float(self.z_lo) + float(self.z_step) * np.arange(self.coef.shape[2] + 1)
+        x = float(self.z_lo) + float(self.z_step) * np.arange(self.coef.shape[2] + 1)
+        return _z_of_x(np, x, float(self.z_bend))
 
     @property
     def smile(self) -> np.ndarray:
@@ -264,6 +294,33 @@ def _ref_vol(xp, kappa, theta, var, tau_days):
     x = kappa * tau_days / DAYS_PER_YEAR
     w = -xp.expm1(-x) / x
     return xp.sqrt(theta + (var - theta) * w)
+
+
+def _var_nodes(sqrt_var_max: float, n_var: int, mix: float) -> np.ndarray:
+    """Variance nodes sqrt(v_i) = sqrt_var_max (mix u_i + (1 - mix) u_i^2), u_i uniform on
+    [0, 1]: spacing in vol mix / (n_var - 1) of sqrt_var_max at v = 0, (2 - mix) / (n_var - 1)
+    at var_max (mix = 1: uniform in sqrt(v))."""
+    u = np.linspace(0.0, 1.0, n_var)
+    return (sqrt_var_max * (mix * u + (1.0 - mix) * u * u)) ** 2
+
+
+def _var_coord(xp, var, sqrt_var_max, mix):
+    """The node coordinate of ``var``, sqrt_var_max u with u the inverse of the map of
+    :func:`_var_nodes` (closed form, stable for mix -> 0; = sqrt(v) when mix = 1)."""
+    s = xp.sqrt(xp.maximum(var, 0.0)) / sqrt_var_max
+    return sqrt_var_max * (2.0 * s / (mix + xp.sqrt(mix * mix + 4.0 * (1.0 - mix) * s)))
+
+
+def _z_of_x(xp, x, bend):
+    """Moneyness z of the grid coordinate x: sinh(b x) / b (x itself when b = 0)."""
+    b = xp.where(bend > 0, bend, 1.0)
+    return xp.where(bend > 0, xp.sinh(b * x) / b, x)
+
+
+def _x_of_z(xp, z, bend):
+    """Grid coordinate of z, the inverse of :func:`_z_of_x`: asinh(b z) / b."""
+    b = xp.where(bend > 0, bend, 1.0)
+    return xp.where(bend > 0, xp.arcsinh(b * z) / b, z)
 
 
 def _vix_scale(xp, kappa, theta, sigma, a, b, var, tau_days):
@@ -363,14 +420,14 @@ def _bicubic_nodes(coef: np.ndarray, step_u: float, step_x: float) -> np.ndarray
 
 
 def _cos_puts(cf, maturity: float, log_strikes: np.ndarray, L: float, N: int) -> np.ndarray:
-    """Undiscounted puts E[(K - S_T/F_T)^+] for K = exp(log_strikes), uniformly spaced.
+    """Undiscounted puts E[(K - S_T/F_T)^+] for K = exp(log_strikes), increasing.
 
     The COS expansion of :func:`models.pricing.fourier.cos_price` (same range, same
     number of terms N >= ``N`` from the same rule, to rounding; same no-arbitrage clip
     max(K - 1, 0) <= put <= K), with the strike-dependent cosines obtained by complex
-    multiplication (strikes are uniform in log) instead of one cos/sin per strike and
-    term, and the terms below 1e-17 of the first dropped. Strikes whose kink lies outside
-    the truncation range go to ``cos_price`` itself.
+    multiplication (by strike when they are uniform in log, else by term) instead of one
+    cos/sin per strike and term, and the terms below 1e-17 of the first dropped. Strikes
+    whose kink lies outside the truncation range go to ``cos_price`` itself.
     """
     c1, half = cos_range(cf, maturity, L)
     width = 2.0 * half
@@ -399,18 +456,29 @@ def _cos_puts(cf, maturity: float, log_strikes: np.ndarray, L: float, N: int) ->
     n_terms = max(int(np.nonzero(np.abs(t) > 1e-17 * abs(t[0]))[0][-1]) + 1, 2)
     t = t[:n_terms]
     w = np.arange(n_terms) * np.pi / width
-    # E[j, k] = exp(-i w_k a_j) = exp(-i w_k a_0) * exp(-i w_k da)^j, by doubling.
     n = len(a)
     e = np.empty((n, n_terms), dtype=np.complex128)
-    e[0] = np.exp(-1j * w * a[0])
-    if n > 1:
-        power = np.exp(-1j * w * (a[1] - a[0]))
+    step = np.diff(a)
+    if n < 2 or np.all(np.abs(step - step[0]) <= 1e-12 * np.abs(step[0])):
+        # E[j, k] = exp(-i w_k a_j) = exp(-i w_k a_0) * exp(-i w_k da)^j, by doubling.
+        e[0] = np.exp(-1j * w * a[0])
+        if n > 1:
+            power = np.exp(-1j * w * (a[1] - a[0]))
+            filled = 1
+            while filled < n:
+                m = min(filled, n - filled)
+                e[filled : filled + m] = e[:m] * power
+                filled += m
+                power = power * power
+    else:
+        # Non-uniform strikes: doubling along the terms, w_(k + m) = w_k + w_m, with each
+        # factor exp(-i w_m a_j) computed directly (log2 N roundings per entry).
+        e[:, 0] = 1.0
         filled = 1
-        while filled < n:
-            m = min(filled, n - filled)
-            e[filled : filled + m] = e[:m] * power
+        while filled < n_terms:
+            m = min(filled, n_terms - filled)
+            e[:, filled : filled + m] = e[:, :m] * np.exp(-1j * w[filled] * a)[:, None]
             filled += m
-            power = power * power
     inv = 1.0 / (1.0 + w[1:] ** 2)
     coef_b = t[1:] * inv
     coef_a = coef_b / w[1:]
@@ -436,13 +504,21 @@ def build_spx_table(
     cos_terms: int = 4096,
     cos_width: float = 40.0,
     min_price: float = MIN_PRICE,
+    var_mix: float = DEFAULT_VAR_MIX,
+    z_reach: float | None = None,
+    only_days: ArrayLike | None = None,
 ) -> SpxSmileTable:
     """SPX smile table for days 1..max_days from a Heston-type ``model`` (Q parameters).
 
     ``model`` needs ``kappa``, ``theta``, ``v0`` (replaced per node via
     ``dataclasses.replace``) and ``char_fn(u, maturity)`` of ln(S_T/F_T). ``rate`` and
     ``div_yield`` do not change the vols (see the module notes); they are accepted so
-    callers can state the market they build for. ``z_grid`` must be uniform.
+    callers can state the market they build for. ``z_grid`` (uniform) is the grid of the
+    coordinate x, z = sinh(b x) / b (see the module notes). ``var_mix``: the variance
+    nodes' alpha. ``z_reach``: the most negative z the grid must reach (None: derived from
+    the model, :func:`_put_reach`; 0: never bend). ``only_days``: tabulate only these
+    days; the others copy the last tabulated day before them (or the first), so their
+    marks are wrong: for checks at a few maturities.
     """
     _check_common(max_days, n_var, var_max)
     for name, x in (("rate", rate), ("div_yield", div_yield)):
@@ -451,10 +527,19 @@ def build_spx_table(
     z = _check_grid("z_grid", DEFAULT_Z_GRID if z_grid is None else z_grid)
     if not z[0] < 0 < z[-1]:
         raise ValueError("z_grid must straddle 0")
+    if not 0.0 < var_mix <= 1.0:
+        raise ValueError(f"var_mix must be in (0, 1], got {var_mix!r}")
     kappa, theta = float(model.kappa), float(model.theta)
-    var_nodes = np.linspace(0.0, math.sqrt(var_max), n_var) ** 2
-    days = np.arange(1, max_days + 1)
-    prices = np.empty((max_days, n_var, len(z)))
+    if z_reach is None:
+        z_reach = _put_reach(model, 1, cos_width, cos_terms)
+    bend = _bend_for(z[0], z_reach)
+    x_grid, z = z, _z_of_x(np, z, bend)
+    var_nodes = _var_nodes(math.sqrt(var_max), n_var, var_mix)
+    all_days = np.arange(1, max_days + 1)
+    days = all_days if only_days is None else np.unique(np.asarray(only_days, dtype=int))
+    if days.min() < 1 or days.max() > max_days:
+        raise ValueError(f"only_days must lie in 1..max_days, got {only_days!r}")
+    prices = np.empty((len(days), n_var, len(z)))
     strikes = np.empty_like(prices)
     # Char functions by variance node (dataclasses.replace validates once per node).
     cfs = [dataclasses.replace(model, v0=float(v)).char_fn for v in var_nodes]
@@ -478,15 +563,50 @@ def build_spx_table(
         raise RuntimeError("SPX table: an at-the-money node has no implied vol")
     ref = _ref_vol(np, kappa, theta, var_nodes[None, :], days[:, None].astype(np.float64))
     smile = _fill_flat(iv, valid, centre) / ref[..., None]
-    z_step = (z[-1] - z[0]) / (len(z) - 1)
+    z_step = (x_grid[-1] - x_grid[0]) / (len(x_grid) - 1)
+    cells = _bicubic(smile, math.sqrt(var_max) / (n_var - 1), z_step)
+    if len(days) < max_days:  # only_days: the others copy the last tabulated day before
+        cells = cells[np.maximum(np.searchsorted(days, all_days, side="right") - 1, 0)]
     return SpxSmileTable(
-        coef=_bicubic(smile, math.sqrt(var_max) / (n_var - 1), z_step),
+        coef=cells,
         sqrt_var_max=np.asarray(math.sqrt(var_max)),
-        z_lo=np.asarray(z[0]),
+        z_lo=np.asarray(x_grid[0]),
         z_step=np.asarray(z_step),
         kappa=np.asarray(kappa),
         theta=np.asarray(theta),
+        var_mix=np.asarray(float(var_mix)),
+        z_bend=np.asarray(bend),
     )
+
+
+def _put_reach(model, n_days: int, cos_width: float, cos_terms: int) -> float:
+    """REACH_MARGIN x the most negative z of the REACH_DELTA put (Black-76 forward delta)
+    at v = 0 on days 1..n_days (the build uses day 1): where the smile reaches furthest
+    out in z (with jumps, the diffusive s_ref -> 0 while the jumps keep the wing; the z of
+    the 5-delta put rises with v and with tau in every shipped config). Exact COS prices
+    on a probe grid of z, 0.5 apart down to -60."""
+    kappa, theta = float(model.kappa), float(model.theta)
+    cf = dataclasses.replace(model, v0=0.0).char_fn
+    z = np.linspace(-60.0, 0.0, 121)[:-1]
+    reach = 0.0
+    for d in range(1, n_days + 1):
+        tau = d / DAYS_PER_YEAR
+        logk = z * float(_ref_vol(np, kappa, theta, 0.0, float(d))) * math.sqrt(tau)
+        put = _cos_puts(cf, tau, logk, cos_width, cos_terms)
+        k = np.exp(logk)
+        sd = _total_vol(put, 1.0, k, "put")
+        delta = stats.norm.cdf(logk / sd + 0.5 * sd)  # N(-d1), d1 = -ln K / sd + sd / 2
+        hit = np.nonzero((put > MIN_PRICE) & (delta >= REACH_DELTA))[0]
+        if len(hit):
+            reach = min(reach, float(z[hit[0]]))
+    return REACH_MARGIN * reach
+
+
+def _bend_for(x_lo: float, z_reach: float) -> float:
+    """b >= 0 with sinh(b x_lo) / b = z_reach: 0 when x_lo already reaches z_reach."""
+    if z_reach >= x_lo:
+        return 0.0
+    return float(optimize.brentq(lambda b: math.sinh(b * -x_lo) / b + z_reach, 1e-12, 10.0))
 
 
 # =========================================================================== VIX build
@@ -697,8 +817,9 @@ def _day_position(tau, n_days: int):
     return i0, i1, w, jnp.maximum(tau, 1e-6)
 
 
-def _bicubic_lookup(coef, day_idx, var, sqrt_var_max, x, lo, step):
-    """Evaluate the bicubic cells of day ``day_idx`` at (sqrt(var), x), both clamped.
+def _bicubic_lookup(coef, day_idx, u, sqrt_var_max, x, lo, step):
+    """Evaluate the bicubic cells of day ``day_idx`` at (u, x), both clamped; u is the
+    variance coordinate on [0, sqrt_var_max] (sqrt(v) for uniform nodes).
 
     The 16 coefficients are gathered as 16 separate arrays of the lookup's shape (not one
     (..., 4, 4) block), so the Horner evaluation below fuses into a few elementwise
@@ -706,7 +827,7 @@ def _bicubic_lookup(coef, day_idx, var, sqrt_var_max, x, lo, step):
     """
     _, n_u, n_x = coef.shape[:3]
     du = sqrt_var_max / n_u
-    ui, uw = _position(jnp.sqrt(jnp.maximum(var, 0.0)), 0.0, du, n_u + 1)
+    ui, uw = _position(u, 0.0, du, n_u + 1)
     xi, xw = _position(x, lo, step, n_x + 1)
     flat = coef.reshape(-1)
     base = ((day_idx * n_u + ui) * n_x + xi) * 16
@@ -733,15 +854,17 @@ def spx_iv(table: SpxSmileTable, var, log_moneyness, tau_days, whole_days: bool 
     kappa, theta = jnp.asarray(table.kappa, dtype), jnp.asarray(table.theta, dtype)
     z_lo, z_step = jnp.asarray(table.z_lo, dtype), jnp.asarray(table.z_step, dtype)
     sqrt_var_max = jnp.asarray(table.sqrt_var_max, dtype)
+    mix, bend = jnp.asarray(table.var_mix, dtype), jnp.asarray(table.z_bend, dtype)
     v = jnp.maximum(var, 0.0)
+    u = _var_coord(jnp, v, sqrt_var_max, mix)
     i0, i1, w, t = _day_position(tau, coef.shape[0])
     ref = _ref_vol(jnp, kappa, theta, v, t)
-    z = k / (ref * jnp.sqrt(t / DAYS_PER_YEAR))
+    x = _x_of_z(jnp, k / (ref * jnp.sqrt(t / DAYS_PER_YEAR)), bend)
     if whole_days:
         day = jnp.clip(jnp.round(t) - 1, 0, coef.shape[0] - 1).astype(jnp.int32)
-        return ref * _bicubic_lookup(coef, day, v, sqrt_var_max, z, z_lo, z_step)
-    r0 = _bicubic_lookup(coef, i0, v, sqrt_var_max, z, z_lo, z_step)
-    r1 = _bicubic_lookup(coef, i1, v, sqrt_var_max, z, z_lo, z_step)
+        return ref * _bicubic_lookup(coef, day, u, sqrt_var_max, x, z_lo, z_step)
+    r0 = _bicubic_lookup(coef, i0, u, sqrt_var_max, x, z_lo, z_step)
+    r1 = _bicubic_lookup(coef, i1, u, sqrt_var_max, x, z_lo, z_step)
     return ref * (r0 + w * (r1 - r0))
 
 
@@ -874,7 +997,8 @@ def strike_for_delta(
         move_hi = jnp.where(is_call, ~above, above)  # put |delta| rises with K
         return jnp.where(move_hi, lo, mid), jnp.where(move_hi, mid, hi)
 
-    lo0 = jnp.full(shape, -12.0, dtype)
+    reach = _z_of_x(jnp, jnp.asarray(table.z_lo, dtype), jnp.asarray(table.z_bend, dtype))
+    lo0 = jnp.full(shape, jnp.minimum(reach, -12.0), dtype)
     hi0 = jnp.full(shape, 8.0, dtype)
     lo, hi = jax.lax.fori_loop(0, n_steps, body, (lo0, hi0))
     return fwd * jnp.exp(0.5 * (lo + hi) * scale)
@@ -936,15 +1060,16 @@ def _vix_vol(table: VixTable, var, log_moneyness, tau_days, dtype, whole_days=Fa
     y_lo, y_step = jnp.asarray(table.y_lo, dtype), jnp.asarray(table.y_step, dtype)
     sqrt_var_max = jnp.asarray(table.sqrt_var_max, dtype)
     v = jnp.maximum(var, 0.0)
+    u = jnp.sqrt(v)
     i0, i1, w, t = _day_position(tau_days, coef.shape[0])
     s = _vix_scale(jnp, *params, v, t)
     y = log_moneyness / s
     if whole_days:
         day = jnp.clip(jnp.round(t) - 1, 0, coef.shape[0] - 1).astype(jnp.int32)
-        r = _bicubic_lookup(coef, day, v, sqrt_var_max, y, y_lo, y_step)
+        r = _bicubic_lookup(coef, day, u, sqrt_var_max, y, y_lo, y_step)
     else:
-        r0 = _bicubic_lookup(coef, i0, v, sqrt_var_max, y, y_lo, y_step)
-        r1 = _bicubic_lookup(coef, i1, v, sqrt_var_max, y, y_lo, y_step)
+        r0 = _bicubic_lookup(coef, i0, u, sqrt_var_max, y, y_lo, y_step)
+        r1 = _bicubic_lookup(coef, i1, u, sqrt_var_max, y, y_lo, y_step)
         r = r0 + w * (r1 - r0)
     return r * s / jnp.sqrt(t / DAYS_PER_YEAR)
 

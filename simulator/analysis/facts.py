@@ -29,14 +29,19 @@ import numpy as np
 import xarray as xr
 
 from models import Heston
+from models.world_facts import VRP_DAYS as WORLD_VRP_DAYS
+from models.world_facts import year_facts
 from simulator.scenarios import replay
+from simulator.scenarios.history import world_targets
 
 __all__ = [
+    "WORLD_LABELS",
     "Facts",
     "daily_paths",
     "facts_of",
     "history_facts",
     "model_facts",
+    "world_rows",
 ]
 
 PERCENTILES = (5, 25, 50, 75, 95, 99)
@@ -139,6 +144,49 @@ def model_facts(ds: xr.Dataset) -> Facts:
     except (KeyError, TypeError, ValueError, yaml.YAMLError):
         pass
     return facts_of(spx, vix, contango)
+
+
+WORLD_LABELS = {
+    "crisis_share": "share of one-year paths / 252-day windows with a VIX close >= 40",
+    "vix_p5": "VIX p5 (vol points)",
+    "vix_p50": "VIX p50 (vol points)",
+    "vix_p95": "VIX p95 (vol points)",
+    "mdd_p50": "SPX one-year max drawdown p50",
+    "mdd_p95": "SPX one-year max drawdown p95",
+    "big_move": "share of days |SPX log return| > 4%",
+    "vrp": "VRP: VIX - next 21-day realised vol (vol points)",
+    "corr": "corr(SPX log return, VIX change)",
+}
+
+
+def world_rows(ds: xr.Dataset) -> list[tuple[str, str, str, str]] | None:
+    """(fact, history, model +- SE, history source) of the long-run world facts
+    (models.world_facts.year_facts on every saved path, batch-means SEs; history from the
+    shipped facts, simulator.scenarios.history.world_targets), or None without saved daily
+    paths of more than 22 days. The one-year facts (crisis share, drawdowns) are over the
+    run's horizon: one year in the default study."""
+    if "spx" not in ds or "vix" not in ds or ds.sizes.get("path", 0) < 4:
+        return None
+    if ds.sizes.get("time", 0) <= WORLD_VRP_DAYS + 1:
+        return None
+
+    def paths(da: xr.DataArray) -> np.ndarray:
+        da = da.isel({d: 0 for d in da.dims if d not in ("path", "time")})
+        return da.transpose("time", "path").values
+
+    spx, vix = paths(ds["spx"]), paths(ds["vix"])
+    ok = np.all(np.isfinite(spx), axis=0) & np.all(np.isfinite(vix), axis=0)
+    sim, se = year_facts(spx[:, ok], vix[:, ok])
+    rows = []
+    for name, fact in world_targets().items():
+        digits = 4 if abs(fact.value) < 1 else 2
+        rows.append((
+            WORLD_LABELS[name],
+            f"{fact.value:.{digits}f}",
+            f"{sim[name]:.{digits}f} \u00b1 {se[name]:.{digits}f}",
+            f"{fact.window}; {fact.source}",
+        ))  # fmt: skip
+    return rows
 
 
 def daily_paths(da: xr.DataArray) -> np.ndarray:

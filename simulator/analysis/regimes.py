@@ -31,7 +31,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BreakEven", "Regime", "RegimeMap", "break_even", "format_markdown", "regime_map"]
+__all__ = [
+    "HEADER",
+    "BreakEven",
+    "Regime",
+    "RegimeMap",
+    "break_even",
+    "break_even_text",
+    "format_markdown",
+    "regime_map",
+    "table_rows",
+]
 
 CRISIS_VIX = 40.0
 """VIX level (vol points) whose reach makes a simulated year a crisis year."""
@@ -170,7 +180,7 @@ def _pm(v: float, se: float, fmt: str = ",.0f", scale: float = 1.0) -> str:
     if not math.isfinite(v):
         return "n/a"
     s = f"{v * scale:{fmt}}"
-    return s + (f" ± {se * scale:{fmt}}" if math.isfinite(se) else "")
+    return s + (f" ± {se * scale:{fmt.lstrip('+')}}" if math.isfinite(se) else "")
 
 
 def _be(b: BreakEven) -> str:
@@ -179,26 +189,43 @@ def _be(b: BreakEven) -> str:
     return b.status
 
 
-def format_markdown(m: RegimeMap) -> str:
-    """The map as a Markdown table (one row per regime) and the two break-even shares."""
-    head = (
-        "| regime | share of years | hedge cost / year (% capital) | hedge P&L (USD) | "
-        "mean drawdown unhedged -> hedged (USD) | drawdown change |\n"
-        "|---|---|---|---|---|---|\n"
-    )
+HEADER = (
+    "regime",
+    "share of years",
+    "hedge cost / year (% capital)",
+    "hedge P&L (USD)",
+    "mean drawdown unhedged -> hedged (USD)",
+    "drawdown change",
+)
+
+
+def table_rows(m: RegimeMap) -> list[tuple[str, ...]]:
+    """The map's rows as text cells under :data:`HEADER` (value ± SE)."""
     rows = []
     for r in m.regimes:
-        label = f"{r.name} (VIX max {'>=' if r.name == 'crisis' else '<'} {m.level:g})"
-        label = "all" if r.name == "all" else label
-        rows.append(
-            f"| {label} | {_pm(r.share, r.share_se, '.1%')} | "
-            f"{_pm(r.hedge_cost, r.hedge_cost_se, '.2%', 1.0 / m.capital)} | "
-            f"{_pm(r.pnl_hedge, r.pnl_hedge_se)} | "
-            f"{r.drawdown_unhedged:,.0f} -> {r.drawdown_hedged:,.0f} | "
-            f"{_pm(r.drawdown_change, r.drawdown_change_se, '+.1%')} |"
-        )
-    tail = (
-        f"\nBreak-even crisis share: {m.target:.0%} less mean drawdown {_be(m.drawdown)}; "
-        f"hedge pays for itself {_be(m.pays)}.\n"
+        sign = ">=" if r.name == "crisis" else "<"
+        label = "all" if r.name == "all" else f"{r.name} (VIX max {sign} {m.level:g})"
+        rows.append((
+            label,
+            _pm(r.share, r.share_se, ".1%"),
+            _pm(r.hedge_cost, r.hedge_cost_se, ".2%", 1.0 / m.capital),
+            _pm(r.pnl_hedge, r.pnl_hedge_se),
+            f"{r.drawdown_unhedged:,.0f} -> {r.drawdown_hedged:,.0f}",
+            _pm(r.drawdown_change, r.drawdown_change_se, "+.1%"),
+        ))  # fmt: skip
+    return rows
+
+
+def break_even_text(m: RegimeMap) -> str:
+    """One sentence: the two break-even crisis shares."""
+    return (
+        f"Break-even crisis share: {m.target:.0%} less mean drawdown {_be(m.drawdown)}; "
+        f"hedge pays for itself {_be(m.pays)}."
     )
-    return head + "\n".join(rows) + "\n" + tail
+
+
+def format_markdown(m: RegimeMap) -> str:
+    """The map as a Markdown table (one row per regime) and the two break-even shares."""
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(r) + " |" for r in table_rows(m)]
+    return "\n".join(lines) + "\n\n" + break_even_text(m) + "\n"

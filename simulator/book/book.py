@@ -144,7 +144,7 @@ def evaluate(
     out: dict[str, jax.Array] = {}
     if ctx.plan is None:
         return out
-    events = ctx.schedule.is_fomc | ctx.schedule.is_cpi
+    events = ctx.schedule.event_mask(spec.market.event_kinds)  # market.event_kinds
     c, market = spec.strategy.condor, spec.market
     dt = 1.0 / DAYS_PER_YEAR
     settle_spot = None

@@ -8,10 +8,11 @@ except :func:`check_output_target`, which only looks.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise, product
 from pathlib import Path
@@ -45,6 +46,8 @@ MONTH_DAYS = 21
 
 DTYPES = ("float32", "float64")
 MEASURES = ("P", "Q")
+STARTS = ("stationary", "vix", "v0")
+EVENT_KINDS = ("FOMC", "CPI", "PPI")  # simulator.book.calendar.EVENT_KINDS (test_events)
 SCHEMES = ("qe", "euler")
 FORMATS = ("netcdf", "zarr")
 MAX_SEED = 2**32 - 1
@@ -103,6 +106,12 @@ class MarketSpec:
     start_date: dt.date
     event_vol_fomc: float = 0.0  # extra daily log-return sd on FOMC decision days
     event_vol_cpi: float = 0.0  # ... and on CPI release days
+    event_vol_ppi: float = 0.0  # ... and on PPI release days
+    start: str = "v0"  # initial variance: stationary (P law per path) | vix | v0 (model.v0)
+    vix: float = 20.0  # VIX points of the start when start == "vix"
+    # Event kinds whose days the book treats as events (strategy.condor skip_event_days,
+    # the hedge's event_window signal); simulator.book.calendar.EVENT_KINDS.
+    event_kinds: tuple[str, ...] = ("FOMC", "CPI")
     overnight_share: float = 0.35  # close-to-open share of a day's variance (SOQ / VRO bridge)
 
 
@@ -406,15 +415,63 @@ def _market(cfg: Mapping[str, Any]) -> MarketSpec:
     if not dt.date(1900, 1, 1) <= start <= dt.date(2200, 12, 31):
         raise SpecError("market.start_date", raw, "must lie between 1900-01-01 and 2200-12-31")
     ev = g.raw("event_vol")
-    if not isinstance(ev, Mapping) or set(ev) != {"fomc", "cpi"}:
-        raise SpecError("market.event_vol", ev, "must be a mapping with keys fomc and cpi")
+    if not isinstance(ev, Mapping) or set(ev) != {"fomc", "cpi", "ppi"}:
+        raise SpecError("market.event_vol", ev, "must be a mapping with keys fomc, cpi and ppi")
     fomc = g.number("event_vol.fomc", lambda x: 0 <= x <= 0.2, "in [0, 0.2] (daily sd)")
     cpi = g.number("event_vol.cpi", lambda x: 0 <= x <= 0.2, "in [0, 0.2] (daily sd)")
+    ppi = g.number("event_vol.ppi", lambda x: 0 <= x <= 0.2, "in [0, 0.2] (daily sd)")
+    how = g.choice("start", STARTS)
+    vix = g.number("vix", lambda x: 0 < x <= 200, "in (0, 200] VIX points")
+    kinds = g.raw("event_kinds")
+    allowed = f"a list of distinct event kinds from {', '.join(EVENT_KINDS)}"
+    if (
+        isinstance(kinds, str | Mapping)
+        or not isinstance(kinds, Sequence)
+        or any(k not in EVENT_KINDS for k in kinds)
+        or len(set(kinds)) != len(kinds)
+    ):
+        raise SpecError("market.event_kinds", kinds, f"must be {allowed}")
     phi = MarketSpec.overnight_share
     if _has(g, "overnight_share"):
         phi = g.number("overnight_share", lambda x: 0 <= x <= 1, "in [0, 1]")
     g.done()
-    return MarketSpec(spot, rate, q, start, fomc, cpi, phi)
+    return MarketSpec(spot, rate, q, start, fomc, cpi, ppi, how, vix, tuple(kinds), phi)
+
+
+def _resolve_start(model: ModelSpec, market: MarketSpec, sim: SimSpec):
+    """(model, market) with market.start applied: ``vix`` sets the model's v0 to the
+    variance of that model VIX; the Bergomi models keep their own initial forward-variance
+    curve under ``stationary`` (no stationary law of the curve is implemented) and refuse
+    ``vix``; under sim.measure=Q only ``v0`` and ``vix`` (the stationary law is under P)."""
+    if market.start == "v0":
+        return model, market
+    if not model.heston_family:
+        if market.start == "vix":
+            raise SpecError(
+                "market.start",
+                "vix",
+                f"{model.name}'s state is a forward-variance curve (model.xi0...): set it "
+                "there and use market.start=v0",
+            )
+        return model, dataclasses.replace(market, start="v0")
+    if market.start == "stationary":
+        if sim.measure == "Q":
+            raise SpecError(
+                "market.start",
+                "stationary",
+                "the stationary law is the P law of the variance: use market.start=v0 or "
+                "vix with sim.measure=Q",
+            )
+        return model, market
+    built = model.build()
+    floor = float(built.vix(0.0))
+    if market.vix <= floor:
+        raise SpecError(
+            "market.vix", market.vix, f"must exceed {model.name}'s VIX floor {floor:.4g}"
+        )
+    v0 = float(built.var_for_vix(market.vix))
+    params = tuple((k, v0 if k == "v0" else v) for k, v in model.params)
+    return dataclasses.replace(model, params=params), market
 
 
 def _sim(cfg: Mapping[str, Any]) -> SimSpec:
@@ -846,9 +903,10 @@ def build_spec(cfg: Mapping[str, Any]) -> RunSpec:
             raise SpecError(
                 k, cfg[k], f"unknown top-level key (allowed: {', '.join(sorted(known))})"
             )
+    model, market = _resolve_start(model_spec(cfg), _market(cfg), _sim(cfg))
     spec = RunSpec(
-        model=model_spec(cfg),
-        market=_market(cfg),
+        model=model,
+        market=market,
         sim=_sim(cfg),
         output=_output(cfg),
         strategy=(strategy := _strategy(cfg)),

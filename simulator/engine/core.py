@@ -26,6 +26,7 @@ from models import registry
 from models._random import path_keys
 from models.base import PathModel
 from models.heston import Heston
+from models.stationary import stationary_var
 from models.surrogate import is_projected, marking_model, surrogate_fit
 from simulator.book import book
 from simulator.book.calendar import build_schedule
@@ -212,6 +213,7 @@ def _chunk_function(
             market.rate,
             market.div_yield,
             **options,
+            **start_options(spec, model, keys),
         )
         spot, var, vix = paths.spot, paths.var, paths.vix
         if vix is not None and mark is not model:
@@ -244,16 +246,56 @@ def _chunk_function(
     )
 
 
+def start_options(spec: RunSpec, model: PathModel, keys: jax.Array) -> dict:
+    """``{"v0": per-path initial variances}`` for market.start=stationary (drawn from the
+    model's stationary law under P from each path's own key folded with
+    models.stationary.STATIONARY_TAG: independent of chunking and devices), else {}
+    (market.start=vix has already set model.v0: simulator.config.spec._resolve_start)."""
+    if spec.market.start != "stationary":
+        return {}
+    sim = spec.sim
+    return {"v0": stationary_var(model, keys, sim.dt, scheme=sim.scheme, dtype=sim.dtype)}
+
+
+def used_event_kinds(spec: RunSpec) -> tuple[str, ...]:
+    """The event kinds whose day flags this run uses: those with a non-zero
+    market.event_vol (P paths), and market.event_kinds when the condor skips event days
+    or a hedge layer triggers on the event_window signal."""
+    m = spec.market
+    kinds = []
+    if spec.sim.measure == "P":
+        vols = {"FOMC": m.event_vol_fomc, "CPI": m.event_vol_cpi, "PPI": m.event_vol_ppi}
+        kinds += [k for k, v in vols.items() if v > 0]
+    condor = spec.strategy.condor
+    book_uses = condor is not None and condor.skip_event_days
+    book_uses |= any("event_window" in (la.trigger, la.early_trigger) for la in spec.hedge.layers)
+    if book_uses and spec.replay is None:
+        kinds += list(m.event_kinds)
+    return tuple(dict.fromkeys(kinds))
+
+
+def log_event_note(spec: RunSpec) -> str | None:
+    """Log (once, INFO) the calendar's note when the run uses event flags that are
+    projected by rule or missing on part of the horizon (calendar.Schedule.event_note)."""
+    kinds = used_event_kinds(spec)
+    if not kinds:
+        return None
+    sched = build_schedule(spec.market.start_date, spec.sim.horizon_days, max_dte_days=0)
+    note = sched.event_note(kinds)
+    if note:
+        log.info("event days: %s", note)
+    return note
+
+
 def event_variance(spec: RunSpec) -> np.ndarray | None:
-    """Extra log-return variance per step on FOMC/CPI days (on the day's last step), or
+    """Extra log-return variance per step on FOMC/CPI/PPI days (on the day's last step), or
     None when both event vols are 0 or the measure is Q (event risk is a P feature)."""
     m = spec.market
-    if spec.sim.measure == "Q" or (m.event_vol_fomc == 0 and m.event_vol_cpi == 0):
+    vols = {"FOMC": m.event_vol_fomc, "CPI": m.event_vol_cpi, "PPI": m.event_vol_ppi}
+    if spec.sim.measure == "Q" or all(v == 0 for v in vols.values()):
         return None
     sched = build_schedule(m.start_date, spec.sim.horizon_days, max_dte_days=0)
-    daily = np.where(sched.is_fomc, m.event_vol_fomc**2, 0.0) + np.where(
-        sched.is_cpi, m.event_vol_cpi**2, 0.0
-    )
+    daily = sum(np.where(sched.event_mask(k), v**2, 0.0) for k, v in vols.items() if v > 0)
     spd = spec.sim.steps_per_day
     extra = np.zeros(spec.sim.n_steps)
     extra[spd - 1 :: spd] = daily[1:]  # the move into day d ends on step d * spd - 1
@@ -302,6 +344,7 @@ def run(
     sim = spec.sim
     devices = list(devices if devices is not None else jax.local_devices())
     model = spec.model.build()
+    log_event_note(spec)
     size, n_chunks = chunk_layout(sim.paths, sim.chunk_paths, len(devices))
     marks = book_ctx.marks if book_ctx is not None else None
     fn = _chunk_function(spec, model, size, devices, book_ctx, marks)

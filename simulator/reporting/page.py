@@ -26,6 +26,7 @@ from simulator.analysis import metrics
 from simulator.config.spec import DAYS_PER_YEAR
 from simulator.reporting import facts as facts_section
 from simulator.reporting import layout as lay
+from simulator.reporting import regimes as regimes_section
 from simulator.reporting import replay as replay_section
 from simulator.reporting import stress as stress_section
 from simulator.store.atomic import write_text
@@ -468,6 +469,10 @@ def _extra_sections(ds: xr.Dataset, point: dict[str, float]) -> list[lay.Section
         out.append(stress_section.section(ds, point))
     if "replay_source" in ds.attrs:
         out.append(replay_section.section(ds))
+    else:
+        regimes = regimes_section.section(ds)
+        if regimes is not None:
+            out.append(regimes)
     return out
 
 

@@ -65,6 +65,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.world_facts import HISTORY_KEYS
+
 __all__ = [
     "COLUMNS",
     "SPECS",
@@ -551,6 +553,19 @@ def load_facts() -> dict[str, Fact]:
         )
         for r in rows
     }
+
+
+def world_targets() -> dict[str, Fact]:
+    """{fact: Fact} of the one-year world facts (models.world_facts.HISTORY_KEYS) from the
+    shipped history facts: the targets of the default world and the report's facts."""
+    facts = load_facts()
+    return {name: facts[key] for name, key in HISTORY_KEYS.items()}
+
+
+def world_history() -> dict[str, float]:
+    """{fact: history value} of :func:`world_targets` (the ``history`` argument of
+    models.world_facts.band and in_band)."""
+    return {k: f.value for k, f in world_targets().items()}
 
 
 def compute(vix_file: str | Path | None = None) -> dict[str, float]:

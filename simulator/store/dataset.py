@@ -133,6 +133,9 @@ def provenance(spec: RunSpec, config_yaml: str, devices: tuple[str, ...], second
         "steps_per_day": spec.sim.steps_per_day,
         "days_per_year": DAYS_PER_YEAR,
         "start_date": spec.market.start_date.isoformat(),
+        "market_start": (
+            f"vix {spec.market.vix:g}" if spec.market.start == "vix" else spec.market.start
+        ),
         "jax_version": jax.__version__,
         "jax_backend": jax.default_backend(),
         "jax_devices": ", ".join(devices),
