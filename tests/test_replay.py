@@ -141,7 +141,7 @@ def test_replay_config_errors_name_the_key():
 # 2014-01-03 .. 2018-12-31, quoted spreads, monthly settlement at the real opening print,
 # interest at the 2014-2018 average 3-month T-bill rate (0.66%: market_facts tbill_3m_avg_*).
 CNDR_REPLAY = (
-    "experiment=cndr", "replay.data=arch", "replay.start=2014-01-03",
+    "experiment=cndr", "model=heston", "replay.data=arch", "replay.start=2014-01-03",
     "replay.end=2018-12-31", "sim.dtype=float64", "market.rate=0.0066",
 )  # fmt: skip
 
