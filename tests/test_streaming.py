@@ -113,7 +113,7 @@ def test_per_path_setting():
 
 def test_cli_per_path_false_streams_the_same_numbers(tmp_path, run_cli):
     common = ("strategy=none", "hedge=none", "sim.paths=3000", "sim.horizon_days=25",
-              "sim.chunk_paths=1024")  # fmt: skip
+              "sim.chunk_paths=1024", "output.save_paths=false")  # fmt: skip
     full = run_cli(*common, f"output.dir={tmp_path}/a", cwd=tmp_path)
     streamed = run_cli(*common, "output.per_path=false", f"output.dir={tmp_path}/b", cwd=tmp_path)
     assert full.returncode == 0 and streamed.returncode == 0, streamed.stderr[-2000:]
