@@ -244,7 +244,8 @@ def test_first_nonfinite_day_matches_a_loop():
 def test_nonfinite_output_names_output_path_and_parameters():
     from simulator.config.spec import build_spec
 
-    spec = build_spec(conf.compose(["sim.paths=10"]))
+    # the Heston set whose parameters the message must name (the default world is SVCJ)
+    spec = build_spec(conf.compose(["model=heston", "market.start=v0", "sim.paths=10"]))
     outputs = {"pnl": np.zeros((2, 10)), "pnl_condor": np.zeros(10)}
     check_finite(spec, 40, np.full(10, -1), outputs)  # all finite: no error
     outputs["pnl"][1, 6] = np.inf
@@ -289,8 +290,8 @@ def test_nan_in_paths_stops_the_run_naming_parameters_and_day(tmp_path, files_un
     traceback, nothing written."""
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.hooks", "nan", *FAST, "model.sigma=0.9",
-         f"output.dir={out}"],
+        [sys.executable, "-m", "tests.hooks", "nan", *FAST, "model=heston", "market.start=v0",
+         "model.sigma=0.9", f"output.dir={out}"],
         cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
