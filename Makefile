@@ -26,7 +26,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 bench: install  # one table: engine vs peers, study grid scaling, compile, memory (minutes)
 	$(PY) bench/run.py
