@@ -31,7 +31,7 @@ from simulator.engine import streaming
 from simulator.engine.interrupt import stop_if_terminated
 from simulator.reporting.page import write_report
 from simulator.scenarios import replay, stress
-from simulator.store import dataset
+from simulator.store import dataset, table_cache
 from simulator.store.atomic import write_atomic
 from simulator.store.reader import open_results
 
@@ -98,7 +98,7 @@ def _simulate(spec: RunSpec, config_yaml: str, progress: bool) -> xr.Dataset:
         )
     book_ctx = None
     if spec.strategy.name != "none":
-        book_ctx = book.prepare(spec, spec.model.build())
+        book_ctx = book.prepare(spec, spec.model.build(), table_cache.cached_build)
         if spec.replay is not None:  # monthly SPX options settle at the real opening print
             book_ctx = dataclasses.replace(book_ctx, spx_open=replay.daily_opens(spec))
 

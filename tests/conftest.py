@@ -1,6 +1,6 @@
 """Test-wide setup and shared helpers (as fixtures: no test module imports another).
 
-float64 JAX for the reference tests, one compilation cache.
+float64 JAX for the reference tests, one compilation cache, one mark-table cache.
 
 x64 must be switched on before the first JAX array exists, so it happens here at import
 time (pytest imports conftest.py before any test module). float32 simulations still run
@@ -31,6 +31,12 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+# The mark tables likewise (simulator.store.table_cache): one session-wide folder, never
+# the user's own cache; each distinct table is built once per session.
+if "ALVH_TABLE_CACHE" not in os.environ:
+    _tables = tempfile.mkdtemp(prefix="alvh-test-tables-")
+    atexit.register(shutil.rmtree, _tables, ignore_errors=True)
+    os.environ["ALVH_TABLE_CACHE"] = _tables
 jax.config.update("jax_enable_x64", True)
 
 

@@ -352,11 +352,11 @@ def test_config_group_builds_the_bates_model():
     m = spec.model.build()
     assert isinstance(m, Bates) and (m.lam, m.mu_j, m.sigma_j) == (1.5, -0.08, 0.1)
     assert (m.kappa, m.premia) == (spec.model.kappa, Premia(0.05, -1.0))
-    assert type(build_spec(conf.compose()).model.build()) is Heston
+    assert type(build_spec(conf.compose(["model=heston"])).model.build()) is Heston
     with pytest.raises(SpecError, match=r"model\.sigma_j=-0\.1"):
         build_spec(conf.compose(["model=bates", "model.sigma_j=-0.1"]))
     with pytest.raises(SpecError, match=r"model\.lam=0\.5: unknown key"):
-        build_spec(conf.compose(["+model.lam=0.5"]))  # heston has no jumps
+        build_spec(conf.compose(["model=heston", "+model.lam=0.5"]))  # heston has no jumps
 
 
 @pytest.mark.slow
@@ -367,7 +367,8 @@ def test_cli_runs_bates_through_condor_and_alvh(tmp_path, run_cli):
     import yaml
 
     proc = run_cli(
-        "model=bates", "sim.paths=500", "sim.horizon_days=21", "output.save_paths=true",
+        "model=bates", "market.start=v0", "sim.paths=500", "sim.horizon_days=21",
+        "output.save_paths=true",
         f"output.dir={tmp_path}", cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

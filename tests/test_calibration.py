@@ -377,7 +377,15 @@ def test_cli_p_writes_the_shipped_config(tmp_path, capsys):
     assert calibrate.main(["p", "-o", str(out), "--check-paths", "100"]) == 0
     assert "VRP" in capsys.readouterr().out
     got, shipped = yaml.safe_load(out.read_text()), yaml.safe_load(FIT_YAML.read_text())
-    assert got == shipped
+    # The fit is reproducible to about 2e-6 relative across machines, not to the 6 written
+    # decimals: the P facts are quadratures whose last bits differ with the CPU's libm, and
+    # the objective is flat along kappa at that level (seen: kappa 5.160007 vs 5.160017).
+    flat = lambda d: {**{k: v for k, v in d.items() if k != "premia"}, **d["premia"]}  # noqa: E731
+    g, s = flat(got), flat(shipped)
+    assert g.keys() == s.keys() and got["name"] == shipped["name"]
+    for k in g:
+        if k != "name":
+            assert g[k] == pytest.approx(s[k], rel=1e-5, abs=2e-6), k
     assert _spec_of_model_file(out).model.premia_variance < 0
 
 

@@ -86,8 +86,10 @@ def test_arch_facts_equal_the_csv(arch_values):
 
 
 def test_agrees_with_simulator_facts(arch_values):
-    """Same definitions as simulator.facts' 2014-2018 history page, to rounding error."""
-    facts = pytest.importorskip("simulator.facts")
+    """Same definitions as the 2014-2018 history page (simulator.analysis.facts), to rounding
+    error."""
+    from simulator.analysis import facts
+
     h = facts.history_facts()
     p = dict(zip(facts.PERCENTILES, h.vix_percentiles, strict=True))
     pairs = {

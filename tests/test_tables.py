@@ -13,6 +13,7 @@ import dataclasses
 import itertools
 import math
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -144,9 +145,8 @@ def _shipped(name: str):
     if name in SURROGATES:
         return Heston(**SURROGATES[name])
 
-    from tests.cli import ROOT
-
-    p = yaml.safe_load((ROOT / "conf" / "model" / f"{name}.yaml").read_text())
+    root = Path(__file__).resolve().parents[1]
+    p = yaml.safe_load((root / "conf" / "model" / f"{name}.yaml").read_text())
     cls = {"heston": Heston, "bates": Bates, "svcj": SVCJ}[p.pop("name")]
     p.pop("premia")
     return cls(**p)

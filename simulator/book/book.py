@@ -8,6 +8,7 @@ the path axis last; hedge outputs carry a leading flattened-grid axis.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,11 +54,17 @@ class BookContext:
         return 0 if self.grid_valid is None else len(self.grid_valid)
 
 
-def prepare(spec: RunSpec, model: Heston) -> BookContext:
+def _build(builder: Callable, model, *args):
+    return builder(model, *args)
+
+
+def prepare(spec: RunSpec, model: Heston, build: Callable = _build) -> BookContext:
     """Calendar, trade plan, Q-measure mark tables and the hedge grid for ``spec``.
 
     The tables come from ``model``'s marking model (models.surrogate.marking_model: the
-    model itself, or the fitted Heston surrogate of a Bergomi model)."""
+    model itself, or the fitted Heston surrogate of a Bergomi model). ``build(builder,
+    model, *args)`` builds a table (simulator.store.table_cache.cached_build: from the
+    on-disk cache)."""
     sim, market = spec.sim, spec.market
     model = marking_model(model, market.spot, market.rate, market.div_yield)
     schedule = build_schedule(market.start_date, sim.horizon_days)
@@ -84,11 +91,12 @@ def prepare(spec: RunSpec, model: Heston) -> BookContext:
         # trading days: the first expiry min_dte out is at most ~a cycle (<= 25 days) later.
         vix_days = max(int(longest), 25) + 30
         exps = exps[exps <= sim.horizon_days + vix_days]
-        vix_table = tables.cast_table(tables.build_vix_table(model, vix_days, market.rate), dtype)
+        vix_table = build(tables.build_vix_table, model, vix_days, market.rate)
+        vix_table = tables.cast_table(vix_table, dtype)
     spx_table = None
     if c is not None:
         spx_table = tables.cast_table(
-            tables.build_spx_table(model, max_days, market.rate, market.div_yield), dtype
+            build(tables.build_spx_table, model, max_days, market.rate, market.div_yield), dtype
         )
     return BookContext(
         spec, schedule, plan, spx_table, vix_table, grid_params, grid_valid, grid_dims,

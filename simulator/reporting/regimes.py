@@ -30,7 +30,7 @@ def section(ds: xr.Dataset) -> rp.Section | None:
         "years being like real ones (python -m simulator.decision prints every point)."
     )
     for point, m in maps[:MAX_POINTS]:
-        label = ", ".join(f"{k} = {v:g}" for k, v in point.items())
+        label = rp.point_label(point) if point else ""
         body += (f"<h3>{rp.esc(label)}</h3>" if label else "") + rp.table(HEADER, table_rows(m))
         body += rp.note(break_even_text(m))
     return rp.Section("regimes", "Calm and crisis years", body)
