@@ -870,6 +870,14 @@ def check_output_target(output: OutputSpec, run_dir: str | Path) -> Path:
     and overwrite replaces only what a run writes (a results file, report.html), never a
     directory. Every refusal is a SpecError naming ``output.dir`` (exit 2)."""
     target = Path(output.dir if output.dir is not None else run_dir) / output.filename
+    try:
+        return _check_target(output, target)
+    except OSError as exc:  # e.g. a name too long even to look at
+        why = exc.strerror or type(exc).__name__
+        raise SpecError("output.dir", str(target.parent), f"cannot be written ({why})") from None
+
+
+def _check_target(output: OutputSpec, target: Path) -> Path:
     d = target.parent
     if d.is_symlink() and not d.exists():
         raise SpecError("output.dir", str(d), "is a dangling symbolic link")
