@@ -1,9 +1,12 @@
 """``python -m simulator [overrides]``: run one study (``-m`` sweeps with the launcher).
 
 Exit codes: 0 success (the dataset path is printed on stdout), 2 invalid configuration
-(one message naming the key; nothing written), 1 any other failure (no partial results;
-non-finite paths or marks end with one message naming the model parameters and the day),
-130 on SIGINT and 143 on SIGTERM (the run stops cleanly, no partial results).
+(one message naming the key; nothing written), also before any work when the output place
+cannot be written or another run is writing there (``output.dir``; one writer per target,
+store/lock.py), 1 any other failure (no partial results; non-finite paths or marks end
+with one message naming the model parameters and the day), 130 on SIGINT and 143 on
+SIGTERM (the run stops cleanly, no partial results; stopped while writing the report, the
+complete dataset stays and the message says so).
 """
 
 from __future__ import annotations
