@@ -33,6 +33,7 @@ from simulator.reporting.page import write_report
 from simulator.scenarios import replay, stress
 from simulator.store import dataset, table_cache
 from simulator.store.atomic import write_atomic
+from simulator.store.lock import target_lock
 from simulator.store.reader import open_results
 
 __all__ = ["build_spec", "open_results", "run", "run_study", "use_x64_for"]
@@ -77,7 +78,10 @@ def run(
         if spec.output.dir is None:
             raise ValueError("run(write=True) needs output.dir")
         target = check_output_target(spec.output, spec.output.dir)
-        return open_results(run_study(spec, config_yaml, target, progress), lazy=False)
+        with target_lock(target):
+            check_output_target(spec.output, spec.output.dir)  # again, under the lock
+            path = run_study(spec, config_yaml, target, progress)
+        return open_results(path, lazy=False)
     return simulate(spec, config_yaml, progress)
 
 
@@ -134,7 +138,11 @@ def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = Tr
     rate = spec.sim.paths * spec.sim.n_steps / max(seconds, 1e-9)
     log.info("done in %.2f s (%.3g path-steps/s)", seconds, rate)
     if spec.output.report:
-        _write_report(ds, path)
+        try:
+            _write_report(ds, path)
+        except KeyboardInterrupt as exc:  # the dataset is complete: say so (interrupt.py)
+            exc.results_written = path
+            raise
     return path
 
 

@@ -130,6 +130,23 @@ CATALOG = [
     # output location
     ("output", "output.dir=''", "output.dir"),
     ("output", "output.dir='~/runs'", "output.dir"),
+    # ... probed before any work (issue 18): under a file, a 300-character name
+    ("output", "output.dir=/dev/null/sub", "output.dir"),
+    ("output", "output.dir=/tmp/" + "x" * 300, "output.dir"),
+    # every grid value through its scalar field's check (issue 18)
+    ("grid", "hedge.grid.l1_roll_days=[5,30]", "hedge.grid.l1_roll_days"),
+    ("grid", "hedge.grid.l1_size=[0.1,20]", "hedge.grid.l1_size"),
+    ("grid", "hedge.grid.l1_release_gap=[-5,2]", "hedge.grid.l1_release_gap"),
+    ("grid", "hedge.grid.l1_take_profit=[0.5,3]", "hedge.grid.l1_take_profit"),
+    ("grid", "hedge.grid.l1_min_dte=[0,500]", "hedge.grid.l1_min_dte"),
+    ("grid", "hedge.grid.l1_strike_otm=[-0.9,0.1]", "hedge.grid.l1_strike_otm"),
+    ("grid", "hedge.grid.budget_share=[-1,0.1]", "hedge.grid.budget_share"),
+    ("grid", "hedge.grid.l1_roll_days=[1.5,2]", "hedge.grid.l1_roll_days"),
+    ("grid", "hedge.grid.cover_points=[0,20]", "hedge.grid.cover_points"),
+    ("grid", "hedge.grid.l1_min_dte=[3,40]", "hedge.grid.l1_min_dte"),
+    # override syntax (issue 18): the key is named, not only the input
+    ("syntax", "sim.paths=[1", "sim.paths"),
+    ("syntax", "model.kappa={1", "model.kappa"),
 ]
 
 
@@ -138,6 +155,8 @@ def _refusal(overrides: list[str], run_dir: Path) -> str:
     try:
         container = conf.compose(overrides)
     except HydraException as exc:  # composition errors: the CLI exits 2 on these too
+        return str(exc)
+    except SpecError as exc:  # override syntax, checked before Hydra composes
         return str(exc)
     with pytest.raises(SpecError) as err:
         spec = build_spec(container)
@@ -186,6 +205,9 @@ CLI_CASES = [
     "model.kappa=nan",
     "sim.paths=16000000 sim.chunk_paths=16000000 sim.horizon_days=252",
     "output.dir='~/runs'",
+    "output.dir=/dev/null/sub",
+    "hedge.grid.l1_roll_days=[5,30]",
+    "sim.paths=[1",
 ]
 
 

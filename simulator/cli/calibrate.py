@@ -27,7 +27,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
+import os
 import sys
+import tempfile
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -240,6 +242,22 @@ def config_of(family: str, params: Mapping[str, float]) -> dict:
     return cfg
 
 
+def check_out(target: Path) -> None:
+    """Refuse an unusable ``-o`` (exists, missing or non-directory parent, not writable)
+    before any work: CalibrationError naming -o."""
+    if target.exists() or target.is_symlink():
+        raise CalibrationError("-o", f"{target} already exists: choose another output path")
+    if not target.parent.is_dir():
+        raise CalibrationError("-o", f"directory {target.parent} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        why = exc.strerror or exc
+        raise CalibrationError("-o", f"{target} cannot be written ({why})") from None
+
+
 def write_config(path: str | Path, cfg: Mapping, header: str) -> Path:
     """Write ``header`` (comment lines) and ``cfg`` as YAML to ``path`` atomically, never
     replacing an existing file (CalibrationError naming -o)."""
@@ -449,8 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise CalibrationError("--equity", f"must be in [-1, 1] per year, got {args.equity}")
         if args.check_paths < 0:
             raise CalibrationError("--check-paths", f"must be >= 0, got {args.check_paths}")
-        if out.exists():
-            raise CalibrationError("-o", f"{out} already exists: choose another output path")
+        check_out(out)  # before the fit, not after it
         if args.family in SIM_FAMILIES:
             if args.measure != "p":
                 raise CalibrationError("--family", f"{args.family}: only p (simulated) fits")

@@ -109,6 +109,20 @@ def facts_table(ds: xr.Dataset, dim: str = "model", history: fx.Facts | None = N
     return "\n".join(lines)
 
 
+def _tables(ds: xr.Dataset, dim: str, src: Path) -> str:
+    """Both tables; the data are read here (lazily opened), so a damaged file (truncated,
+    a corrupt chunk) fails here: a ResultsError naming the file, not a traceback."""
+    try:
+        text = "## Tail metrics (USD, value ± standard error)\n\n" + metrics_table(ds, dim)
+        if "spx" in ds and "vix" in ds:
+            text += "\n\n## Stylized facts of the simulated P paths\n\n" + facts_table(ds, dim)
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
+        raise ResultsError(
+            f"{src}: cannot be read as a collected dataset ({type(exc).__name__}: {exc})"
+        ) from None
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m simulator.compare", description=__doc__)
     p.add_argument("collected", help="dataset from python -m simulator.collect")
@@ -125,11 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ds = open_results(src, lazy=True, complete=False)
         if args.dim not in ds.dims:
             raise ResultsError(f"--dim {args.dim}: not a dimension of {src} ({', '.join(ds.dims)})")
+        text = _tables(ds, args.dim, src)
     except ResultsError as exc:
         return fail(exc)
-    text = "## Tail metrics (USD, value ± standard error)\n\n" + metrics_table(ds, args.dim)
-    if "spx" in ds and "vix" in ds:
-        text += "\n\n## Stylized facts of the simulated P paths\n\n" + facts_table(ds, args.dim)
     print(text)
     if out is not None:
         tmp = out.with_name(f".{out.name}.tmp")

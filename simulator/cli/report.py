@@ -18,7 +18,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     path), 2 when RESULTS is missing or not a results dataset."""
     p = argparse.ArgumentParser(prog="python -m simulator.report", description=page.__doc__)
     p.add_argument("results", help="results.nc / results.zarr, or the directory holding it")
-    p.add_argument("-o", "--out", help="output HTML (default: report.html next to RESULTS)")
+    p.add_argument(
+        "-o", "--out", help="output HTML, or a directory (DIR/report.html); default: beside RESULTS"
+    )
     p.add_argument("--title", help="page title")
     args = p.parse_args(argv)
     try:
@@ -27,7 +29,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ResultsError as exc:
         return fail(exc)
     out = Path(args.out) if args.out else src.parent / "report.html"
-    print(page.write_report(ds, out, args.title))
+    if out.is_dir():  # -o DIR: the page goes inside it
+        out = out / "report.html"
+    try:
+        if out.is_dir():
+            raise ResultsError(f"-o {out}: is a directory")
+        if not out.parent.is_dir():
+            raise ResultsError(f"-o {out}: directory {out.parent} does not exist")
+        print(page.write_report(ds, out, args.title))
+    except OSError as exc:
+        return fail(ResultsError(f"-o {out}: cannot be written ({exc.strerror or exc})"))
+    except ResultsError as exc:
+        return fail(exc)
     return 0
 
 

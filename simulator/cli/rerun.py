@@ -1,8 +1,8 @@
 """``python -m simulator.rerun RESULTS [--out DIR]``: run a study again from its dataset.
 
 The resolved configuration stored in the dataset's ``config`` attribute (YAML text, read
-as data with ``yaml.safe_load``: nothing in it is evaluated) is validated like any other
-configuration and run again into a new location, never over an existing results file:
+as data: safe YAML, no aliases, a size cap; nothing in it is evaluated) is validated like
+any other configuration and run again into a new location, never over an existing results file:
 ``--out DIR``, or by default the first of ``rerun``, ``rerun-2``, ... next to RESULTS
 that holds no results yet. Every data variable and coordinate of the two datasets is then
 compared bit for bit (NaN payloads included).
@@ -29,7 +29,8 @@ from simulator.cli.common import fail, setup_logging
 from simulator.config.errors import EXIT_DIFFERENT, ResultsError
 from simulator.config.spec import SpecError, build_spec, check_output_target
 from simulator.engine.interrupt import handle_sigterm, interrupted_exit
-from simulator.store.reader import open_results
+from simulator.store.lock import TargetLock
+from simulator.store.reader import load_stored_config, open_results
 
 __all__ = ["compare", "default_out", "main", "stored_config"]
 
@@ -46,10 +47,7 @@ def stored_config(attrs: dict[str, Any]) -> dict[str, Any]:
     text = attrs.get("config")
     if not isinstance(text, str) or not text.strip():
         raise ResultsError("the dataset has no stored configuration (attribute config)")
-    try:
-        cfg = yaml.safe_load(text)  # data only: no tags, no code
-    except yaml.YAMLError as exc:
-        raise ResultsError(f"the stored configuration is not valid YAML ({exc})") from None
+    cfg = load_stored_config(text)  # data only: no tags, no code, no aliases, size cap
     if not isinstance(cfg, dict):
         raise ResultsError("the stored configuration is not a mapping")
     return cfg
@@ -138,7 +136,20 @@ def main(argv: list[str] | None = None) -> int:
         output.update(dir=str(out), overwrite=False)
         spec = build_spec(cfg)
         target = check_output_target(spec.output, out)
+        lock = TargetLock(target).acquire()
     except (ResultsError, SpecError) as exc:
+        return fail(exc)
+    try:
+        return _rerun(args, original, cfg, spec, target)
+    finally:
+        lock.release()
+
+
+def _rerun(args, original, cfg, spec, target) -> int:
+    """Run ``spec`` into ``target`` (locked) and compare with ``original``."""
+    try:
+        check_output_target(spec.output, target.parent)  # again, under the lock
+    except SpecError as exc:
         return fail(exc)
     config_yaml = yaml.safe_dump(cfg, sort_keys=False)
     log.info("rerunning %s into %s", args.results, target)

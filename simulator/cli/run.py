@@ -1,9 +1,12 @@
 """``python -m simulator [overrides]``: run one study (``-m`` sweeps with the launcher).
 
 Exit codes: 0 success (the dataset path is printed on stdout), 2 invalid configuration
-(one message naming the key; nothing written), 1 any other failure (no partial results;
-non-finite paths or marks end with one message naming the model parameters and the day),
-130 on SIGINT and 143 on SIGTERM (the run stops cleanly, no partial results).
+(one message naming the key; nothing written), also before any work when the output place
+cannot be written or another run is writing there (``output.dir``; one writer per target,
+store/lock.py), 1 any other failure (no partial results; non-finite paths or marks end
+with one message naming the model parameters and the day), 130 on SIGINT and 143 on
+SIGTERM (the run stops cleanly, no partial results; stopped while writing the report, the
+complete dataset stays and the message says so).
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ from omegaconf import DictConfig
 from simulator.analysis.objective import objective_value, parse_objective
 from simulator.api import run_study, use_x64_for
 from simulator.cli.common import fail, setup_logging
-from simulator.config.conf import CONF_DIR, resolve
+from simulator.config.conf import CONF_DIR, check_override_syntax, resolve
 from simulator.config.errors import EXIT_CONFIG, NonFiniteError, SpecError
 from simulator.config.spec import RunSpec, build_spec, check_output_target
 from simulator.engine.interrupt import handle_sigterm, interrupted_exit
 from simulator.scenarios import replay
 from simulator.store.collect import existing_result
+from simulator.store.lock import TargetLock
 from simulator.store.reader import open_results
 
 log = logging.getLogger("simulator")
@@ -59,8 +63,13 @@ def _app(cfg: DictConfig) -> float | None:
         if spec.replay is not None:  # one path of real history (reads the shipped data)
             spec = replay.prepare(spec)
         objective = parse_objective(container.get("objective"), bool(spec.hedge.grid))
-        done = _complete_result(spec, config_yaml, run_dir)
-        target = done or check_output_target(spec.output, run_dir)
+        fresh = _default_run_dir(spec)
+        done = None if fresh else _complete_result(spec, config_yaml, run_dir)
+        if done is None:
+            first_dir = run_dir
+            run_dir, target, lock = _claim_target(spec, run_dir, fresh)
+            if run_dir != first_dir:
+                _remove_if_empty(first_dir)
     except SpecError as exc:
         _remove_if_empty(run_dir)
         sys.exit(fail(exc))
@@ -75,17 +84,55 @@ def _app(cfg: DictConfig) -> float | None:
         use_x64_for(spec)
         path = run_study(spec, config_yaml, target)
     except KeyboardInterrupt as exc:
+        lock.release()
         _remove_if_empty(run_dir)
         interrupted_exit(exc)
     except Exception as exc:
+        lock.release()
         _remove_if_empty(run_dir)
         if isinstance(exc, NonFiniteError):
             sys.exit(fail(exc))
         # A plain exception with the message: JAX errors do not always pickle (launchers).
         raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
+    lock.release()
     _remove_if_empty(run_dir)  # output.dir elsewhere: leave no empty Hydra directory
     _print_path(path)
     return _objective(objective, path, spec)
+
+
+def _default_run_dir(spec: RunSpec) -> bool:
+    """True for a single run into Hydra's own timestamped directory (no output.dir, no
+    hydra.run.dir override): a fresh place that two runs of one second must not share."""
+    hc = HydraConfig.get()
+    if spec.output.dir is not None or hc.mode != RunMode.RUN:
+        return False
+    return not any(o.startswith("hydra.run.dir=") for o in hc.overrides.hydra)
+
+
+def _claim_target(spec: RunSpec, run_dir: Path, fresh: bool) -> tuple[Path, Path, TargetLock]:
+    """Check the target, then lock it and check again under the lock (another writer may
+    have finished meanwhile). In Hydra's default directory a place taken by another run
+    of the same second moves this run to ``TIME-1``, ``TIME-2``, ... beside it."""
+    for n in range(1000 if fresh else 1):
+        d = run_dir if n == 0 else run_dir.with_name(f"{run_dir.name}-{n}")
+        try:
+            target = check_output_target(spec.output, d)
+            lock = TargetLock(target).acquire()
+        except SpecError:
+            if fresh and n < 999 and d.is_dir():
+                continue
+            raise
+        try:
+            check_output_target(spec.output, d)
+        except SpecError:
+            lock.release()
+            if fresh and n < 999:
+                continue
+            raise
+        if n:
+            log.info("%s is taken by another run of the same second: writing to %s", run_dir, d)
+        return d, target, lock
+    raise AssertionError("unreachable")
 
 
 def _share_compilation_cache() -> None:
@@ -127,6 +174,10 @@ def _objective(objective, path: Path, spec: RunSpec) -> float | None:
 
 def main() -> None:
     setup_logging()
+    try:
+        check_override_syntax(a for a in sys.argv[1:] if not a.startswith("-"))
+    except SpecError as exc:
+        sys.exit(fail(exc))
     try:
         _app()
     except SystemExit as exc:

@@ -8,7 +8,7 @@ from there, a source checkout from its top-level folders.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from simulator.config.errors import SpecError
 
-__all__ = ["CONF_DIR", "EXPERIMENTS_DIR", "compose", "resolve"]
+__all__ = ["CONF_DIR", "EXPERIMENTS_DIR", "check_override_syntax", "compose", "resolve"]
 
 
 def _conf_dir() -> Path:
@@ -50,10 +50,30 @@ def resolve(cfg: DictConfig | Mapping[str, Any]) -> tuple[dict, str]:
     return container, OmegaConf.to_yaml(OmegaConf.create(container))
 
 
+def check_override_syntax(overrides: Iterable[str]) -> None:
+    """Parse each ``key=value`` override with Hydra's own grammar, so that a syntax error
+    (``sim.paths=[1``) is a SpecError naming its key (Hydra's message names only the
+    input). Arguments without ``=`` (flags, group names) are left to Hydra."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    for arg in overrides:
+        if "=" not in arg:
+            continue
+        try:
+            parser.parse_override(arg)
+        except HydraException as exc:  # OverrideParseException, or the grammar's own
+            key, value = arg.split("=", 1)
+            msg = (str(exc).splitlines() or ["syntax error"])[0]
+            raise SpecError(key.lstrip("+~"), value, f"bad override syntax ({msg})") from None
+
+
 def compose(overrides: Sequence[str] = ()) -> dict[str, Any]:
     """The resolved default config with Hydra ``overrides`` (``["sim.paths=2000"]``)."""
     if isinstance(overrides, str):
         raise TypeError("overrides must be a sequence of strings, not one string")
+    check_override_syntax(overrides)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = hydra_compose(config_name="config", overrides=list(overrides))
     return resolve(cfg)[0]

@@ -42,7 +42,17 @@ def handle_sigterm() -> None:
 
 
 def interrupted_exit(exc: KeyboardInterrupt) -> None:
-    """Say which signal stopped the run and exit with 128 + its number."""
+    """Say which signal stopped the run and what it left (nothing, or a complete dataset
+    when it stopped in the report phase: ``exc.results_written``); exit 128 + signum."""
     signum = getattr(exc, "signum", signal.SIGINT)
-    print(f"interrupted ({signal.Signals(signum).name}): no results written", file=sys.stderr)
+    name = signal.Signals(signum).name
+    written = getattr(exc, "results_written", None)
+    if written is not None:  # stopped while writing the report: the dataset is whole
+        print(
+            f"interrupted ({name}) while writing the report: results written to {written}, "
+            f"report not written (python -m simulator.report {written})",
+            file=sys.stderr,
+        )
+    else:
+        print(f"interrupted ({name}): no results written", file=sys.stderr)
     sys.exit(128 + int(signum))

@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from simulator.analysis import metrics
+from simulator.config.errors import ResultsError
 from simulator.config.spec import DAYS_PER_YEAR
 from simulator.reporting import facts as facts_section
 from simulator.reporting import layout as lay
@@ -157,13 +158,13 @@ def _answer(ds: xr.Dataset, point: dict[str, float]) -> lay.Section:
 
 
 def _capital(ds: xr.Dataset) -> float | None:
-    import yaml
+    from simulator.store.reader import load_stored_config
 
     try:
-        cfg = yaml.safe_load(ds.attrs.get("config", "")) or {}
+        cfg = load_stored_config(ds.attrs.get("config", "")) or {}
         cap = float(cfg["strategy"]["capital"])
         return cap if cap > 0 else None
-    except (KeyError, TypeError, ValueError, yaml.YAMLError):
+    except (KeyError, TypeError, ValueError, ResultsError):
         return None
 
 
@@ -356,12 +357,12 @@ def _layers(ds: xr.Dataset, point: dict[str, float]) -> lay.Section:
 
 def _layer_triggers(ds: xr.Dataset, point: dict[str, float]) -> list[tuple[str, float]]:
     """(layer, threshold) of the VIX-triggered layers at ``point`` (grid values win)."""
-    import yaml
+    from simulator.store.reader import load_stored_config
 
     try:
-        cfg = yaml.safe_load(ds.attrs.get("config", "")) or {}
+        cfg = load_stored_config(ds.attrs.get("config", "")) or {}
         layers = cfg["hedge"]["layers"]
-    except (KeyError, TypeError, yaml.YAMLError):
+    except (KeyError, TypeError, ResultsError):
         return []
     out = []
     for name, layer in layers.items():

@@ -89,8 +89,8 @@ def write_atomic(ds: xr.Dataset, target: Path, fmt: str) -> Path:
             part = tmp / "partial.nc"
             ds.to_netcdf(part, engine="h5netcdf")
             _mark_complete(part, fmt)
-            if target.is_dir():
-                shutil.rmtree(target)
+            if target.is_dir() and not target.is_symlink():  # never deletes a directory
+                raise IsADirectoryError(f"{target} is a directory: not replaced")
             os.replace(part, target)
         elif fmt == "zarr":
             part = tmp / "partial.zarr"

@@ -42,6 +42,7 @@ import yaml
 from simulator.config.errors import ResultsError
 from simulator.config.spec import SpecError
 from simulator.store.dataset import git_commit, package_version, source_digest
+from simulator.store.reader import load_stored_config
 
 __all__ = [
     "collect",
@@ -181,8 +182,8 @@ def collect(root: Path) -> xr.Dataset:
             raise ResultsError(f"{p}: not a complete simulator result (attribute complete != 1)")
     _check_versions(root, paths, runs)
     cfgs = [
-        {k: v for k, v in flatten(yaml.safe_load(ds.attrs["config"])).items() if not _ignored(k)}
-        for ds in runs
+        {k: v for k, v in flatten(_stored(p, ds.attrs["config"])).items() if not _ignored(k)}
+        for p, ds in zip(paths, runs, strict=True)
     ]
     keys = sorted(set().union(*cfgs))
     differing = [k for k in keys if len({_hashable(c.get(k, "<absent>")) for c in cfgs}) > 1]
@@ -283,9 +284,15 @@ def existing_result(target: Path, config_yaml: str) -> Path | None:
         if "source_sha256" in attrs:  # datasets before the digest existed lack it
             here["source_sha256"] = source_digest()
         mine = _comparable(config_yaml)
+        try:
+            theirs = _comparable(attrs.get("config", ""))
+        except ResultsError as exc:
+            theirs, unreadable = None, str(exc)
         if int(attrs.get("complete", 0)) != 1:
             why = "exists but is incomplete"
-        elif _comparable(attrs.get("config", "")) != mine:
+        elif theirs is None:
+            why = f"exists but {unreadable}"
+        elif theirs != mine:
             why = "already exists there with a different config"
         elif any(str(attrs.get(k)) != v for k, v in here.items()):
             old = ", ".join(f"{k} {attrs.get(k)}" for k in here)
@@ -299,8 +306,16 @@ def existing_result(target: Path, config_yaml: str) -> Path | None:
     )
 
 
+def _stored(path: Path, text: Any) -> Any:
+    """A dataset's stored config, read with limits (store.reader.load_stored_config)."""
+    try:
+        return load_stored_config(text)
+    except ResultsError as exc:
+        raise ResultsError(f"{path}: {exc}") from None
+
+
 def _comparable(config_yaml: str) -> dict[str, Any]:
-    cfg = flatten(yaml.safe_load(config_yaml) or {})
+    cfg = flatten(load_stored_config(config_yaml) or {})
     return {k: v for k, v in cfg.items() if k not in ("output.overwrite",)}
 
 
