@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from models._jumps import JumpStep, LognormalJumps, jump_increment
-from models._paths import check_dtype, check_extra_var, check_steps
+from models._paths import check_dtype, check_extra_var, check_steps, record_paths
 from models._random import (
     inverse_normal,
     normal_quantile_from_log,
@@ -377,17 +377,4 @@ def _simulate(
             x = x + jump_increment(keys, t, jumps, dtype)
         return x, v
 
-    # Rows are written into preallocated buffers inside the loop (in place), which is
-    # faster than stacking scan outputs and transforming the stack afterwards.
-    spot_buf = jnp.empty((n_records + 1, n), dtype).at[0].set(jnp.exp(x0))
-    var_buf = jnp.empty((n_records + 1, n), dtype).at[0].set(jnp.maximum(v0, 0.0))
-
-    def one_record(r, carry):
-        x, v, sb, vb = carry
-        x, v = jax.lax.fori_loop(r * record_every, (r + 1) * record_every, one_step, (x, v))
-        sb = jax.lax.dynamic_update_index_in_dim(sb, jnp.exp(x), r + 1, 0)
-        vb = jax.lax.dynamic_update_index_in_dim(vb, jnp.maximum(v, 0.0), r + 1, 0)
-        return x, v, sb, vb
-
-    _, _, spot, var = jax.lax.fori_loop(0, n_records, one_record, (x0, v0, spot_buf, var_buf))
-    return Paths(spot, var)
+    return record_paths(one_step, x0, v0, n_records, record_every)

@@ -29,7 +29,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from models._paths import check_dtype, check_steps
+from models._paths import check_dtype, check_steps, record_paths
 from models._random import path_keys, step_uniforms
 from models.heston import SCHEMES, Heston, Paths, _coefficients, _euler_step, _qe_step
 from models.svcj import SVCJ, cojump_increment
@@ -156,16 +156,4 @@ def _run(keys, x0, v0, coef, jumps, n_records, record_every, scheme, dtype, reco
     if not record:
         x, v = jax.lax.fori_loop(0, n_records * record_every, one_step, (x0, v0))
         return jnp.exp(x), jnp.maximum(v, 0.0)
-    n = x0.shape[0]
-    spot_buf = jnp.empty((n_records + 1, n), dtype).at[0].set(jnp.exp(x0))
-    var_buf = jnp.empty((n_records + 1, n), dtype).at[0].set(jnp.maximum(v0, 0.0))
-
-    def one_record(r, carry):
-        x, v, sb, vb = carry
-        x, v = jax.lax.fori_loop(r * record_every, (r + 1) * record_every, one_step, (x, v))
-        sb = jax.lax.dynamic_update_index_in_dim(sb, jnp.exp(x), r + 1, 0)
-        vb = jax.lax.dynamic_update_index_in_dim(vb, jnp.maximum(v, 0.0), r + 1, 0)
-        return x, v, sb, vb
-
-    _, _, spot, var = jax.lax.fori_loop(0, n_records, one_record, (x0, v0, spot_buf, var_buf))
-    return Paths(spot, var)
+    return record_paths(one_step, x0, v0, n_records, record_every)

@@ -78,7 +78,7 @@ from numpy.typing import ArrayLike
 from scipy import integrate, stats
 
 from models._jumps import JUMP_STREAM, _max_count
-from models._paths import check_dtype, check_extra_var, check_steps
+from models._paths import check_dtype, check_extra_var, check_steps, record_paths
 from models._random import inverse_normal, step_normals, step_uniforms
 from models.base import Paths
 from models.heston import SCHEMES, Heston, _coefficients, _euler_step, _qe_step, start_var
@@ -513,15 +513,4 @@ def _simulate_svcj(keys, init, coef, extra_var, jumps: _SVCJStep, n_records, rec
         dx, dv = cojump_increment(keys, t, jumps, dtype)
         return x + dx, v + dv
 
-    spot_buf = jnp.empty((n_records + 1, n), dtype).at[0].set(jnp.exp(x0))
-    var_buf = jnp.empty((n_records + 1, n), dtype).at[0].set(jnp.maximum(v0, 0.0))
-
-    def one_record(r, carry):
-        x, v, sb, vb = carry
-        x, v = jax.lax.fori_loop(r * record_every, (r + 1) * record_every, one_step, (x, v))
-        sb = jax.lax.dynamic_update_index_in_dim(sb, jnp.exp(x), r + 1, 0)
-        vb = jax.lax.dynamic_update_index_in_dim(vb, jnp.maximum(v, 0.0), r + 1, 0)
-        return x, v, sb, vb
-
-    _, _, spot, var = jax.lax.fori_loop(0, n_records, one_record, (x0, v0, spot_buf, var_buf))
-    return Paths(spot, var)
+    return record_paths(one_step, x0, v0, n_records, record_every)
