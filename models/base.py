@@ -12,7 +12,11 @@ from numpy.typing import ArrayLike
 
 from models._random import path_keys
 
-__all__ = ["PathModel", "Paths", "Premia"]
+__all__ = ["DAYS_PER_YEAR", "PathModel", "Paths", "Premia"]
+
+DAYS_PER_YEAR = 252
+"""Trading days per year: the clock of every model, table and study (a day is 1/252 of a
+year; ``time`` coordinates are in years)."""
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import optimize, special, stats
 
-from models.base import Premia
+from models.base import DAYS_PER_YEAR, Premia
 from models.bates import Bates
 from models.heston import Heston
 from models.pricing.black import black76, implied_vol
@@ -74,7 +74,6 @@ DEFAULT_BOUNDS = {
     "mu_j": (-0.5, 0.3),
     "sigma_j": (1e-3, 0.5),
 }
-DAYS_PER_YEAR = 252.0
 MAX_NFEV = 100
 """Cap on fit_q residual evaluations (each with a finite-difference Jacobian): bounds the
 time of a fit to a few seconds; typical fits converge in 8-30. QFit.success says if hit."""

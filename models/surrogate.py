@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from models.base import DAYS_PER_YEAR
 from models.calibration import QQuotes, fit_q
 from models.pricing.black import implied_vol
 
@@ -38,7 +39,6 @@ SURROGATE_QUOTES = {
 }
 """The quotes a surrogate is fitted to: maturities in trading days (252 a year)."""
 
-DAYS = 252.0
 WEIGHTS = {"vix_futures": 4.0, "spx_options": 1.0, "vix_options": 0.25}
 """Least-squares weights per quote type (residuals in vol points): the futures curve sets
 every hedge's roll cost and the SPX smile the condor's marks; a Heston VIX smile cannot
@@ -75,11 +75,11 @@ def model_quotes(model: Any, spot: float, rate: float = 0.0, div_yield: float = 
     out-of-the-money side of each strike)."""
     q = SURROGATE_QUOTES
     days = sorted(set(q["vix_future_days"]) | set(q["vix_option_days"]))
-    fut_of = {d: float(model.vix_future(d / DAYS)) for d in days}  # each priced once
-    futs = [(d / DAYS, fut_of[d]) for d in q["vix_future_days"]]
+    fut_of = {d: float(model.vix_future(d / DAYS_PER_YEAR)) for d in days}  # each priced once
+    futs = [(d / DAYS_PER_YEAR, fut_of[d]) for d in q["vix_future_days"]]
     vix_opts = []
     for d in q["vix_option_days"]:
-        t, fut = d / DAYS, fut_of[d]
+        t, fut = d / DAYS_PER_YEAR, fut_of[d]
         k = fut * np.asarray(q["vix_option_moneyness"])
         call = k >= fut  # the out-of-the-money side of each strike, priced once
         price = np.empty(k.shape)
@@ -92,7 +92,7 @@ def model_quotes(model: Any, spot: float, rate: float = 0.0, div_yield: float = 
         ]
     spx_opts = []
     for d in q["spx_option_days"]:
-        t = d / DAYS
+        t = d / DAYS_PER_YEAR
         fwd = spot * np.exp((rate - div_yield) * t)
         k = fwd * np.exp(np.asarray(q["spx_log_moneyness"]))
         calls = np.asarray(model.spx_option(k, t, spot, rate, div_yield, "call"), np.float64)

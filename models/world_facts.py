@@ -32,6 +32,8 @@ import math
 
 import numpy as np
 
+from models.base import DAYS_PER_YEAR
+
 __all__ = ["BANDS", "HISTORY_KEYS", "band", "in_band", "spx_history_facts", "year_facts"]
 
 CRISIS_VIX = 40.0
@@ -97,7 +99,7 @@ def _facts_of(spx: np.ndarray, vix: np.ndarray) -> dict[str, float]:
     dv = np.diff(vix, axis=0)
     mdd = max_drawdown(spx)
     sq = np.concatenate([np.zeros((1, r.shape[1])), np.cumsum(r * r, axis=0)], axis=0)
-    fwd = 100.0 * np.sqrt((sq[VRP_DAYS:] - sq[:-VRP_DAYS]) * 252.0 / VRP_DAYS)
+    fwd = 100.0 * np.sqrt((sq[VRP_DAYS:] - sq[:-VRP_DAYS]) * DAYS_PER_YEAR / VRP_DAYS)
     p5, p50, p95 = np.percentile(v, [5, 50, 95])
     return {
         "crisis_share": float(np.mean(v.max(axis=0) >= CRISIS_VIX)),

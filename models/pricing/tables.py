@@ -141,6 +141,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import interpolate, optimize, stats
 
+from models.base import DAYS_PER_YEAR
 from models.pricing.black import implied_vol
 from models.pricing.fourier import cos_price, cos_range, cos_terms
 
@@ -163,8 +164,6 @@ __all__ = [
     "vix_strike_for_delta",
 ]
 
-DAYS_PER_YEAR = 252.0
-"""Trading days per year of the engine's clock."""
 
 DEFAULT_Z_GRID = np.linspace(-8.0, 4.0, 121)
 DEFAULT_Y_GRID = np.linspace(-6.0, 6.0, 121)

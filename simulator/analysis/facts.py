@@ -29,6 +29,7 @@ import numpy as np
 import xarray as xr
 
 from models import Heston
+from models.base import DAYS_PER_YEAR
 from models.world_facts import VRP_DAYS as WORLD_VRP_DAYS
 from models.world_facts import year_facts
 from simulator.scenarios import replay
@@ -84,7 +85,7 @@ def facts_of(spx: np.ndarray, vix: np.ndarray, contango: float = float("nan")) -
     vrp = float("nan")
     if vix.shape[1] > VRP_DAYS + 1:
         sq = np.concatenate([np.zeros((r.shape[0], 1)), np.cumsum(r**2, axis=1)], axis=1)
-        fwd = np.sqrt((sq[:, VRP_DAYS:] - sq[:, :-VRP_DAYS]) * 252.0 / VRP_DAYS) * 100.0
+        fwd = np.sqrt((sq[:, VRP_DAYS:] - sq[:, :-VRP_DAYS]) * DAYS_PER_YEAR / VRP_DAYS) * 100.0
         vrp = float((vix[:, : fwd.shape[1]] - fwd).mean())
     return Facts(
         vix_percentiles=pct,
@@ -93,7 +94,7 @@ def facts_of(spx: np.ndarray, vix: np.ndarray, contango: float = float("nan")) -
         corr_spx_vix=corr,
         vrp=vrp,
         vix_mean=float(vix.mean()),
-        spx_vol=float(r.std() * math.sqrt(252.0) * 100.0),
+        spx_vol=float(r.std() * math.sqrt(DAYS_PER_YEAR) * 100.0),
         contango=contango,
     )
 
@@ -115,7 +116,7 @@ def contango_share(vix: np.ndarray, kappa: float, theta: float, sigma: float) ->
 
     def gap(level: float) -> float:
         v0 = max(float(m.var_for_vix(np.asarray(level))), 1e-10)
-        return m.vix_future(FUTURE_DAYS / 252.0, v0=v0) - level
+        return m.vix_future(FUTURE_DAYS / DAYS_PER_YEAR, v0=v0) - level
 
     x = np.asarray(vix, np.float64).ravel()
     x = x[np.isfinite(x)]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from models import registry
-from models.base import PathModel
+from models.base import DAYS_PER_YEAR, PathModel
 from simulator.config.errors import SpecError
 
 __all__ = [
@@ -39,8 +39,6 @@ __all__ = [
     "check_output_target",
 ]
 
-DAYS_PER_YEAR = 252
-"""Trading days per year: the time unit of the engine (``time`` coordinates are in years)."""
 MONTH_DAYS = 21
 """Trading days in a 'month' for monthly P&L, monthly VaR/ES and the package IRR."""
 

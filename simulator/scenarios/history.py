@@ -65,6 +65,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.base import DAYS_PER_YEAR
 from models.world_facts import HISTORY_KEYS
 
 __all__ = [
@@ -102,7 +103,7 @@ __all__ = [
     "vrp",
 ]
 
-TRADING_DAYS = 252
+TRADING_DAYS = DAYS_PER_YEAR
 VRP_DAYS = 21
 COLUMNS = ("key", "value", "unit", "window", "source", "method")
 
