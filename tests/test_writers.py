@@ -370,3 +370,21 @@ def test_sigterm_exit_code_unchanged_without_results():
     with pytest.raises(SystemExit) as code:
         interrupted_exit(Terminated())
     assert code.value.code == 128 + signal.SIGTERM
+
+
+# ------------------------------------------------------------------ 10: untabulable models
+
+
+def test_parameters_the_pricers_cannot_tabulate_are_refused_naming_the_model(tmp_path):
+    """Issue 18, item 10: kappa -> 0 with sigma = 10 leaves the VIX table without an
+    at-the-money implied vol; that was a RuntimeError traceback (exit 1). Now a
+    configuration error naming the model's keys, raised before any path, nothing written."""
+    target = tmp_path / "out"
+    bad = ["model=heston", "market.start=v0", "model.kappa=1e-9", "model.sigma=10",
+           "sim.scheme=euler", "model.premia.variance=0", "sim.paths=50", "sim.horizon_days=5",
+           f"output.dir={target}"]  # fmt: skip
+    with pytest.raises(SpecError, match=r"cannot be tabulated") as err:
+        simulator.run(bad, write=True)
+    assert err.value.key == "model" and "kappa=1e-09" in str(err.value.value)
+    assert "model.kappa" in err.value.allowed and "model.sigma" in err.value.allowed
+    assert not target.exists() or not any(target.iterdir())

@@ -22,7 +22,7 @@ from models.surrogate import marking_model
 from simulator.book import alvh, condor, costs
 from simulator.book.calendar import Schedule, build_schedule
 from simulator.book.reductions import first_nonfinite_day, max_drawdown
-from simulator.config.spec import DAYS_PER_YEAR, MONTH_DAYS, RunSpec
+from simulator.config.spec import DAYS_PER_YEAR, MONTH_DAYS, RunSpec, SpecError
 
 __all__ = ["BookContext", "evaluate", "prepare"]
 
@@ -58,6 +58,23 @@ def _build(builder: Callable, model, *args):
     return builder(model, *args)
 
 
+def _tabulate(spec: RunSpec, build: Callable, builder: Callable, model, *args):
+    """``build(builder, model, *args)``; a parameter set the exact pricers cannot
+    tabulate (no implied vol at the money, overflow, a law out of its domain) is refused
+    as a configuration error naming the model's keys, before any path is simulated."""
+    try:
+        return build(builder, model, *args)
+    except (RuntimeError, ValueError, ArithmeticError) as exc:
+        what = "VIX" if builder is tables.build_vix_table else "SPX"
+        keys = ", ".join(f"model.{k}" for k, _ in spec.model.params)
+        shown = ", ".join(f"{k}={v:g}" for k, v in spec.model.params)
+        raise SpecError(
+            "model", f"{spec.model.name}({shown})",
+            f"the {what} option marks cannot be tabulated for these parameters ({exc}); "
+            f"choose values the Q pricers can price ({keys})",
+        ) from None  # fmt: skip
+
+
 def prepare(spec: RunSpec, model: Heston, build: Callable = _build) -> BookContext:
     """Calendar, trade plan, Q-measure mark tables and the hedge grid for ``spec``.
 
@@ -91,12 +108,15 @@ def prepare(spec: RunSpec, model: Heston, build: Callable = _build) -> BookConte
         # trading days: the first expiry min_dte out is at most ~a cycle (<= 25 days) later.
         vix_days = max(int(longest), 25) + 30
         exps = exps[exps <= sim.horizon_days + vix_days]
-        vix_table = build(tables.build_vix_table, model, vix_days, market.rate)
+        vix_table = _tabulate(spec, build, tables.build_vix_table, model, vix_days, market.rate)
         vix_table = tables.cast_table(vix_table, dtype)
     spx_table = None
     if c is not None:
         spx_table = tables.cast_table(
-            build(tables.build_spx_table, model, max_days, market.rate, market.div_yield), dtype
+            _tabulate(
+                spec, build, tables.build_spx_table, model, max_days, market.rate, market.div_yield
+            ),
+            dtype,
         )
     return BookContext(
         spec, schedule, plan, spx_table, vix_table, grid_params, grid_valid, grid_dims,
