@@ -9,7 +9,7 @@ from simulator import build_spec
 from simulator.analysis import metrics
 from simulator.book import book
 from simulator.engine import core as engine
-from simulator.store import dataset
+from simulator.store import dataset, table_cache
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def grid_run():
             "hedge.grid.l1_threshold=[15,19,23,1000]",
         ]
     )
-    ctx = book.prepare(spec, spec.model.build())
+    ctx = book.prepare(spec, spec.model.build(), table_cache.cached_build)
     res = engine.run(spec, progress=False, book_ctx=ctx)
     ds = dataset.build_dataset(spec, res.per_path, res.daily, {}, ctx.grid_dims, ctx.grid_valid)
     return ds
@@ -56,7 +56,7 @@ def test_paired_standard_errors_are_far_below_unpaired(grid_run):
 
 def test_thresholds_must_rise_across_layers_in_the_grid():
     spec = build_spec(["sim.paths=10", "hedge.grid.l1_threshold=[18,30]"])
-    ctx = book.prepare(spec, spec.model.build())
+    ctx = book.prepare(spec, spec.model.build(), table_cache.cached_build)
     assert ctx.grid_valid.tolist() == [True, False]  # l2 threshold is 24
 
 

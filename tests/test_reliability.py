@@ -27,7 +27,7 @@ from simulator.config import conf
 from simulator.config.errors import NonFiniteError
 from simulator.config.spec import SpecError, check_dir, check_file_name
 from simulator.engine.finite import check_finite
-from simulator.store import atomic
+from simulator.store import atomic, table_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -282,7 +282,7 @@ def test_nonfinite_hedge_mark_stops_the_run_naming_the_day(monkeypatch):
         return res._replace(equity=equity, pnl=equity[-1])
 
     monkeypatch.setattr(alvh, "hedge_sleeve", broken)
-    ctx = book.prepare(spec, spec.model.build())
+    ctx = book.prepare(spec, spec.model.build(), table_cache.cached_build)
     with pytest.raises(NonFiniteError, match=r"of path 1 .*first on trading day 4 "):
         engine.run(spec, progress=False, book_ctx=ctx)
 
