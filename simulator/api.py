@@ -25,7 +25,7 @@ import xarray as xr
 from simulator.book import book
 from simulator.config import spec as config_spec
 from simulator.config.conf import compose, resolve
-from simulator.config.spec import RunSpec, check_output_target
+from simulator.config.spec import RunSpec
 from simulator.engine import core as engine
 from simulator.engine import streaming
 from simulator.engine.interrupt import stop_if_terminated
@@ -35,6 +35,7 @@ from simulator.store import dataset, table_cache
 from simulator.store.atomic import write_atomic
 from simulator.store.lock import target_lock
 from simulator.store.reader import open_results
+from simulator.store.target import check_output_target
 
 __all__ = ["build_spec", "open_results", "run", "run_study", "use_x64_for"]
 

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulator.config import conf
-from simulator.config.spec import SpecError, build_spec, check_output_target
+from simulator.config.spec import SpecError, build_spec
+from simulator.store.target import check_output_target
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 SMALL = ("sim.paths=100", "sim.horizon_days=5")

@@ -11,8 +11,9 @@ import pytest
 import xarray as xr
 
 from simulator.config import conf
-from simulator.config.spec import SpecError, build_spec, check_output_target
+from simulator.config.spec import SpecError, build_spec
 from simulator.store.atomic import write_atomic
+from simulator.store.target import check_output_target
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 

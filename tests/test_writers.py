@@ -24,10 +24,11 @@ import simulator
 from simulator import api
 from simulator.config import conf
 from simulator.config.errors import ResultsError, SpecError
-from simulator.config.spec import build_spec, check_output_target
+from simulator.config.spec import build_spec
 from simulator.engine.interrupt import Terminated, interrupted_exit
 from simulator.store import atomic
 from simulator.store.lock import TargetLock, lock_path
+from simulator.store.target import check_output_target
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ("sim.paths=200", "sim.horizon_days=5", "output.report=false")

@@ -27,10 +27,11 @@ import yaml
 from simulator.api import run_study, use_x64_for
 from simulator.cli.common import fail, setup_logging
 from simulator.config.errors import EXIT_DIFFERENT, ResultsError
-from simulator.config.spec import SpecError, build_spec, check_output_target
+from simulator.config.spec import SpecError, build_spec
 from simulator.engine.interrupt import handle_sigterm, interrupted_exit
 from simulator.store.lock import TargetLock
 from simulator.store.reader import load_stored_config, open_results
+from simulator.store.target import check_output_target
 
 __all__ = ["compare", "default_out", "main", "stored_config"]
 

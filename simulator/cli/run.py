@@ -26,12 +26,13 @@ from simulator.api import run_study, use_x64_for
 from simulator.cli.common import fail, setup_logging
 from simulator.config.conf import CONF_DIR, check_override_syntax, resolve
 from simulator.config.errors import EXIT_CONFIG, NonFiniteError, SpecError
-from simulator.config.spec import RunSpec, build_spec, check_output_target
+from simulator.config.spec import RunSpec, build_spec
 from simulator.engine.interrupt import handle_sigterm, interrupted_exit
 from simulator.scenarios import replay
 from simulator.store.collect import existing_result
 from simulator.store.lock import TargetLock
 from simulator.store.reader import open_results
+from simulator.store.target import check_output_target
 
 log = logging.getLogger("simulator")
 

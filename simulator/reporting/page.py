@@ -31,6 +31,7 @@ from simulator.reporting import regimes as regimes_section
 from simulator.reporting import replay as replay_section
 from simulator.reporting import stress as stress_section
 from simulator.store.atomic import write_text
+from simulator.store.reader import load_stored_config
 
 __all__ = [
     "SECTIONS",
@@ -158,8 +159,6 @@ def _answer(ds: xr.Dataset, point: dict[str, float]) -> lay.Section:
 
 
 def _capital(ds: xr.Dataset) -> float | None:
-    from simulator.store.reader import load_stored_config
-
     try:
         cfg = load_stored_config(ds.attrs.get("config", "")) or {}
         cap = float(cfg["strategy"]["capital"])
@@ -357,8 +356,6 @@ def _layers(ds: xr.Dataset, point: dict[str, float]) -> lay.Section:
 
 def _layer_triggers(ds: xr.Dataset, point: dict[str, float]) -> list[tuple[str, float]]:
     """(layer, threshold) of the VIX-triggered layers at ``point`` (grid values win)."""
-    from simulator.store.reader import load_stored_config
-
     try:
         cfg = load_stored_config(ds.attrs.get("config", "")) or {}
         layers = cfg["hedge"]["layers"]
