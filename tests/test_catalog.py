@@ -57,6 +57,8 @@ CATALOG = [
     ("choice", "sim.dtype=float16", "sim.dtype"),
     ("choice", "sim.measure=R", "sim.measure"),
     ("choice", "sim.scheme=milstein", "sim.scheme"),
+    ("choice", "model=rbergomi market.start=v0 sim.scheme=euler", "sim.scheme"),
+    ("choice", "model=bergomi2f market.start=v0 sim.scheme=euler", "sim.scheme"),
     ("choice", "output.format=csv", "output.format"),
     ("choice", "strategy.entry=weekly", "strategy.entry"),
     ("choice", "hedge.layers.l1.instrument=uvxy", "hedge.layers.l1.instrument"),

@@ -962,5 +962,12 @@ def build_spec(cfg: Mapping[str, Any]) -> RunSpec:
             "stress scenarios and replays set the variance state from VIX levels: "
             "use model=heston, bates or svcj",
         )
+    if spec.sim.scheme != "qe" and not registry.MODELS[spec.model.name].cir_variance:
+        raise SpecError(
+            "sim.scheme",
+            spec.sim.scheme,
+            f"model={spec.model.name} runs its own scheme and ignores sim.scheme; "
+            "sim.scheme=euler applies to heston, bates and svcj only (leave it at qe)",
+        )
     _check_memory(spec.sim, spec.output, spec.model.name)
     return spec
