@@ -389,3 +389,19 @@ def test_parameters_the_pricers_cannot_tabulate_are_refused_naming_the_model(tmp
     assert err.value.key == "model" and "kappa=1e-09" in str(err.value.value)
     assert "model.kappa" in err.value.allowed and "model.sigma" in err.value.allowed
     assert not target.exists() or not any(target.iterdir())
+
+
+# ------------------------------------------------------------------ 12: an idle book
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [("strategy.min_dte=400", "strategy.min_dte"),
+     ("strategy.target_dte=400 strategy.min_dte=390", "strategy.target_dte")],
+)  # fmt: skip
+def test_a_condor_that_can_never_trade_is_refused_naming_the_key(override, key):
+    """Issue 18, item 12: no expiry qualifies, so no condor is ever entered; that ran to
+    NaN summaries. Now refused before the tables are built, naming the key."""
+    with pytest.raises(SpecError, match="would never trade") as err:
+        simulator.run([*override.split(), "sim.paths=20", "sim.horizon_days=5"])
+    assert err.value.key == key
