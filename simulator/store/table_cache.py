@@ -100,13 +100,20 @@ def _save(path: Path, table: Any) -> None:
 
 
 def _trim(folder: Path, keep: Path) -> None:
-    files = [p for p in folder.glob("*.npz") if p != keep]
+    stats = []
+    for p in folder.glob("*.npz"):
+        if p == keep:
+            continue
+        try:  # one stat per file; a file another process just removed is skipped
+            st = p.stat()
+        except OSError:
+            continue
+        stats.append((st.st_atime, st.st_size, p))
     try:
-        stats = sorted(((p.stat().st_atime, p.stat().st_size, p) for p in files), reverse=True)
         total = keep.stat().st_size
     except OSError:
         return
-    for _, size, p in stats:
+    for _, size, p in sorted(stats, reverse=True):
         total += size
         if total > MAX_BYTES:
             p.unlink(missing_ok=True)
