@@ -106,6 +106,7 @@ def _simulate(spec: RunSpec, config_yaml: str, progress: bool) -> xr.Dataset:
         book_ctx = book.prepare(spec, spec.model.build(), table_cache.cached_build)
         if spec.replay is not None:  # monthly SPX options settle at the real opening print
             book_ctx = dataclasses.replace(book_ctx, spx_open=replay.daily_opens(spec))
+        _warn_idle_condor(spec, book_ctx)
 
     points = int(np.size(book_ctx.grid_valid)) if book_ctx is not None else 1
     keep = streaming.keep_per_path(spec.output.per_path, spec.sim.paths, points)
@@ -128,6 +129,24 @@ def _simulate(spec: RunSpec, config_yaml: str, progress: bool) -> xr.Dataset:
     if "pnl" not in ds:
         _log_summary(result.per_path)
     return ds
+
+
+def _warn_idle_condor(spec: RunSpec, book_ctx: book.BookContext) -> None:
+    """Say once, naming the keys, when the condor is never entered in this run: positions
+    must expire within the horizon, so a horizon shorter than about ``strategy.min_dte``
+    calendar days (plus the wait for an expiry) leaves the book idle and the condor's
+    summaries (ret_on_margin, hedge_efficiency, ...) NaN."""
+    c, plan = spec.strategy.condor, book_ctx.plan
+    if c is None or plan is None or len(plan.entry):
+        return
+    days = int(plan.calendar_day[spec.sim.horizon_days])
+    log.warning(
+        "the condor is never entered: no listed SPX %s expiry lies between strategy.min_dte=%d "
+        "calendar days out and the end of the horizon (sim.horizon_days=%d trading days = "
+        "%d calendar days); the condor summaries will be NaN. Lower strategy.min_dte or "
+        "strategy.target_dte=%d, or lengthen sim.horizon_days",
+        c.expiries, c.min_dte, spec.sim.horizon_days, days, c.target_dte,
+    )  # fmt: skip
 
 
 def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = True) -> Path:

@@ -95,15 +95,8 @@ def prepare(spec: RunSpec, model: Heston, build: Callable = _build) -> BookConte
             c, sim.horizon_days, calendar_day, schedule.spx_monthly_expiries,
             schedule.spx_weekly_expiries,
         )  # fmt: skip
-        if not len(plan.entry):
-            key = "strategy.min_dte" if c.min_dte > c.target_dte else "strategy.target_dte"
-            raise SpecError(
-                key, getattr(c, key.split(".")[1]),
-                f"no listed SPX expiry is between min_dte={c.min_dte} and the expiries "
-                f"near target_dte={c.target_dte} calendar days out on any entry day: "
-                "the condor would never trade",
-            )  # fmt: skip
-        max_days = int((plan.expiry - plan.entry).max())
+        if len(plan.entry):
+            max_days = int((plan.expiry - plan.entry).max())
     grid_params = grid_valid = vix_table = None
     grid_dims: list = []
     exps = schedule.vix_expiries
