@@ -147,6 +147,16 @@ CATALOG = [
     ("grid", "hedge.grid.l1_roll_days=[1.5,2]", "hedge.grid.l1_roll_days"),
     ("grid", "hedge.grid.cover_points=[0,20]", "hedge.grid.cover_points"),
     ("grid", "hedge.grid.l1_min_dte=[3,40]", "hedge.grid.l1_min_dte"),
+    # settings that leave the book idle or overflow (issue 18, items 10 and 12)
+    ("idle", "hedge.layers.l1.release_gap=50", "hedge.layers.l1.release_gap"),
+    ("idle", "hedge.grid.l1_release_gap=[2,30]", "hedge.grid.l1_release_gap"),
+    ("idle", "strategy.wing=width strategy.wing_width=0.01", "strategy.wing_width"),
+    ("idle", "strategy.strike_step=100000", "strategy.strike_step"),
+    ("idle", "market.spot=100", "strategy.strike_step"),
+    ("range", "market.spot=1e30", "market.spot"),
+    ("range", "market.spot=1e-300 strategy=none hedge=none", "market.spot"),
+    ("range", "strategy.capital=1e300", "strategy.capital"),
+    ("range", "hedge.cover_points=1e-300", "hedge.cover_points"),
     # override syntax (issue 18): the key is named, not only the input
     ("syntax", "sim.paths=[1", "sim.paths"),
     ("syntax", "model.kappa={1", "model.kappa"),

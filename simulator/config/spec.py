@@ -196,6 +196,13 @@ LAYER_NUMERIC = (
     "threshold", "release_gap", "strike_otm", "size", "take_profit", "roll_days", "min_dte"
 )  # fmt: skip
 HEDGE_NUMERIC = ("budget_share", "cover_points")
+SPOT_RANGE = (0.01, 1e6)  # market.spot, index points
+CAPITAL_MAX = 1e12  # strategy.capital, dollars
+COVER_RANGE = (0.1, 200.0)  # hedge.cover_points, VIX points
+MAX_STRIKE_STEP = 0.02  # strategy.strike_step as a share of market.spot
+FLOORED_TRIGGERS = ("vix", "future", "spx_drawdown", "rsi_oversold", "event_window")
+"""Triggers whose signal is never below 0 (alvh.signals): a release level at or below 0
+can never be crossed."""
 
 
 @dataclass(frozen=True)
@@ -395,7 +402,11 @@ def _has(g: _Group, key: str) -> bool:
 
 def _market(cfg: Mapping[str, Any]) -> MarketSpec:
     g = _Group(cfg, "market")
-    spot = g.number("spot", lambda x: x > 0, "> 0")
+    spot = g.number(
+        "spot", lambda x: SPOT_RANGE[0] <= x <= SPOT_RANGE[1],
+        f"in [{SPOT_RANGE[0]:g}, {SPOT_RANGE[1]:g}] index points (float32 marks keep ~7 "
+        "digits: beyond this range they overflow or lose the option prices)",
+    )  # fmt: skip
     rate = g.number("rate", lambda x: -0.2 <= x <= 1, "in [-0.2, 1] per year")
     q = g.number("div_yield", lambda x: -0.2 <= x <= 1, "in [-0.2, 1] per year")
     raw = g.raw("start_date")
@@ -623,7 +634,9 @@ def _strategy(cfg: Mapping[str, Any]) -> StrategySpec:
         wing_delta=g.number("wing_delta", lambda x: 0 < x < 0.5, "in (0, 0.5)"),
         wing_width=g.number("wing_width", *pos),
         strike_step=g.number("strike_step", *pos),
-        capital=g.number("capital", *pos),
+        capital=g.number(
+            "capital", lambda x: 0 < x <= CAPITAL_MAX, f"in (0, {CAPITAL_MAX:g}] dollars"
+        ),
         margin_fraction=g.number("margin_fraction", lambda x: 0 < x <= 1, "in (0, 1]"),
         contracts=g.integer("contracts", 0, 10**6),
         profit_take=_optional(g, "profit_take", lambda x: 0 < x <= 1, "in (0, 1]"),
@@ -648,6 +661,12 @@ def _strategy(cfg: Mapping[str, Any]) -> StrategySpec:
         )
     if not c.vix_min < c.vix_max:
         raise SpecError("strategy.vix_max", c.vix_max, f"must exceed strategy.vix_min={c.vix_min}")
+    if c.wing == "width" and c.wing_width < c.strike_step:
+        raise SpecError(
+            "strategy.wing_width", c.wing_width,
+            f"must be at least strategy.strike_step={c.strike_step:g} with wing=width: the "
+            "long strikes are listed strikes beyond the short ones",
+        )  # fmt: skip
     if c.exit_dte is not None and c.exit_dte >= c.target_dte:
         raise SpecError(
             "strategy.exit_dte", c.exit_dte, f"must be below strategy.target_dte={c.target_dte}"
@@ -713,6 +732,14 @@ def _layer(name: str, data: Any) -> LayerSpec:
             "must be in [0, 1] with size_rule=premium (the share of the strategy capital "
             "spent per purchase cannot exceed all of it)",
         )
+    release = layer.threshold - layer.release_gap
+    if layer.trigger in FLOORED_TRIGGERS and release <= 0:
+        raise SpecError(
+            f"hedge.layers.{name}.release_gap", layer.release_gap,
+            f"must be below threshold={layer.threshold:g}: the layer releases when its "
+            f"{layer.trigger} signal falls below threshold - release_gap = {release:g}, and "
+            "that signal is never below 0, so the layer would never release",
+        )  # fmt: skip
     if layer.roll_days >= layer.min_dte:
         raise SpecError(
             f"hedge.layers.{name}.roll_days",
@@ -763,7 +790,11 @@ def _hedge(cfg: Mapping[str, Any], strategy: StrategySpec) -> HedgeSpec:
         name=name,
         layers=layers_t,
         budget_share=_optional(g, "budget_share", lambda x: x >= 0, ">= 0"),
-        cover_points=g.number("cover_points", lambda x: x > 0, "> 0 (VIX points)"),
+        cover_points=g.number(
+            "cover_points", lambda x: COVER_RANGE[0] <= x <= COVER_RANGE[1],
+            f"in [{COVER_RANGE[0]:g}, {COVER_RANGE[1]:g}] VIX points (the rise the layers "
+            "are sized to pay for: smaller overflows the size)",
+        ),  # fmt: skip
         option_half_spread=g.number("option_half_spread", *nonneg),
         future_half_spread=g.number("future_half_spread", *nonneg),
         spread_vix_power=g.number("spread_vix_power", *nonneg),
@@ -955,6 +986,14 @@ def build_spec(cfg: Mapping[str, Any]) -> RunSpec:
         stress=(stress := _stress(cfg, _sim(cfg))),
         replay=_replay(cfg, stress),
     )
+    c = spec.strategy.condor
+    if c is not None and c.strike_step > MAX_STRIKE_STEP * market.spot:
+        raise SpecError(
+            "strategy.strike_step", c.strike_step,
+            f"must be at most {MAX_STRIKE_STEP:.0%} of market.spot={market.spot:g} (the "
+            "short strikes sit a few percent from the spot: a coarser grid rounds them away; "
+            "lower strategy.strike_step or check market.spot)",
+        )  # fmt: skip
     if not spec.model.heston_family and (spec.stress is not None or spec.replay is not None):
         raise SpecError(
             "model",
