@@ -791,10 +791,11 @@ def _hedge(cfg: Mapping[str, Any], strategy: StrategySpec) -> HedgeSpec:
         layers=layers_t,
         budget_share=_optional(g, "budget_share", lambda x: x >= 0, ">= 0"),
         cover_points=g.number(
-            "cover_points", lambda x: COVER_RANGE[0] <= x <= COVER_RANGE[1],
+            "cover_points",
+            lambda x: COVER_RANGE[0] <= x <= COVER_RANGE[1],
             f"in [{COVER_RANGE[0]:g}, {COVER_RANGE[1]:g}] VIX points (the rise the layers "
             "are sized to pay for: smaller overflows the size)",
-        ),  # fmt: skip
+        ),
         option_half_spread=g.number("option_half_spread", *nonneg),
         future_half_spread=g.number("future_half_spread", *nonneg),
         spread_vix_power=g.number("spread_vix_power", *nonneg),
