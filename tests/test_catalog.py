@@ -130,6 +130,24 @@ CATALOG = [
         "sim.paths=100000000 sim.horizon_days=252 output.save_paths=true",
         "output.save_paths",
     ),
+    # ... grid points and per-path outputs counted (issue 18, item 5)
+    (
+        "memory",
+        "sim.paths=1000000 sim.chunk_paths=1000000 sim.horizon_days=252 "
+        "hedge.grid.l1_threshold=[16,17,18,19,20,21,22,23] "
+        "hedge.grid.l2_threshold=[24,25,26,27,28,29,30,31]",
+        "sim.chunk_paths",
+    ),
+    (
+        "memory",
+        "sim.paths=2000000000 output.per_path=true strategy=none hedge=none "
+        "output.save_paths=false",
+        "output.per_path",
+    ),
+    # too long for sim.max_hours (issue 18, item 5)
+    ("time", "sim.paths=2000000000 sim.horizon_days=252 output.save_paths=false", "sim.max_hours"),
+    ("time", "sim.paths=2000000 sim.horizon_days=252 sim.max_hours=0.01", "sim.max_hours"),
+    ("range", "sim.max_hours=0", "sim.max_hours"),
     # output location
     ("output", "output.dir=''", "output.dir"),
     ("output", "output.dir='~/runs'", "output.dir"),

@@ -22,6 +22,7 @@ from models.surrogate import marking_model
 from simulator.book import alvh, condor, costs
 from simulator.book.calendar import Schedule, build_schedule
 from simulator.book.reductions import first_nonfinite_day, max_drawdown
+from simulator.config import budget
 from simulator.config.spec import DAYS_PER_YEAR, MONTH_DAYS, RunSpec, SpecError
 
 __all__ = ["BookContext", "evaluate", "prepare"]
@@ -256,7 +257,7 @@ def evaluate(
 
     if not batched:
         out.update(jax.tree.map(lambda a: a[None], one([])))
-    elif ctx.n_grid > 64:
+    elif ctx.n_grid > budget.VMAPPED_POINTS:
         out.update(jax.lax.map(one, batched))  # bounded memory for large grids
     else:
         out.update(jax.vmap(one)(batched))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise, product
@@ -19,6 +18,7 @@ from typing import Any
 
 from models import registry
 from models.base import DAYS_PER_YEAR, PathModel
+from simulator.config import budget
 from simulator.config.errors import SpecError
 
 __all__ = [
@@ -47,7 +47,6 @@ EVENT_KINDS = ("FOMC", "CPI", "PPI")  # simulator.book.calendar.EVENT_KINDS (tes
 SCHEMES = ("qe", "euler")
 FORMATS = ("netcdf", "zarr")
 MAX_SEED = 2**32 - 1
-MEMORY_FRACTION = 0.5  # refuse runs whose estimate exceeds this share of physical memory
 
 
 # ----------------------------------------------------------------------------- specs
@@ -121,6 +120,7 @@ class SimSpec:
     dtype: str
     measure: str
     scheme: str
+    max_hours: float = budget.MAX_HOURS_DEFAULT  # refuse runs estimated to take longer
 
     @property
     def n_steps(self) -> int:
@@ -490,10 +490,13 @@ def _sim(cfg: Mapping[str, Any]) -> SimSpec:
         horizon_days=g.integer("horizon_days", 1, 252 * 50),
         steps_per_day=g.integer("steps_per_day", 1, 1000),
         seed=g.integer("seed", 0, MAX_SEED),
-        chunk_paths=g.integer("chunk_paths", 1, 2**24),
+        chunk_paths=0 if g.raw("chunk_paths") == "auto" else g.integer("chunk_paths", 1, 2**24),
         dtype=g.choice("dtype", DTYPES),
         measure=g.choice("measure", MEASURES),
         scheme=g.choice("scheme", SCHEMES),
+        max_hours=budget.MAX_HOURS_DEFAULT
+        if not _has(g, "max_hours") or g.raw("max_hours") is None
+        else g.number("max_hours", lambda x: x > 0, "> 0 hours (null: the default)"),
     )
     g.done()
     return spec
@@ -930,43 +933,6 @@ def _grid(raw: Any, layers: tuple[LayerSpec, ...]) -> tuple[GridAxis, ...]:
     return tuple(out)
 
 
-def _physical_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 8 * 2**30
-
-
-def estimate_memory(sim: SimSpec, output: OutputSpec, model: str = "heston") -> dict[str, int]:
-    """Bytes needed by one chunk on the device and by saved paths on the host."""
-    width = 4 if sim.dtype == "float32" else 8
-    days = sim.horizon_days + 1
-    per_path = registry.memory_per_path(model, days, sim.n_steps)
-    chunk = min(sim.chunk_paths, sim.paths) * per_path * width
-    saved = sim.paths * days * 4 * 2 * 2 if output.save_paths else 0  # spx, vix; + write copy
-    return {"chunk": chunk, "saved_paths": saved}
-
-
-def _check_memory(sim: SimSpec, output: OutputSpec, model: str = "heston") -> None:
-    limit = MEMORY_FRACTION * _physical_memory()
-    est = estimate_memory(sim, output, model)
-    gib = 2**30
-    if est["chunk"] > limit:
-        raise SpecError(
-            "sim.chunk_paths",
-            sim.chunk_paths,
-            f"one chunk needs about {est['chunk'] / gib:.1f} GiB, more than "
-            f"{limit / gib:.1f} GiB allowed on this machine: lower sim.chunk_paths",
-        )
-    if est["saved_paths"] > limit:
-        raise SpecError(
-            "output.save_paths",
-            True,
-            f"saving daily paths needs about {est['saved_paths'] / gib:.1f} GiB, more than "
-            f"{limit / gib:.1f} GiB allowed: set output.save_paths=false or lower sim.paths",
-        )
-
-
 def build_spec(cfg: Mapping[str, Any]) -> RunSpec:
     """Validate a resolved config (a plain mapping, e.g. OmegaConf.to_container)."""
     known = {"model", "market", "sim", "output", "strategy", "hedge", "objective"}
@@ -1009,5 +975,8 @@ def build_spec(cfg: Mapping[str, Any]) -> RunSpec:
             f"model={spec.model.name} runs its own scheme and ignores sim.scheme; "
             "sim.scheme=euler applies to heston, bates and svcj only (leave it at qe)",
         )
-    _check_memory(spec.sim, spec.output, spec.model.name)
+    if spec.sim.chunk_paths == 0:  # auto
+        sim = dataclasses.replace(spec.sim, chunk_paths=budget.auto_chunk(spec))
+        spec = dataclasses.replace(spec, sim=sim)
+    budget.check_plan(spec, cpu=budget.on_cpu())
     return spec

@@ -31,6 +31,7 @@ from models.surrogate import is_projected, marking_model, surrogate_fit
 from simulator.book import book
 from simulator.book.calendar import build_schedule
 from simulator.book.reductions import first_nonfinite_day, spot_drawdown
+from simulator.config import budget
 from simulator.config.errors import NonFiniteError
 from simulator.config.spec import RunSpec
 from simulator.engine.finite import (
@@ -327,6 +328,21 @@ class _Progress:
             self.bar.close()
 
 
+def _compile_checked(spec: RunSpec, model, size, devices, book_ctx, marks, keep: bool):
+    """The compiled chunk program, refused (simulator.config.budget.check_compiled) when
+    XLA's memory analysis of it or the per-path outputs it would keep do not fit."""
+    fn = _chunk_function(spec, model, size, devices, book_ctx, marks)
+    compiled = fn.lower(jnp.uint32(0), marks).compile()
+    per_path_shapes = compiled.out_info[0] if keep else {}
+    kept = {k: v for k, v in per_path_shapes.items() if k != ALL_FINITE}
+    stats = devices[0].memory_stats() if devices[0].platform != "cpu" else None
+    device_bytes = stats.get("bytes_limit") if stats else None
+    memory = compiled.memory_analysis()
+    if memory is not None:
+        budget.check_compiled(spec, memory, kept, size, device_bytes)
+    return compiled
+
+
 def run(
     spec: RunSpec,
     progress: bool = True,
@@ -347,7 +363,7 @@ def run(
     log_event_note(spec)
     size, n_chunks = chunk_layout(sim.paths, sim.chunk_paths, len(devices))
     marks = book_ctx.marks if book_ctx is not None else None
-    fn = _chunk_function(spec, model, size, devices, book_ctx, marks)
+    fn = _compile_checked(spec, model, size, devices, book_ctx, marks, keep_per_path)
     per_path: dict[str, np.ndarray] = {}
     daily: dict[str, np.ndarray] | None = None
     stream = None
@@ -363,7 +379,10 @@ def run(
         for c in range(n_chunks):
             start = c * size
             n = min(size, sim.paths - start)
+            t_chunk = time.perf_counter()
             chunk_out, chunk_daily = jax.device_get(fn(jnp.uint32(start), marks))
+            if c == 0 and n_chunks > 1:
+                budget.check_pace(spec, time.perf_counter() - t_chunk, n_chunks)
             finite = np.asarray(chunk_out.pop(ALL_FINITE))[:n]
             _check_chunk(spec, model, size, devices, book_ctx, marks, start, finite, chunk_out)
             for name, arr in chunk_out.items():
