@@ -3,7 +3,7 @@
 The hook makes a moment of the run observable and wide enough to hit with a signal: it
 prints ``HOOK <point>`` on stderr (flushed) and, where said, waits there. Points:
 
-- ``compile``: just before the first chunk call, which traces and compiles the chunk;
+- ``compile``: just before the chunk program is traced and compiled;
 - ``chunk``: after the first chunk, before the second (waits);
 - ``write``: the temporary file is fully written (``complete = 0``), not yet flagged
   complete nor renamed into place (waits);
@@ -33,24 +33,24 @@ def install(point: str) -> None:
     from simulator.store import atomic
 
     if point in ("compile", "chunk"):
-        make = engine._chunk_function
+        make = engine._compile_checked
 
-        def chunk_function(*args, **kwargs):
-            fn = make(*args, **kwargs)
+        def compile_checked(*args, **kwargs):
+            if point == "compile":
+                _say(point)
+            compiled = make(*args, **kwargs)
             calls = [0]
 
             def hooked(*a, **k):
                 calls[0] += 1
-                if point == "compile" and calls[0] == 1:
-                    _say(point)
                 if point == "chunk" and calls[0] == 2:
                     _say(point)
                     time.sleep(WAIT_S)
-                return fn(*a, **k)
+                return compiled(*a, **k)
 
             return hooked
 
-        engine._chunk_function = chunk_function
+        engine._compile_checked = compile_checked
     elif point == "write":
         mark = atomic._mark_complete
 

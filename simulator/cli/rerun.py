@@ -28,7 +28,7 @@ from simulator.api import run_study, use_x64_for
 from simulator.cli.common import fail, setup_logging
 from simulator.config.errors import EXIT_DIFFERENT, ResultsError
 from simulator.config.spec import SpecError, build_spec
-from simulator.engine.interrupt import handle_sigterm, interrupted_exit
+from simulator.engine.interrupt import handle_sigterm, stopped
 from simulator.store.lock import TargetLock
 from simulator.store.reader import load_stored_config, open_results
 from simulator.store.target import check_output_target
@@ -159,7 +159,7 @@ def _rerun(args, original, cfg, spec, target) -> int:
         use_x64_for(spec)
         path = run_study(spec, config_yaml, target)
     except KeyboardInterrupt as exc:
-        interrupted_exit(exc)
+        stopped(exc)  # no interpreter teardown under XLA threads
     except Exception as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -12,6 +12,7 @@ complete dataset stays and the message says so).
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from simulator.cli.common import fail, setup_logging
 from simulator.config.conf import CONF_DIR, check_override_syntax, resolve
 from simulator.config.errors import EXIT_CONFIG, NonFiniteError, SpecError
 from simulator.config.spec import RunSpec, build_spec
-from simulator.engine.interrupt import handle_sigterm, interrupted_exit
+from simulator.engine.interrupt import exit_now, handle_sigterm, interrupted_exit, stopped
 from simulator.scenarios import replay
 from simulator.store.collect import existing_result
 from simulator.store.lock import TargetLock
@@ -174,14 +175,19 @@ def _objective(objective, path: Path, spec: RunSpec) -> float | None:
 
 
 def main() -> None:
-    setup_logging()
     try:
-        check_override_syntax(a for a in sys.argv[1:] if not a.startswith("-"))
-    except SpecError as exc:
-        sys.exit(fail(exc))
-    try:
+        handle_sigterm()  # raises a stop that came while importing; Hydra's phase too
+        setup_logging()
+        try:
+            check_override_syntax(a for a in sys.argv[1:] if not a.startswith("-"))
+        except SpecError as exc:
+            sys.exit(fail(exc))
         _app()
+    except KeyboardInterrupt as exc:  # before the task's own handling (composition)
+        stopped(exc)
     except SystemExit as exc:
+        if exc.code in (128 + signal.SIGTERM, 128 + signal.SIGINT):
+            exit_now(int(exc.code))  # stopped: no interpreter teardown under XLA threads
         # Hydra reports composition errors (unknown group option, unknown key, bad
         # override syntax) itself and exits with 1 before our task starts: those are
         # configuration errors too.

@@ -40,6 +40,7 @@ from simulator.engine.finite import (
     check_finite,
     describe_model,
 )
+from simulator.engine.interrupt import interruptible
 from simulator.engine.streaming import StreamStats
 from simulator.scenarios import replay, stress
 
@@ -328,11 +329,15 @@ class _Progress:
             self.bar.close()
 
 
+def _run_chunk(fn, start: int, marks):
+    return jax.device_get(fn(jnp.uint32(start), marks))
+
+
 def _compile_checked(spec: RunSpec, model, size, devices, book_ctx, marks, keep: bool):
     """The compiled chunk program, refused (simulator.config.budget.check_compiled) when
     XLA's memory analysis of it or the per-path outputs it would keep do not fit."""
     fn = _chunk_function(spec, model, size, devices, book_ctx, marks)
-    compiled = fn.lower(jnp.uint32(0), marks).compile()
+    compiled = interruptible(lambda: fn.lower(jnp.uint32(0), marks).compile())
     per_path_shapes = compiled.out_info[0] if keep else {}
     kept = {k: v for k, v in per_path_shapes.items() if k != ALL_FINITE}
     stats = devices[0].memory_stats() if devices[0].platform != "cpu" else None
@@ -380,7 +385,7 @@ def run(
             start = c * size
             n = min(size, sim.paths - start)
             t_chunk = time.perf_counter()
-            chunk_out, chunk_daily = jax.device_get(fn(jnp.uint32(start), marks))
+            chunk_out, chunk_daily = interruptible(_run_chunk, fn, start, marks)
             if c == 0 and n_chunks > 1:
                 budget.check_pace(spec, time.perf_counter() - t_chunk, n_chunks)
             finite = np.asarray(chunk_out.pop(ALL_FINITE))[:n]

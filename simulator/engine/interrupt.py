@@ -3,11 +3,24 @@ removes its temporary files and no partial results remain (exit 128 + signal num
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["Terminated", "handle_sigterm", "interrupted_exit", "stop_if_terminated"]
+__all__ = [
+    "Terminated",
+    "defer_signals",
+    "exit_now",
+    "handle_sigterm",
+    "interrupted_exit",
+    "interruptible",
+    "stop_if_terminated",
+    "stopped",
+]
 
 
 class Terminated(KeyboardInterrupt):
@@ -28,17 +41,50 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
 
+_deferred: list[int] = []  # signals that came while the command was still importing
+
+
+def _record(signum: int, frame: object) -> None:
+    _deferred.append(signum)
+
+
+def defer_signals() -> None:
+    """Record SIGTERM and SIGINT instead of acting on them, until :func:`handle_sigterm`:
+    a KeyboardInterrupt raised inside the import of a C extension (NumPy, JAX) ends in
+    an ImportError traceback, a swallowed "Exception ignored" or a segfault. A SIGINT
+    ignored at start (a shell's background job) stays ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGTERM, _record)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _record)
+
+
 def stop_if_terminated() -> None:
     """Raise :class:`Terminated` if a SIGTERM arrived whose exception was swallowed (a
-    signal handled while Python ran a finalizer): checked before anything is written."""
+    signal handled while Python ran a finalizer): checked before anything is written
+    and while waiting for a compilation or a chunk (:func:`interruptible`)."""
     if _terminated:
         raise Terminated()
 
 
 def handle_sigterm() -> None:
-    """Turn SIGTERM into :class:`Terminated` (main thread only; elsewhere a no-op)."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    """Turn SIGTERM into :class:`Terminated` and SIGINT into KeyboardInterrupt (main
+    thread only; elsewhere a no-op); a signal recorded by :func:`defer_signals` is
+    raised now."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if signal.getsignal(signal.SIGINT) is _record:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if _deferred:
+        signum = _deferred[0]
+        _deferred.clear()
+        if signum == signal.SIGTERM:
+            _terminated.append(signum)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            raise Terminated()
+        raise KeyboardInterrupt()
 
 
 def interrupted_exit(exc: KeyboardInterrupt) -> None:
@@ -56,3 +102,58 @@ def interrupted_exit(exc: KeyboardInterrupt) -> None:
     else:
         print(f"interrupted ({name}): no results written", file=sys.stderr)
     sys.exit(128 + int(signum))
+
+
+def interruptible(call: Callable[..., Any], *args: Any) -> Any:
+    """``call(*args)`` in a worker thread while the main thread waits in 0.1 s slices, so
+    that SIGTERM/SIGINT are handled at once instead of after a compilation or a chunk
+    that runs for tens of seconds in XLA (where Python cannot run a signal handler).
+    The worker is a daemon: a stop leaves it running until the process exits
+    (:func:`exit_now`). Outside the main thread: a plain call."""
+    if threading.current_thread() is not threading.main_thread():
+        return call(*args)
+    box: dict[str, Any] = {}
+    jax = sys.modules.get("jax")  # JAX's x64 setting is per thread: carry the caller's
+    x64 = bool(jax.config.jax_enable_x64) if jax is not None else None
+
+    def work() -> None:
+        try:
+            if x64 is None:
+                box["value"] = call(*args)
+            else:
+                with jax.enable_x64(x64):
+                    box["value"] = call(*args)
+        except BaseException as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="alvh-work", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+        stop_if_terminated()  # a SIGTERM whose raise a finalizer swallowed
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def exit_now(code: int) -> None:
+    """Flush the logs and standard streams and end the process with ``code`` at once,
+    without interpreter teardown: XLA threads still running a chunk cannot then crash
+    the shutdown (the segfault after "no results written"). Cleanup (temporary files,
+    locks) has run before, while the stop propagated."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def stopped(exc: KeyboardInterrupt) -> None:
+    """The end of a command stopped by a signal: :func:`interrupted_exit`'s message and
+    exit code, through :func:`exit_now`."""
+    try:
+        interrupted_exit(exc)
+    except SystemExit as stop:
+        exit_now(int(stop.code))
