@@ -409,3 +409,40 @@ def test_a_condor_never_entered_is_warned_about_once_naming_the_keys(caplog):
     with caplog.at_level(logging.WARNING, logger="simulator"):
         simulator.run(["sim.paths=20", "sim.horizon_days=30"])  # default condor trades
     assert not any("never entered" in r.getMessage() for r in caplog.records)
+
+
+# ------------------------------------------------------------------ 9: killed runs' leftovers
+
+
+def test_next_default_run_removes_the_run_directories_killed_runs_left(tmp_path):
+    """Issue 18, item 9: SIGKILL left an empty outputs/DATE/TIME each time and, with the
+    default output.dir, a hidden partial no later run targets. The next default run
+    removes directories whose writer is a dead process of this host, or that are empty,
+    once older than a minute; results, live writers and fresh directories stay."""
+    from simulator.store.atomic import _temp_prefix
+    from simulator.store.leftovers import clean_run_dirs
+    from simulator.store.lock import _host
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a process id that is gone
+    root = tmp_path / "outputs"
+    old = time.time() - 3600
+    dirs = {n: root / "2026-01-01" / n for n in ("empty", "killed", "done", "live", "fresh")}
+    for d in dirs.values():
+        d.mkdir(parents=True)
+    killed = dirs["killed"]
+    (killed / ".results.nc.lock").write_text(f"{_host()} {dead.pid}\n")
+    prefix = _temp_prefix(killed / "results.nc").replace(f".{os.getpid()}.", f".{dead.pid}.")
+    (killed / f"{prefix}abc.tmp").mkdir()
+    (killed / f"{prefix}abc.tmp" / "partial.nc").write_bytes(b"x")
+    (dirs["done"] / "results.nc").write_bytes(b"kept")
+    (dirs["live"] / ".results.nc.lock").write_text(f"{_host()} {os.getpid()}\n")
+    for n in ("empty", "killed", "done", "live"):
+        os.utime(dirs[n], (old, old))
+    keep = root / "2026-01-02" / "now"
+    keep.mkdir(parents=True)
+    removed = clean_run_dirs(root, keep)
+    assert sorted(removed) == sorted([dirs["empty"], dirs["killed"]])
+    assert not dirs["killed"].exists() and not dirs["empty"].exists()
+    assert (dirs["done"] / "results.nc").read_bytes() == b"kept"
+    assert dirs["live"].is_dir() and dirs["fresh"].is_dir() and keep.is_dir()

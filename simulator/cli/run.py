@@ -31,6 +31,7 @@ from simulator.config.spec import RunSpec, build_spec
 from simulator.engine.interrupt import exit_now, handle_sigterm, interrupted_exit, stopped
 from simulator.scenarios import replay
 from simulator.store.collect import existing_result
+from simulator.store.leftovers import clean_run_dirs
 from simulator.store.lock import TargetLock
 from simulator.store.reader import open_results
 from simulator.store.target import check_output_target
@@ -66,6 +67,8 @@ def _app(cfg: DictConfig) -> float | None:
             spec = replay.prepare(spec)
         objective = parse_objective(container.get("objective"), bool(spec.hedge.grid))
         fresh = _default_run_dir(spec)
+        if fresh:
+            _clean_leftovers(run_dir)
         done = None if fresh else _complete_result(spec, config_yaml, run_dir)
         if done is None:
             first_dir = run_dir
@@ -100,6 +103,16 @@ def _app(cfg: DictConfig) -> float | None:
     _remove_if_empty(run_dir)  # output.dir elsewhere: leave no empty Hydra directory
     _print_path(path)
     return _objective(objective, path, spec)
+
+
+def _clean_leftovers(run_dir: Path) -> None:
+    """Remove the run directories killed runs left beside this one (store.leftovers)."""
+    removed = clean_run_dirs(run_dir.parent.parent, run_dir)
+    if removed:
+        log.info(
+            "removed %d run director%s left by killed runs under %s",
+            len(removed), "y" if len(removed) == 1 else "ies", run_dir.parent.parent,
+        )  # fmt: skip
 
 
 def _default_run_dir(spec: RunSpec) -> bool:
