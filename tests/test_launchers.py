@@ -155,3 +155,47 @@ def test_optuna_experiment_reports_the_best_of_its_trials(tmp_path, run_cli):
     assert 15.0 <= l1 <= 22.0 and 23.0 <= l2 <= 28.5
     cube = collect.collect(sweep)  # trials merge too: the two thresholds are the dims
     assert {"hedge.layers.l1.threshold", "hedge.layers.l2.threshold"} <= set(cube.dims)
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_stopped_parallel_sweep_stops_its_workers_and_writes_nothing(tmp_path, sig):
+    """Issue 18, item 6: SIGTERM to a parallel sweep's parent left orphaned workers that
+    finished, wrote their points and lingered; after Ctrl-C running points still wrote.
+    Now the parent stops its workers (SIGTERM, then SIGKILL after 3 s) and exits 128+N."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from simulator.engine.interrupt import _children
+
+    signum = getattr(signal, sig)
+    sweep = tmp_path / "sweep"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "simulator", "-m", "hydra/launcher=parallel", "model=heston",
+           "market.start=v0", "sim.paths=60000", "sim.horizon_days=63", "output.report=false",
+           "sim.seed=1,2", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
+    deadline = time.monotonic() + 600
+    while not list(sweep.glob("*/.results.nc.lock")):  # a worker has claimed its point
+        assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+        time.sleep(0.1)
+    time.sleep(3)  # into its tables and chunks
+    workers = _children(proc.pid)
+    assert workers
+    t0 = time.monotonic()
+    proc.send_signal(signum)
+    assert proc.wait(timeout=60) == 128 + signum
+    assert time.monotonic() - t0 < 15
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [w for w in workers if Path(f"/proc/{w}").exists()]
+    time.sleep(2)
+    assert _results(sweep) == []
+    assert f"interrupted ({sig}): no results written" in "".join(lines)

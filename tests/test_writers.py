@@ -195,7 +195,7 @@ GRID_CASES = [
     ("hedge.grid.l1_strike_otm=[-0.9,0.1]", "hedge.grid.l1_strike_otm=-0.9", "[-0.5, 3]"),
     ("hedge.grid.budget_share=[-1,0.1]", "hedge.grid.budget_share=-1", ">= 0"),
     ("hedge.grid.l1_roll_days=[1.5,2]", "hedge.grid.l1_roll_days=1.5", "integer"),
-    ("hedge.grid.cover_points=[0,20]", "hedge.grid.cover_points=0", "> 0"),
+    ("hedge.grid.cover_points=[0,20]", "hedge.grid.cover_points=0", "in [0.1, 200]"),
     ("hedge.grid.l1_min_dte=[3,40]", "hedge.grid.l1_min_dte=3", "roll_days=5 must be below"),
 ]
 

@@ -28,7 +28,13 @@ from simulator.cli.common import fail, setup_logging
 from simulator.config.conf import CONF_DIR, check_override_syntax, resolve
 from simulator.config.errors import EXIT_CONFIG, NonFiniteError, SpecError
 from simulator.config.spec import RunSpec, build_spec
-from simulator.engine.interrupt import exit_now, handle_sigterm, interrupted_exit, stopped
+from simulator.engine.interrupt import (
+    exit_now,
+    handle_sigterm,
+    interrupted_exit,
+    stop_children,
+    stopped,
+)
 from simulator.scenarios import replay
 from simulator.store.collect import existing_result
 from simulator.store.leftovers import clean_run_dirs
@@ -200,6 +206,7 @@ def main() -> None:
         stopped(exc)
     except SystemExit as exc:
         if exc.code in (128 + signal.SIGTERM, 128 + signal.SIGINT):
+            stop_children()  # a parallel sweep's workers stop with it
             exit_now(int(exc.code))  # stopped: no interpreter teardown under XLA threads
         # Hydra reports composition errors (unknown group option, unknown key, bad
         # override syntax) itself and exits with 1 before our task starts: those are

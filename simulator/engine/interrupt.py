@@ -3,11 +3,13 @@ removes its temporary files and no partial results remain (exit 128 + signal num
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +20,7 @@ __all__ = [
     "handle_sigterm",
     "interrupted_exit",
     "interruptible",
+    "stop_children",
     "stop_if_terminated",
     "stopped",
 ]
@@ -150,9 +153,63 @@ def exit_now(code: int) -> None:
     os._exit(code)
 
 
+def _children(pid: int) -> list[int]:
+    """Process ids of ``pid``'s descendants (Linux /proc; elsewhere none)."""
+    parents: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        kids = parents.get(todo.pop(), [])
+        out.extend(kids)
+        todo.extend(kids)
+    return out
+
+
+def stop_children(grace_s: float = 3.0) -> int:
+    """SIGTERM this process's descendants (a parallel sweep's workers: they stop like any
+    run, writing nothing), then SIGKILL those still alive after ``grace_s``. Returns how
+    many were signalled."""
+    kids = _children(os.getpid())
+    for pid in kids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    alive = kids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [pid for pid in alive if _running(pid)]
+    for pid in alive:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return len(kids)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a child not yet reaped by its own parent)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def stopped(exc: KeyboardInterrupt) -> None:
-    """The end of a command stopped by a signal: :func:`interrupted_exit`'s message and
-    exit code, through :func:`exit_now`."""
+    """The end of a command stopped by a signal: its worker processes stopped
+    (:func:`stop_children`), :func:`interrupted_exit`'s message and exit code, through
+    :func:`exit_now`."""
+    stop_children()
     try:
         interrupted_exit(exc)
     except SystemExit as stop:
