@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench bench-quick clean
+.PHONY: install demo test lint format bench bench-quick chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ bench: install  # one table: engine vs peers, study grid scaling, compile, memor
 
 bench-quick: install  # the same table at small sizes
 	$(PY) bench/run.py --quick
+
+chaos: install  # kill 20 runs and 3 sweeps at random moments; report what they left (~30 min)
+	$(PY) -m tests.chaos
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache outputs multirun
