@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+TEST_WORKERS ?= 2  # pytest-xdist processes for make test (a 2-core CI machine)
 STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint format bench bench-quick chaos clean
@@ -26,7 +27,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 test: lint
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 bench: install  # one table: engine vs peers, study grid scaling, compile, memory (minutes)
 	$(PY) bench/run.py

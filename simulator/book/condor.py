@@ -135,25 +135,28 @@ def _round_strike(k: jax.Array, step: float) -> jax.Array:
 
 
 def _strikes(spec: CondorSpec, table, market: MarketSpec, s0, v0, tau0):
-    """(long put, short put, short call, long call) strikes at entry."""
-    put_k = tables.strike_for_delta(
-        table, s0, v0, tau0, spec.short_delta, False, market.rate, market.div_yield
-    )
-    call_k = tables.strike_for_delta(
-        table, s0, v0, tau0, spec.short_delta, True, market.rate, market.div_yield
-    )
-    step = spec.strike_step
-    sp = _round_strike(put_k, step)
-    sc = jnp.maximum(_round_strike(call_k, step), sp + step)
+    """(long put, short put, short call, long call) strikes at entry.
+
+    The delta searches run as one batched call (short put, short call[, wing put, wing
+    call] stacked on a leading axis): the same arithmetic per element, one copy of the
+    search in the compiled program instead of two or four."""
+    targets = [spec.short_delta, spec.short_delta]
     if spec.wing == "delta":
-        lp = tables.strike_for_delta(
-            table, s0, v0, tau0, spec.wing_delta, False, market.rate, market.div_yield
-        )
-        lc = tables.strike_for_delta(
-            table, s0, v0, tau0, spec.wing_delta, True, market.rate, market.div_yield
-        )
-        lp = jnp.minimum(_round_strike(lp, step), sp - step)
-        lc = jnp.maximum(_round_strike(lc, step), sc + step)
+        targets += [spec.wing_delta, spec.wing_delta]
+    n = len(targets)
+    lead = (n,) + (1,) * jnp.ndim(s0)
+    found = tables.strike_for_delta(
+        table, s0[None], v0[None], tau0[None],
+        jnp.asarray(targets, s0.dtype).reshape(lead),
+        jnp.asarray([False, True] * (n // 2)).reshape(lead),
+        market.rate, market.div_yield,
+    )  # fmt: skip
+    step = spec.strike_step
+    sp = _round_strike(found[0], step)
+    sc = jnp.maximum(_round_strike(found[1], step), sp + step)
+    if spec.wing == "delta":
+        lp = jnp.minimum(_round_strike(found[2], step), sp - step)
+        lc = jnp.maximum(_round_strike(found[3], step), sc + step)
     else:
         lp = sp - spec.wing_width
         lc = sc + spec.wing_width
@@ -162,14 +165,16 @@ def _strikes(spec: CondorSpec, table, market: MarketSpec, s0, v0, tau0):
 
 def _legs(table, market: MarketSpec, s, v, tau, strikes, whole=True) -> tuple[jax.Array, ...]:
     """Mid prices of the four legs (long put, short put, short call, long call), per unit;
-    ``whole=False`` for fractional trading days (AM-settled options)."""
-    lp, sp, sc, lc = strikes
+    ``whole=False`` for fractional trading days (AM-settled options). One batched call
+    (legs stacked on a leading axis): one copy of the mark in the compiled program."""
+    k = jnp.stack(jnp.broadcast_arrays(*strikes))
+    lead = (4,) + (1,) * (k.ndim - 1)
+    is_call = jnp.asarray([False, False, True, True]).reshape(lead)
     r, q = market.rate, market.div_yield
-
-    def p(k, is_call):
-        return tables.spx_price(table, s, k, tau, v, r, q, is_call, whole_days=whole)
-
-    return p(lp, False), p(sp, False), p(sc, True), p(lc, True)
+    price = tables.spx_price(
+        table, s[None], k, jnp.asarray(tau)[None], v[None], r, q, is_call, whole_days=whole
+    )
+    return price[0], price[1], price[2], price[3]
 
 
 def _intrinsic(s, strikes) -> jax.Array:
