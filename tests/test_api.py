@@ -23,7 +23,10 @@ def test_run_returns_the_dataset_the_cli_writes(tmp_path, run_cli):
     written = simulator.open_results(tmp_path)
     for name in ("pnl", "max_drawdown", "summary"):
         np.testing.assert_array_equal(ds[name].values, written[name].values)
-    spec = simulator.build_spec(conf.compose([*SMALL, f"output.dir={tmp_path / 'api'}"]))
+    # The same study as a RunSpec, written (the same compiled program as above).
+    grid = [*SMALL, "hedge.grid.l1_threshold=[18,20]"]
+    spec = simulator.build_spec(conf.compose([*grid, f"output.dir={tmp_path / 'api'}"]))
     again = simulator.run(spec, write=True)
     assert (tmp_path / "api" / "results.nc").is_file() and int(again.attrs["complete"]) == 1
-    np.testing.assert_array_equal(again["pnl"].values, simulator.run(SMALL)["pnl"].values)
+    np.testing.assert_array_equal(again["pnl"].values, ds["pnl"].values)
+    np.testing.assert_array_equal(again["pnl"].values, simulator.run(grid)["pnl"].values)
