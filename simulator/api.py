@@ -29,7 +29,6 @@ from simulator.config.spec import RunSpec
 from simulator.engine import core as engine
 from simulator.engine import streaming
 from simulator.engine.interrupt import stop_if_terminated
-from simulator.reporting.page import write_report
 from simulator.scenarios import replay, stress
 from simulator.store import dataset, table_cache
 from simulator.store.atomic import write_atomic
@@ -178,6 +177,10 @@ def _label_scenario(spec: RunSpec, ds: xr.Dataset) -> xr.Dataset:
 
 def _write_report(ds, path: Path) -> None:
     """report.html next to the dataset; a failure is logged, the dataset stays."""
+    # local import: the report pulls in matplotlib (0.5 s); runs with output.report=false
+    # and every refused command start without it.
+    from simulator.reporting.page import write_report
+
     try:
         log.info("report: %s", write_report(ds, path.parent / "report.html"))
     except Exception as exc:

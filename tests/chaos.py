@@ -4,7 +4,7 @@ stop them with SIGTERM, SIGINT or SIGKILL at random moments, then check what is 
 For every run: the exit code matches the signal (143, 130, -9; 0 when it finished
 first), any ``results.nc`` left is complete (``complete = 1``) and nothing else visible
 is left, and the same command run again finishes (or, over complete results, is refused
-with exit 2). For every sweep: no worker outlives a SIGTERM/SIGINT'd parent, every
+with exit 2). For every sweep: no worker outlives its parent by 5 s (SIGKILL too), every
 point written is complete, and the resumed sweep completes every point.
 
     python -m tests.chaos [--runs 20] [--sweeps 3] [--seed 0] [--dir DIR]
@@ -109,8 +109,9 @@ def one_sweep(i: int, base: Path, rng: random.Random, span: float) -> dict:
     delay = rng.uniform(5.0, max(10.0, 1.5 * span))  # three points on parallel workers
     args = ["-m", "hydra/launcher=parallel", *RUN, "sim.seed=1,2,3", "output.report=false",
             f"hydra.sweep.dir={sweep}"]  # fmt: skip
-    proc = subprocess.Popen(_cmd(*args), cwd=base, env=_env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    # No pipes: workers orphaned by a SIGKILL would hold them open and block the wait.
+    proc = subprocess.Popen(_cmd(*args), cwd=base, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     kids: list[int] = []
     t0 = time.monotonic()
     while proc.poll() is None and time.monotonic() - t0 < delay:
@@ -118,15 +119,14 @@ def one_sweep(i: int, base: Path, rng: random.Random, span: float) -> dict:
         time.sleep(0.2)
     if proc.poll() is None:
         proc.send_signal(sig)
-    proc.communicate(timeout=600)
-    rc = proc.returncode
+    rc = proc.wait(timeout=600)
     row = {"sweep": i, "signal": sig.name, "at_s": round(delay, 1), "rc": rc, "problems": []}
     if rc not in (0, EXPECTED[sig]):
         row["problems"].append(f"exit code {rc}")
     time.sleep(5)
     alive = [k for k in kids if Path(f"/proc/{k}").exists()]
-    if alive and sig != signal.SIGKILL:
-        row["problems"].append(f"{len(alive)} workers alive after the parent stopped")
+    if alive:  # a SIGKILLed parent's workers end themselves (interrupt.watch_sweep_parent)
+        row["problems"].append(f"{len(alive)} workers alive 5 s after the parent stopped")
     row["orphans"] = len(alive)
     for res in sweep.glob("*/results.nc"):
         if not _complete(res):

@@ -304,7 +304,7 @@ def test_a_failing_report_leaves_the_run_and_its_dataset_alone(run, monkeypatch,
     def boom(*args, **kwargs):
         raise RuntimeError("no fonts")
 
-    monkeypatch.setattr(api, "write_report", boom)
+    monkeypatch.setattr("simulator.reporting.page.write_report", boom)  # api imports it late
     ds = xr.load_dataset(run / "results.nc")
     with caplog.at_level("ERROR", logger="simulator"):
         api._write_report(ds, run / "results.nc")  # logs, does not raise

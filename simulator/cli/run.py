@@ -32,8 +32,10 @@ from simulator.engine.interrupt import (
     exit_now,
     handle_sigterm,
     interrupted_exit,
+    mark_command,
     stop_children,
     stopped,
+    watch_sweep_parent,
 )
 from simulator.scenarios import replay
 from simulator.store.collect import existing_result
@@ -65,6 +67,7 @@ def _app(cfg: DictConfig) -> float | None:
     """Run one study; returns the ``objective`` value when the config has one (sweepers)."""
     global _task_started
     _task_started = True
+    watch_sweep_parent()  # a launcher worker ends when its command is gone (SIGKILL)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         container, config_yaml = resolve(cfg)
@@ -196,6 +199,7 @@ def _objective(objective, path: Path, spec: RunSpec) -> float | None:
 def main() -> None:
     try:
         handle_sigterm()  # raises a stop that came while importing; Hydra's phase too
+        mark_command()  # the pid its launcher workers watch
         setup_logging()
         try:
             check_override_syntax(a for a in sys.argv[1:] if not a.startswith("-"))

@@ -20,9 +20,11 @@ __all__ = [
     "handle_sigterm",
     "interrupted_exit",
     "interruptible",
+    "mark_command",
     "stop_children",
     "stop_if_terminated",
     "stopped",
+    "watch_sweep_parent",
 ]
 
 
@@ -194,6 +196,41 @@ def stop_children(grace_s: float = 3.0) -> int:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
     return len(kids)
+
+
+SWEEP_PID = "ALVH_SWEEP_PID"
+"""Environment variable: the process id of the command whose launcher workers these are."""
+
+_watching: list[int] = []  # a list, like _terminated: launchers pickle these globals
+log = logging.getLogger(__name__)
+
+
+def mark_command() -> None:
+    """In a command's own process, before Hydra starts any launcher worker: its pid, for
+    the workers to watch (:func:`watch_sweep_parent`)."""
+    os.environ[SWEEP_PID] = str(os.getpid())
+
+
+def watch_sweep_parent(poll_s: float = 0.5) -> bool:
+    """Call at the start of every study. In a launcher worker (a process other than the
+    command that :func:`mark_command` recorded) it starts, once per process, a daemon
+    thread that ends the worker (exit 137) as soon as its parent process is gone: a
+    command stopped by SIGKILL cannot stop its workers itself, and they would otherwise
+    finish their points and then linger. Returns True when it started the watch."""
+    owner = os.environ.get(SWEEP_PID, "")
+    if not owner.isdigit() or int(owner) == os.getpid() or _watching:
+        return False
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        log.warning("the sweep's command (pid %s) is gone: this worker stops", owner)
+        exit_now(128 + signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True, name="alvh-parent-watch").start()
+    _watching.append(parent)
+    return True
 
 
 def _running(pid: int) -> bool:
