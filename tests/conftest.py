@@ -40,31 +40,6 @@ if "ALVH_TABLE_CACHE" not in os.environ:
 jax.config.update("jax_enable_x64", True)
 
 
-# Longest files first (seconds of one quiet 2-core run, 2026-12-03): `make test` runs the
-# files on pytest-xdist workers (--dist loadfile), and starting the longest first keeps
-# one worker from running a long file alone at the end. Order only, never selection.
-HEAVY_FIRST = (
-    "test_launchers.py",  # 118
-    "test_cli.py",  # 111
-    "test_reliability.py",  # 106
-    "test_stress.py",  # 96
-    "test_compare.py",  # 86
-    "test_tables.py",  # 73
-    "test_catalog.py",  # 53
-    "test_report.py",  # 47
-    "test_writers.py",  # 47
-    "test_bates.py",  # 44
-    "test_api.py",  # 41
-    "test_book.py",  # 35
-)
-
-
-def pytest_collection_modifyitems(config, items):
-    """Run the files of :data:`HEAVY_FIRST` first, in that order (stable otherwise)."""
-    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-
-
 # ------------------------------------------------------------------- the command line
 
 ROOT = Path(__file__).resolve().parent.parent
