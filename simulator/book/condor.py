@@ -138,8 +138,9 @@ def _strikes(spec: CondorSpec, table, market: MarketSpec, s0, v0, tau0):
     """(long put, short put, short call, long call) strikes at entry.
 
     The delta searches run as one batched call (short put, short call[, wing put, wing
-    call] stacked on a leading axis): the same arithmetic per element, one copy of the
-    search in the compiled program instead of two or four."""
+    call] stacked on a leading axis): the same arithmetic per element (XLA may round the
+    fused code a few float32 ulps differently), one copy of the search in the compiled
+    program instead of two or four."""
     targets = [spec.short_delta, spec.short_delta]
     if spec.wing == "delta":
         targets += [spec.wing_delta, spec.wing_delta]
