@@ -92,8 +92,7 @@ def one_run(i: int, base: Path, rng: random.Random, span: float) -> dict:
     if extra:
         row["problems"].append(f"left {extra}")
     # (SIGKILL prints nothing: after the dataset's atomic rename a complete one is right.)
-    stop_msg = sig != signal.SIGKILL
-    if rc != 0 and stop_msg and res.exists() and "results written" not in err:
+    if rc != 0 and sig != signal.SIGKILL and res.exists() and "results written" not in err:
         row["problems"].append("results.nc after a stop that said none were written")
     again = subprocess.run(_cmd(*args), cwd=base, env=_env(), text=True, capture_output=True,
                            timeout=900)  # fmt: skip
@@ -133,7 +132,7 @@ def one_sweep(i: int, base: Path, rng: random.Random, span: float) -> dict:
     for res in sweep.glob("*/results.nc"):
         if not _complete(res):
             row["problems"].append(f"incomplete {res.parent.name}/results.nc")
-    for k in alive:  # SIGKILL'd parent: clean up before the resume
+    for k in alive:  # workers left (a problem above): clean up before the resume
         os.kill(k, signal.SIGKILL)
     again = subprocess.run(_cmd(*args), cwd=base, env=_env(), text=True, capture_output=True,
                            timeout=1800)  # fmt: skip
