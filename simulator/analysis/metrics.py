@@ -41,6 +41,7 @@ __all__ = [
     "PairedDifference",
     "VarEs",
     "drawdown_quantiles",
+    "es_influence",
     "format_table",
     "hedge_efficiency",
     "irr",
@@ -50,8 +51,10 @@ __all__ = [
     "mean_se",
     "paired_difference",
     "prob_loss",
+    "quantile_influence",
     "quantile_se",
     "return_on_margin",
+    "sd_influence",
     "sd_se",
     "summarize",
     "var_es",
@@ -316,6 +319,51 @@ def var_es(pnl: Any, level: float = 0.99) -> VarEs:
     Ls = _sorted(L)
     h = _bandwidth(Ls, n, np.sqrt(_var(L, mask, n)))
     return _var_es_losses(L, Ls, mask, n, h, a)
+
+
+# --------------------------------------------------------------------------- influence
+# Per-path influence values: an estimator's first-order expansion as a mean over paths,
+# ``est ~ mean(phi_i)`` up to a constant. The SE of an estimate is sd(phi) / sqrt(n); the
+# paired SE of the difference of one estimator on two books over the SAME paths is
+# sd(phi_b - phi_a) / sqrt(n) (:func:`paired_difference` of the two influence arrays).
+# Missing paths (NaN inputs) stay NaN.
+
+
+def sd_influence(x: Any) -> np.ndarray:
+    """Per-path influence values of the sample sd (last axis): ``((x - m)^2 - s^2) / (2 s)``
+    (delta method, as in :func:`sd_se`), units of ``x``; NaN where ``x`` is."""
+    x = _f64(x)
+    mask, n = _valid(x)
+    m = _mean(x, mask, n)
+    sd = np.sqrt(_var(x, mask, n, m))
+    phi = _div((x - m[..., None]) ** 2 - (sd * sd)[..., None], 2.0 * sd[..., None])
+    return np.where(mask, phi, _NAN)
+
+
+def quantile_influence(x: Any, q: float) -> np.ndarray:
+    """Per-path influence values of the lower empirical ``q``-quantile (last axis):
+    ``(q - 1{x <= x_q}) / f(x_q)``, ``f`` the Gaussian-KDE density of :func:`quantile_se`
+    (Silverman bandwidth). Their sd / sqrt(n) is that function's SE. Units of ``x``."""
+    q = _check_level(q, "q")
+    x = _f64(x)
+    mask, n = _valid(x)
+    xs = _sorted(x)
+    h = _bandwidth(xs, n, np.sqrt(_var(x, mask, n)))
+    v = _order_stat(xs, n, q)
+    f = _kde_at(xs, n, v, h)
+    phi = _div(q - (x <= v[..., None]).astype(np.float64), f[..., None])
+    return np.where(mask, phi, _NAN)
+
+
+def es_influence(pnl: Any, level: float = 0.99) -> np.ndarray:
+    """Per-path influence values of the expected shortfall of ``L = -pnl`` at ``level``
+    (last axis): ``VaR + (L - VaR)^+ / (1 - a)``, positive USD losses. Their mean is the ES
+    of :func:`var_es` and their sd / sqrt(n) its SE; NaN where ``pnl`` is."""
+    a = _check_level(level)
+    L = -_f64(pnl)
+    mask, n = _valid(L)
+    var = _order_stat(_sorted(L), n, a)
+    return _es_influence(L, mask, var, a)
 
 
 # --------------------------------------------------------------------------- drawdown
