@@ -172,6 +172,36 @@ def test_paired_difference_broadcast_and_pairwise_complete():
     assert np.isnan(pd_.mean[1]) and np.isnan(pd_.se[1]) and np.isnan(pd_.se_unpaired[1])
 
 
+def test_influence_values_give_the_ses_and_paired_ses_of_differences():
+    """Per-path influence values: their sd / sqrt(n) is each estimator's SE (ES exactly,
+    VaR and sd to first order); paired over the same paths, sd(phi_y - phi_x) / sqrt(n)
+    is the SE of the difference of the estimates, by repetition."""
+    rng = np.random.default_rng(43)
+    x = 1000.0 * rng.standard_t(5, (R, N))
+    y = 0.9 * x + 150.0 * rng.standard_normal((R, N))  # same paths, a changed book
+    n = np.sqrt(N)
+    ve = M.var_es(x, 0.99)
+    phi = M.es_influence(x, 0.99)
+    np.testing.assert_allclose(phi.mean(-1), ve.es, rtol=1e-12)
+    np.testing.assert_allclose(phi.std(-1, ddof=1) / n, ve.es_se, rtol=1e-12)
+    q = M.quantile_influence(-x, 0.99)
+    np.testing.assert_allclose(q.std(-1, ddof=1) / n, ve.var_se, rtol=0.02)
+    np.testing.assert_allclose(M.sd_influence(x).std(-1, ddof=1) / n, M.sd_se(x).se, rtol=0.02)
+    vy = M.var_es(y, 0.99)
+    for est, infl in (
+        (vy.es - ve.es, lambda b: M.es_influence(b, 0.99)),
+        (vy.var - ve.var, lambda b: M.quantile_influence(-b, 0.99)),
+        (M.sd_se(y).value - M.sd_se(x).value, M.sd_influence),
+    ):
+        se = M.paired_difference(infl(y), infl(x)).se
+        assert np.all(se < 0.5 * M.paired_difference(infl(y), infl(x)).se_unpaired)
+        assert 0.8 < ratio(est, se) < 1.2
+    with_nan = x[0].copy()
+    with_nan[:10] = np.nan
+    assert np.isnan(M.es_influence(with_nan)[:10]).all()
+    assert np.isfinite(M.quantile_influence(with_nan, 0.5)[10:]).all()
+
+
 # --------------------------------------------------------------------------- returns
 
 
