@@ -310,7 +310,7 @@ def test_pair_on_one_grid_compares_point_by_point(tmp_path, capsys):
     assert "### l1_threshold=18" in text and "### l1_threshold=20" in text
     with out.open() as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0])[0] == "l1_threshold"
+    assert list(rows[0]) == ["l1_threshold", *comparison.COLUMNS]
     assert {r["l1_threshold"] for r in rows} == {"18.0", "20.0"}
     assert {r["paired"] for r in rows if r["metric"] == "es99"} == {"yes"}
 
