@@ -15,6 +15,7 @@ import yaml
 from simulator.analysis import comparison, metrics
 from simulator.analysis import facts as fx
 from simulator.cli import compare
+from simulator.store import pairing
 
 
 def _collected(models=("heston", "svcj")) -> xr.Dataset:
@@ -270,22 +271,22 @@ def test_common_paths_rule():
     ds = _result(0, 19.0)
     cfg = _config()
     same = {"strategy.short_delta": 0.2, "hedge.name": "none", "sim.chunk_paths": 1024}
-    assert comparison.common_paths(ds, ds, cfg, _config(**same)).paired
+    assert pairing.common_paths(ds, ds, cfg, _config(**same)).paired
     for key, value in (("model.kappa", 3.0), ("market.spot", 5000.0), ("sim.paths", 10)):
-        pairing = comparison.common_paths(ds, ds, cfg, _config(**{key: value}))
-        assert not pairing.paired and key in pairing.reason
+        got = pairing.common_paths(ds, ds, cfg, _config(**{key: value}))
+        assert not got.paired and key in got.reason
     fewer = ds.isel(path=slice(0, 100))
-    assert "path counts" in comparison.common_paths(ds, fewer, cfg, cfg).reason
+    assert "path counts" in pairing.common_paths(ds, fewer, cfg, cfg).reason
     other = ds.assign_attrs(git_commit="def")
-    assert "git_commit" in comparison.common_paths(ds, other, cfg, cfg).reason
+    assert "git_commit" in pairing.common_paths(ds, other, cfg, cfg).reason
     streamed = ds.drop_vars(["pnl", "pnl_condor"])
-    assert "per-path" in comparison.common_paths(ds, streamed, cfg, cfg).reason
+    assert "per-path" in pairing.common_paths(ds, streamed, cfg, cfg).reason
     # Saved daily paths, when both have them, decide instead of the code version.
     days = xr.DataArray(np.ones((N, 3)), dims=("path", "time"))
     with_paths = other.assign(spx=days, vix=days)
-    assert comparison.common_paths(ds.assign(spx=days, vix=days), with_paths, cfg, cfg).paired
+    assert pairing.common_paths(ds.assign(spx=days, vix=days), with_paths, cfg, cfg).paired
     moved = with_paths.assign(vix=days * 2)
-    assert "VIX" in comparison.common_paths(with_paths, moved, cfg, cfg).reason
+    assert "VIX" in pairing.common_paths(with_paths, moved, cfg, cfg).reason
 
 
 def test_config_diff_lists_exactly_the_changed_keys():
@@ -293,12 +294,12 @@ def test_config_diff_lists_exactly_the_changed_keys():
     b = _config(**{"hedge.layers.l1.size": 0.2, "market.event_kinds": ["FOMC"]})
     b["hedge"]["layers"]["l2"] = {"threshold": 24.0}
     b["output"]["dir"] = "elsewhere"
-    assert comparison.config_diff(a, b) == [
+    assert pairing.config_diff(a, b) == [
         ("hedge.layers.l1.size", 0.1, 0.2),
         ("hedge.layers.l2.threshold", "<absent>", 24.0),
         ("market.event_kinds", ("FOMC", "CPI"), ("FOMC",)),
     ]
-    assert comparison.config_diff(a, _config()) == []
+    assert pairing.config_diff(a, _config()) == []
 
 
 def test_pair_on_one_grid_compares_point_by_point(tmp_path, capsys):

@@ -18,8 +18,9 @@ combination of its values, never dropped. Prints two Markdown tables:
 Two arguments: A and B are results (``results.nc``/``results.zarr`` or a run directory).
 Prints the config keys that differ (``output.*`` left out) and every summary metric of A
 and B with its SE, the difference B - A and its SE: paired over the paths when A and B
-share their paths, else independent ``sqrt(se_A^2 + se_B^2)``; the rule is in
-:mod:`simulator.analysis.comparison`, and the output says which was used, per metric. With
+share their paths, else independent ``sqrt(se_A^2 + se_B^2)``; the rules are in
+:mod:`simulator.store.pairing` (common paths) and :mod:`simulator.analysis.comparison`
+(paired SEs), and the output says which was used, per metric. With
 a hedge grid, both on the same grid: one table per grid point; otherwise ``--sel`` must
 fix each grid dimension. ``--csv`` writes the rows (grid coordinates, metric, a, a_se, b,
 b_se, diff, diff_se, paired).
@@ -46,6 +47,7 @@ from simulator.analysis import comparison as cmp
 from simulator.analysis import facts as fx
 from simulator.cli.common import fail
 from simulator.config.errors import ResultsError
+from simulator.store import pairing as pairing_rule
 from simulator.store.atomic import write_text
 from simulator.store.reader import find_results, load_stored_config, open_results
 
@@ -315,8 +317,8 @@ def pair_report(path_a: str, path_b: str, sel: dict[str, str] | None = None) -> 
     try:
         try:
             a_sel, b_sel, dims = _select_pair(a, b, sel or {})
-            pairing = cmp.common_paths(a_sel, b_sel, cfg_a, cfg_b)
-            diff = cmp.config_diff(cfg_a, cfg_b)
+            pairing = pairing_rule.common_paths(a_sel, b_sel, cfg_a, cfg_b)
+            diff = pairing_rule.config_diff(cfg_a, cfg_b)
             rows = []
             sections = []
             for pt in _points(a_sel, dims):
