@@ -341,7 +341,7 @@ def pair_report(path_a: str, path_b: str, sel: dict[str, str] | None = None) -> 
         lines += ["| key | A | B |", "|---|---|---|"]
         lines += [f"| {k} | {_cell(x)} | {_cell(y)} |" for k, x, y in diff]
     else:
-        lines.append("none (the resolved configs are equal outside output.*)")
+        lines.append("none (the resolved configs are equal outside output.* and objective.*)")
     lines += ["", "## Metrics (value ± standard error; difference B - A)", ""]
     if pairing.paired:
         lines.append(
