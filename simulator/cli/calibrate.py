@@ -13,7 +13,7 @@
   conf/model/<family>.yaml (models.registry: the rest kept fixed), then a check on
   ``--check-paths`` paths of another seed with the rounded config as written.
 - ``q``: the Q parameters fitted to a YAML quotes file (``--quotes``; see
-  conf/calibration/q_quotes.yaml for the format): VIX futures, SPX and VIX implied vols.
+  simulator/data/calibration/q_quotes.yaml for the format): VIX futures, SPX and VIX implied vols.
 
 Prints a fit table (target, model, error) and writes a model config YAML usable as a Hydra
 model group file (``model=NAME`` once it is in conf/model/), with the fit table and its
@@ -64,6 +64,8 @@ FIT_SEED = 2018  # common random numbers of the simulated fits (the check uses C
 FIT_PATHS = 1000
 DEFAULT_EQUITY = 0.05
 CONF_MODEL = CONF_DIR / "model"
+CALIBRATION_DIR = Path(__file__).resolve().parents[1] / "data" / "calibration"
+"""Shipped calibration inputs: quotes format example, fixed Bates jumps, the example Q fit."""
 QUOTE_KEYS = {"spot", "rate", "div_yield", "vix_futures", "spx_options", "vix_options"}
 QUOTE_OPTIONAL = {"description", "family", "vix_options"}
 FACT_LABELS = {
@@ -114,7 +116,7 @@ def _rows(raw: object, key: str, width: int) -> tuple[tuple[float, ...], ...]:
 
 
 def load_quotes(path: str | Path) -> QQuotes:
-    """Read a YAML quotes file (format: conf/calibration/q_quotes.yaml)."""
+    """Read a YAML quotes file (format: simulator/data/calibration/q_quotes.yaml)."""
     p = Path(path)
     try:
         raw = yaml.safe_load(p.read_text())
@@ -450,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "model config YAML.",
     )
     p.add_argument("measure", choices=("p", "q"))
-    p.add_argument("--quotes", help="q: YAML quotes file (see conf/calibration/q_quotes.yaml)")
+    p.add_argument("--quotes", help="q: YAML quotes file (see simulator/data/calibration/q_quotes.yaml)")
     p.add_argument("-o", "--out", help="output YAML (default: <family>_<p|q>_fit.yaml here)")
     p.add_argument("--family", choices=FAMILIES + SIM_FAMILIES, default="heston")
     p.add_argument("--kappa", type=float, help="p: pin the Q mean reversion (1/year)")

@@ -39,6 +39,7 @@ from simulator.engine.interrupt import (
 )
 from simulator.scenarios import replay
 from simulator.store.collect import existing_result
+from simulator.store.dataset import package_version
 from simulator.store.leftovers import clean_run_dirs
 from simulator.store.lock import TargetLock
 from simulator.store.reader import open_results
@@ -196,11 +197,22 @@ def _objective(objective, path: Path, spec: RunSpec) -> float | None:
     return value
 
 
+def _wants_info(argv: list[str]) -> bool:
+    """True for Hydra's ``--info [WHAT]`` (``-i``): it logs to stdout through a handler of
+    its own, so ours (stderr) would print every line a second time."""
+    return any(a in ("--info", "-i") or a.startswith("--info=") for a in argv)
+
+
 def main() -> None:
+    """``python -m simulator``: ``--version`` here, everything else through Hydra."""
+    if "--version" in sys.argv[1:]:  # the engine's version, not Hydra's
+        print(package_version())
+        sys.exit(0)
     try:
         handle_sigterm()  # raises a stop that came while importing; Hydra's phase too
         mark_command()  # the pid its launcher workers watch
-        setup_logging()
+        if not _wants_info(sys.argv[1:]):
+            setup_logging()
         try:
             check_override_syntax(a for a in sys.argv[1:] if not a.startswith("-"))
         except SpecError as exc:
