@@ -237,7 +237,9 @@ def _text_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(r[j]) for r in [header, *rows]) for j in range(len(header))]
 
     def line(r: tuple[str, ...]) -> str:
-        cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)]
+        cells = [r[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)
+        ]
         return "  ".join(cells).rstrip()
 
     return "\n".join([line(header), *(line(r) for r in rows)])
