@@ -153,8 +153,8 @@ def test_calibrate_writes_to_the_model_group_and_never_over_a_file(tmp_path, mon
     assert calibrate.main(["q", "--quotes", quotes]) == 0
     out, err = capsys.readouterr()
     target = tmp_path / "heston_q_fit.yaml"
-    assert out.splitlines()[-1] == str(target) and target.is_file()
-    assert "python -m simulator model=heston_q_fit" in err
+    assert out.splitlines()[-1] == str(target) and target.is_file() and err == ""
+    assert "python -m simulator model=heston_q_fit" in out.splitlines()[-2]
     before = target.read_text()
     assert calibrate.main(["q", "--quotes", quotes]) == 2  # the default place is taken
     out, err = capsys.readouterr()

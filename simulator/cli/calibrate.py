@@ -18,8 +18,8 @@
 Prints a fit table (target, model, error) and writes a model config YAML usable as a Hydra
 model group file, with the fit table and its provenance as comments: to ``-o PATH``, by
 default into the model group's folder (conf/model/<family>_<p|q>_fit.yaml, then
-``model=<family>_<p|q>_fit`` selects it; the last stdout line is the path, a hint on
-stderr says how to select it). The file is written atomically and never replaces an
+``model=<family>_<p|q>_fit`` selects it; the line before the last on stdout says how to
+select it, the last is the path). The file is written atomically and never replaces an
 existing one.
 Exit codes: 0 written, 2 bad input or existing output (one message naming the key or
 path; nothing written).
@@ -494,8 +494,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         written = write_config(out, cfg, header)
     except CalibrationError as exc:
         return fail(exc)
+    print(_how_to_use(written))
     print(written)
-    print(_how_to_use(written), file=sys.stderr)
     return 0
 
 
