@@ -46,7 +46,7 @@ from simulator.config.spec import SpecError, build_spec
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "conf"
 FIT_YAML = CONF / "model" / "heston_fit.yaml"
-QUOTES_YAML = CONF / "calibration" / "q_quotes.yaml"
+QUOTES_YAML = calibrate.CALIBRATION_DIR / "q_quotes.yaml"
 
 HESTON = Heston(kappa=3.0, theta=0.05, sigma=0.9, rho=-0.75, v0=0.025)
 BATES = Bates(kappa=2.0, theta=0.04, sigma=0.6, rho=-0.7, v0=0.03, lam=0.4, mu_j=-0.12, sigma_j=0.1)
@@ -245,11 +245,11 @@ def test_mean_sqrt_realised_variance_limits():
 @pytest.mark.parametrize("family", ["heston", "bates"])
 def test_shipped_p_fit_is_the_fit_of_the_shipped_history(family):
     """conf/model/<family>_fit.yaml is what fit_p gives on the arch data (the Bates jumps
-    from conf/calibration/bates_jumps.yaml). Parameters to 1e-3: the optimum is flat
+    from simulator/data/calibration/bates_jumps.yaml). Parameters to 1e-3: the optimum is flat
     along the half-life (a change of 1e-8 in a fact moved kappa by 3e-5)."""
     jumps = None
     if family == "bates":
-        jumps = yaml.safe_load((CONF / "calibration" / "bates_jumps.yaml").read_text())
+        jumps = yaml.safe_load((calibrate.CALIBRATION_DIR / "bates_jumps.yaml").read_text())
     fit = fit_p(calibrate.history_targets(), family, jumps=jumps)
     raw = yaml.safe_load((CONF / "model" / f"{family}_fit.yaml").read_text())
     assert raw["name"] == family and fit.success
@@ -436,7 +436,7 @@ def test_cli_p_bad_options_exit_2(tmp_path, capsys):
 
 def test_shipped_q_fit_is_the_fit_of_the_illustrative_quotes():
     fit = fit_q(calibrate.load_quotes(QUOTES_YAML))
-    raw = yaml.safe_load((CONF / "calibration" / "q_fit.yaml").read_text())
+    raw = yaml.safe_load((calibrate.CALIBRATION_DIR / "q_fit.yaml").read_text())
     assert raw["name"] == "heston" and raw["premia"]["variance"] == 0.0
     for k in ("kappa", "theta", "sigma", "rho", "v0"):
         assert raw[k] == pytest.approx(fit.params[k], rel=1e-3), k

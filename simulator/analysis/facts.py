@@ -40,6 +40,7 @@ __all__ = [
     "Facts",
     "daily_paths",
     "facts_of",
+    "format_facts",
     "history_facts",
     "model_facts",
     "world_rows",
@@ -217,3 +218,28 @@ def _table_rows(sim: Facts, hist: Facts) -> list[tuple[str, str, str]]:
          "n/a (no futures shipped)"),
     ]  # fmt: skip
     return rows
+
+
+def format_facts(ds: xr.Dataset) -> str:
+    """The facts of a dataset's saved paths beside the shipped history, as a plain-text
+    table (the report's tables; the long-run world facts with SEs when the paths allow)."""
+    blocks = [_text_table(("statistic", "model", "history 2014-2018"),
+                          _table_rows(model_facts(ds), history_facts()))]  # fmt: skip
+    world = world_rows(ds)
+    if world is not None:
+        rows = [r[:3] for r in world]  # the source column is on the HTML page
+        blocks.append(_text_table(("long-run fact", "history", "model \u00b1 SE"), rows))
+    return "\n\n".join(blocks)
+
+
+def _text_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """Left-aligned label column, right-aligned value columns."""
+    widths = [max(len(r[j]) for r in [header, *rows]) for j in range(len(header))]
+
+    def line(r: tuple[str, ...]) -> str:
+        cells = [r[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)
+        ]
+        return "  ".join(cells).rstrip()
+
+    return "\n".join([line(header), *(line(r) for r in rows)])

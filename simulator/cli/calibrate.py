@@ -13,11 +13,14 @@
   conf/model/<family>.yaml (models.registry: the rest kept fixed), then a check on
   ``--check-paths`` paths of another seed with the rounded config as written.
 - ``q``: the Q parameters fitted to a YAML quotes file (``--quotes``; see
-  conf/calibration/q_quotes.yaml for the format): VIX futures, SPX and VIX implied vols.
+  simulator/data/calibration/q_quotes.yaml for the format): VIX futures, SPX and VIX implied vols.
 
 Prints a fit table (target, model, error) and writes a model config YAML usable as a Hydra
-model group file (``model=NAME`` once it is in conf/model/), with the fit table and its
-provenance as comments. The file is written atomically and never replaces an existing one.
+model group file, with the fit table and its provenance as comments: to ``-o PATH``, by
+default into the model group's folder (conf/model/<family>_<p|q>_fit.yaml, then
+``model=<family>_<p|q>_fit`` selects it; the line before the last on stdout says how to
+select it, the last is the path). The file is written atomically and never replaces an
+existing one.
 Exit codes: 0 written, 2 bad input or existing output (one message naming the key or
 path; nothing written).
 """
@@ -64,6 +67,8 @@ FIT_SEED = 2018  # common random numbers of the simulated fits (the check uses C
 FIT_PATHS = 1000
 DEFAULT_EQUITY = 0.05
 CONF_MODEL = CONF_DIR / "model"
+CALIBRATION_DIR = Path(__file__).resolve().parents[1] / "data" / "calibration"
+"""Shipped calibration inputs: quotes format example, fixed Bates jumps, the example Q fit."""
 QUOTE_KEYS = {"spot", "rate", "div_yield", "vix_futures", "spx_options", "vix_options"}
 QUOTE_OPTIONAL = {"description", "family", "vix_options"}
 FACT_LABELS = {
@@ -114,7 +119,7 @@ def _rows(raw: object, key: str, width: int) -> tuple[tuple[float, ...], ...]:
 
 
 def load_quotes(path: str | Path) -> QQuotes:
-    """Read a YAML quotes file (format: conf/calibration/q_quotes.yaml)."""
+    """Read a YAML quotes file (format: simulator/data/calibration/q_quotes.yaml)."""
     p = Path(path)
     try:
         raw = yaml.safe_load(p.read_text())
@@ -450,8 +455,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "model config YAML.",
     )
     p.add_argument("measure", choices=("p", "q"))
-    p.add_argument("--quotes", help="q: YAML quotes file (see conf/calibration/q_quotes.yaml)")
-    p.add_argument("-o", "--out", help="output YAML (default: <family>_<p|q>_fit.yaml here)")
+    p.add_argument(
+        "--quotes", help="q: YAML quotes file (see simulator/data/calibration/q_quotes.yaml)"
+    )
+    p.add_argument(
+        "-o",
+        "--out",
+        help="output YAML (default: the model group's folder, "
+        f"{CONF_MODEL}/<family>_<p|q>_fit.yaml); never replaces a file",
+    )
     p.add_argument("--family", choices=FAMILIES + SIM_FAMILIES, default="heston")
     p.add_argument("--kappa", type=float, help="p: pin the Q mean reversion (1/year)")
     p.add_argument("--theta", type=float, help="p: pin the Q long-run variance")
@@ -461,7 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--equity", type=float, default=DEFAULT_EQUITY,
                    help="premia.equity written to the config (per year)")  # fmt: skip
     args = p.parse_args(argv)
-    out = Path(args.out or f"{args.family}_{args.measure}_fit.yaml")
+    out = Path(args.out) if args.out else CONF_MODEL / f"{args.family}_{args.measure}_fit.yaml"
     try:
         if not (math.isfinite(args.equity) and -1 <= args.equity <= 1):
             raise CalibrationError("--equity", f"must be in [-1, 1] per year, got {args.equity}")
@@ -482,8 +494,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         written = write_config(out, cfg, header)
     except CalibrationError as exc:
         return fail(exc)
+    print(_how_to_use(written))
     print(written)
     return 0
+
+
+def _how_to_use(path: Path) -> str:
+    """One line: how a written config is selected as a model group option."""
+    name = path.name.removesuffix(".yaml")
+    if path.resolve().parent == CONF_MODEL.resolve() and path.suffix == ".yaml":
+        return f"model config written to {path}: run it with `python -m simulator model={name}`"
+    return (
+        f"model config written to {path}; to run it as `python -m simulator model={name}`, "
+        f"move it into {CONF_MODEL}"
+    )
 
 
 if __name__ == "__main__":

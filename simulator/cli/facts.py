@@ -1,4 +1,6 @@
-"""``python -m simulator.facts RESULTS [-o facts.html]``: the stylized-facts page alone."""
+"""``python -m simulator.facts RESULTS [-o facts.html]``: the stylized facts of a run's
+saved paths against the shipped history, as a table on stdout and as a page alone (its
+path the last stdout line)."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ResultsError as exc:
         return fail(exc)
     out = Path(args.out) if args.out else src.parent / "facts.html"
+    print(facts.format_facts(ds), flush=True)
     print(write_page([section(ds)], out, "ALVH stylized facts", ds))
     return 0
 

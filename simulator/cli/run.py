@@ -22,9 +22,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from simulator.analysis import qcheck
 from simulator.analysis.objective import objective_value, parse_objective
 from simulator.api import run_study, use_x64_for
 from simulator.cli.common import fail, setup_logging
+from simulator.cli.sweep_summary import active_sweep, note_point, print_summary
 from simulator.config.conf import CONF_DIR, check_override_syntax, resolve
 from simulator.config.errors import EXIT_CONFIG, NonFiniteError, SpecError
 from simulator.config.spec import RunSpec, build_spec
@@ -39,6 +41,7 @@ from simulator.engine.interrupt import (
 )
 from simulator.scenarios import replay
 from simulator.store.collect import existing_result
+from simulator.store.dataset import package_version
 from simulator.store.leftovers import clean_run_dirs
 from simulator.store.lock import TargetLock
 from simulator.store.reader import open_results
@@ -90,6 +93,7 @@ def _app(cfg: DictConfig) -> float | None:
     if done is not None:  # resumed sweep: this point is already complete
         log.info("complete results for this config exist, skipping: %s", done)
         _remove_if_empty(run_dir)
+        note_point("skipped", done)
         _print_path(done)
         return _objective(objective, done, spec)
     _share_compilation_cache()
@@ -110,6 +114,8 @@ def _app(cfg: DictConfig) -> float | None:
         raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
     lock.release()
     _remove_if_empty(run_dir)  # output.dir elsewhere: leave no empty Hydra directory
+    note_point("run", path)
+    _print_q_check(spec, path)
     _print_path(path)
     return _objective(objective, path, spec)
 
@@ -177,6 +183,19 @@ def _print_path(path: Path) -> None:
     sys.stdout.flush()
 
 
+def _print_q_check(spec: RunSpec, path: Path) -> None:
+    """Under Q, one verdict line on stderr: simulated prices against the closed forms
+    (simulator.analysis.qcheck; needs the per-path ``spx_final``)."""
+    if not qcheck.applies(spec):
+        return
+    with open_results(path, lazy=True) as ds:
+        if "spx_final" not in ds or "path" not in ds["spx_final"].dims:
+            return
+        line = qcheck.verdict(qcheck.q_check(ds, spec))
+    sys.stderr.write(f"{line}\n")
+    sys.stderr.flush()
+
+
 def _complete_result(spec: RunSpec, config_yaml: str, run_dir: Path) -> Path | None:
     """The existing complete result of this very config and code (resumable sweeps)."""
     if spec.output.overwrite:
@@ -196,11 +215,22 @@ def _objective(objective, path: Path, spec: RunSpec) -> float | None:
     return value
 
 
+def _wants_info(argv: list[str]) -> bool:
+    """True for Hydra's ``--info [WHAT]`` (``-i``): it logs to stdout through a handler of
+    its own, so ours (stderr) would print every line a second time."""
+    return any(a in ("--info", "-i") or a.startswith("--info=") for a in argv)
+
+
 def main() -> None:
+    """``python -m simulator``: ``--version`` here, everything else through Hydra."""
+    if "--version" in sys.argv[1:]:  # the engine's version, not Hydra's
+        print(package_version())
+        sys.exit(0)
     try:
         handle_sigterm()  # raises a stop that came while importing; Hydra's phase too
         mark_command()  # the pid its launcher workers watch
-        setup_logging()
+        if not _wants_info(sys.argv[1:]):
+            setup_logging()
         try:
             check_override_syntax(a for a in sys.argv[1:] if not a.startswith("-"))
         except SpecError as exc:
@@ -212,6 +242,8 @@ def main() -> None:
         if exc.code in (128 + signal.SIGTERM, 128 + signal.SIGINT):
             stop_children()  # a parallel sweep's workers stop with it
             exit_now(int(exc.code))  # stopped: no interpreter teardown under XLA threads
+        if exc.code not in (0, None) and active_sweep() is not None:
+            print_summary(active_sweep(), stopped=True)  # a failed point ended the sweep
         # Hydra reports composition errors (unknown group option, unknown key, bad
         # override syntax) itself and exits with 1 before our task starts: those are
         # configuration errors too.
