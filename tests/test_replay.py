@@ -5,6 +5,7 @@ book's P&L and drawdowns, and the report's replay section."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import xarray as xr
 
 from simulator.config import conf
 from simulator.config.spec import SpecError, build_spec
+from simulator.reporting import replay as replay_page
 from simulator.scenarios import replay
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
@@ -108,6 +110,29 @@ def test_report_has_the_replay_section_with_both_episodes(run):
     eq = ds["equity"].isel(path=0).values
     dd = replay.drawdowns(eq, dates, *replay.MARKED_EPISODES["Aug 2015"])
     assert f"{dd:,.0f}" in m.group(1)
+
+
+def test_the_replay_page_is_a_one_path_report_without_nan(run):
+    """One real path: a one-path verdict, equity and drawdown curves and calendar-month
+    P&L; no distribution sections, no standard errors, no NaN anywhere in the text."""
+    out, ds = run
+    page = (out / "report.html").read_text()
+    ids = re.findall(r'<section id="([^"]+)">', page)
+    assert ids[0] == "verdict" and "replay" in ids
+    assert not {"pnl", "var-es", "drawdown", "fan", "grid", "frontier"} & set(ids), ids
+    text = html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<pre>.*?</pre>", "", page, flags=re.S)))
+    assert not re.search(r"\bnan\b", text, re.I), re.findall(r".{40}\bnan\b.{40}", text, re.I)
+    assert "±" not in re.search(r'<section id="verdict">(.*?)</section>', page, re.S).group(1)
+    pnl = float(ds["pnl"].isel(path=0).squeeze())
+    assert f"{pnl:,.0f}" in text
+    body = re.search(r'<section id="replay">(.*?)</section>', page, re.S).group(1)
+    assert 'alt="replay drawdowns"' in body
+    # Calendar months: the year totals of book + hedge add up to its final equity.
+    dates = ds["date"].values.astype("datetime64[D]")
+    eq = ds["equity"].isel(path=0).squeeze().values
+    months = replay_page.monthly_pnl(dates, eq)
+    assert sum(months.values()) == pytest.approx(float(eq[-1]), abs=1e-6)
+    assert len(months) == 60 and f"{months[(2015, 8)]:,.0f}" in body
 
 
 def test_drawdowns_in_a_window():

@@ -19,7 +19,7 @@ from simulator.analysis import metrics
 from simulator.analysis.decision import world_regimes
 from simulator.analysis.regimes import break_even_text, table_rows
 from simulator.cli import report as report_cli
-from simulator.reporting import layout
+from simulator.reporting import layout, verdict
 from simulator.reporting import page as report
 
 IMG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
@@ -77,6 +77,7 @@ def test_cli_writes_report_with_every_section_and_non_blank_images(run):
     alts = [a for a, _ in images]
     for alt in (
         "P&L distributions",
+        "hedged vs unhedged P&L per path",
         "drawdown distribution",
         "SPX and VIX fan charts",
         "layer activations",
@@ -90,8 +91,10 @@ def test_cli_writes_report_with_every_section_and_non_blank_images(run):
     # Self-contained: no scripts, stylesheets or resources fetched from anywhere.
     assert "<script" not in page and "<link" not in page
     assert not re.search(r'(src|href)="(?!data:|#)', page)
-    # Provenance and settings
-    settings = _section(page, "settings")
+    # Provenance and settings: the verdict first, provenance last
+    assert page.index('<section id="verdict">') < page.index('<section id="setup">')
+    assert page.rindex("<section ") == page.index('<section id="provenance">')
+    settings = _section(page, "provenance")
     ds = xr.load_dataset(run / "results.nc")
     for key in ("git_commit", "created_utc", "engine_version"):
         assert str(ds.attrs[key]) in settings
@@ -106,7 +109,7 @@ def test_best_point_is_the_valid_point_with_the_smallest_es99(run):
     assert bool(ds["valid"].sel(best))
     page = (run / "report.html").read_text()
     label = ", ".join(f"{k} = {v:g}" for k, v in best.items())
-    assert label in _section(page, "answer")
+    assert label in _section(page, "verdict")
 
 
 def test_var_es_table_matches_the_dataset_summary(run):
@@ -136,22 +139,118 @@ def test_fan_quantiles_are_the_lower_empirical_quantiles():
     np.testing.assert_array_equal(got, ref)
 
 
+def _ids(page: str) -> list[str]:
+    return re.findall(r'<section id="([^"]+)">', page)
+
+
 def test_one_dimensional_grid_no_grid_and_no_book_render(run, tmp_path):
+    """Sections without data are left out: no placeholders."""
     ds = xr.load_dataset(run / "results.nc")
     one = ds.sel(l2_threshold=24.0)  # 1-D grid over l1_threshold
     page = report.build_html(one)
     assert "metrics over l1_threshold" in [a for a, _ in _images(page)]
     flat = ds.sel(l1_threshold=18.0, l2_threshold=24.0).drop_vars(["spx", "vix"])
     page = report.build_html(flat)
-    assert "Nothing swept" in _section(page, "grid")
-    assert "output.save_paths=true" in _section(page, "fan")
+    ids = _ids(page)
+    assert not {"grid", "frontier", "fan", "facts"} & set(ids), ids
+    assert {"verdict", "setup", "pnl", "var-es", "drawdown", "layers", "provenance"} <= set(ids)
+    assert "grid points" not in _section(page, "verdict")  # one setting: nothing to rank
     bare = ds[["spx_final", "vix_final", "spx", "vix"]]
     bare.attrs = ds.attrs
     page = report.build_html(bare)
-    for sid in report.SECTIONS:
-        _section(page, sid)
-    assert "strategy=none" in _section(page, "pnl")
+    assert _ids(page) == ["setup", "fan", "facts", "provenance"]
     assert sorted(a for a, _ in _images(page)) == ["SPX and VIX fan charts", "stylized facts"]
+    for p in (report.build_html(one), page):
+        text = re.sub(r"<[^>]+>", " ", p)
+        assert "save_paths=true" not in text and "Nothing swept" not in text
+
+
+def test_verdict_numbers_are_the_summary_at_the_best_point(run):
+    """ES99 and drawdown reductions with their paired SEs, cost per year as shares of
+    capital and credit, expected return: the dataset's own summary, and the wording
+    follows the 2-SE rule."""
+    ds = xr.load_dataset(run / "results.nc")
+    best = layout.best_point(ds)
+    body = html.unescape(_section((run / "report.html").read_text(), "verdict"))
+
+    def m(name):
+        return float(ds["summary"].sel(best).sel(metric=name)), float(
+            ds["summary_se"].sel(best).sel(metric=name)
+        )
+
+    red, rede = m("es99_reduction")
+    mred, mrede = m("mdd_mean_reduction")
+    cost, coste = m("hedge_cost")
+    credit, _ = m("condor_credit")
+    years = 63 / 252
+    assert (
+        f"{red:,.0f} ± {rede:,.0f} · "
+        + ("significant" if abs(red) > 2 * rede else "not significant")
+        in body
+    )
+    assert (
+        f"{mred:,.0f} ± {mrede:,.0f} · "
+        + ("significant" if abs(mred) > 2 * mrede else "not significant")
+        in body
+    )
+    assert f"{cost / years:,.0f} ± {coste / years:,.0f}" in body
+    capital = float(ds.attrs["capital_usd"])
+    assert f"{100 * cost / years / capital:.2f}%" in body
+    assert f"{100 * cost / credit:.2f}%" in body
+    mean, meane = m("mean")
+    assert f"{100 * mean / years / capital:.2f}% ± {100 * meane / years / capital:.2f}%" in body
+
+
+def _book(pnl_by_point: np.ndarray, unhedged: np.ndarray) -> xr.Dataset:
+    """A minimal hedged dataset over one grid dimension ``g`` from per-path P&L."""
+    g = np.arange(pnl_by_point.shape[0], dtype=float)
+    s = metrics.summarize(
+        xr.DataArray(pnl_by_point, dims=("g", "path"), coords={"g": g}), unhedged,
+        hedge_cost=np.ones_like(unhedged),
+    )  # fmt: skip
+    ds = xr.Dataset(
+        {
+            "pnl": (("g", "path"), pnl_by_point),
+            "pnl_condor": ("path", unhedged),
+            "summary": s["value"],
+            "summary_se": s["se"],
+        },
+        coords={"g": g},
+    )
+    return ds
+
+
+def test_the_best_grid_point_is_named_only_beyond_two_paired_standard_errors():
+    rng = np.random.default_rng(11)
+    u = rng.standard_t(3, 4000) * 1e4
+    noise = rng.normal(0, 50, 4000)
+    # Point 1 = point 0 shifted up by 400 USD on every path: the ES99 gap is exactly 400
+    # with a paired SE of 0 (distinct); point 2 = point 0 plus noise (indistinguishable).
+    pnl = np.stack([u + 100.0, u + 500.0, u + 100.0 + noise])
+    ds = _book(pnl, u)
+    r = verdict.ranking(ds)
+    assert r.best == {"g": 1.0} and r.n_valid == 3
+    gap = metrics.es_difference(pnl[int(r.runner_up["g"])], pnl[1])
+    assert r.gap == pytest.approx(float(gap.value)) and r.gap_se == pytest.approx(float(gap.se))
+    assert r.gap == pytest.approx(400.0, abs=80) and r.distinct
+    # The paired SE is that of the per-path ES influence differences (numpy, directly).
+    a, b = pnl[0], pnl[2]
+    psi = []
+    for x in (a, b):
+        L = -x
+        var = np.sort(L)[int(np.ceil(0.99 * L.size)) - 1]
+        psi.append(var + np.maximum(L - var, 0) / 0.01)
+    d = psi[0] - psi[1]
+    got = metrics.es_difference(a, b)
+    assert float(got.value) == pytest.approx(d.mean(), rel=1e-12)
+    assert float(got.se) == pytest.approx(d.std(ddof=1) / np.sqrt(d.size), rel=1e-12)
+    close = _book(np.stack([u + 100.0, u + 100.0 + noise]), u)
+    r2 = verdict.ranking(close)
+    assert not r2.distinct and abs(r2.gap) <= 2 * r2.gap_se
+    page = html.unescape(report.build_html(close))
+    assert "indistinguishable" in _section(page, "verdict")
+    page = html.unescape(report.build_html(ds))
+    assert "Best of 3 grid points by ES99: g = 1" in _section(page, "verdict")
 
 
 def test_report_module_cli(run, tmp_path, run_cli):
@@ -203,6 +302,28 @@ def test_headless_browser_screenshot_is_not_blank(run, tmp_path):
     # The embedded plots were decoded and drawn: many distinct colours, not only text.
     rgb = np.round(img[..., :3] * 255).astype(np.uint8).reshape(-1, 3)
     assert len(np.unique(rgb, axis=0)) > 200
+
+
+@pytest.mark.skipif(_browser() is None, reason="no headless chromium/chrome on this machine")
+def test_the_verdict_is_on_the_first_screen_in_a_real_browser(run, tmp_path):
+    """Laid out by headless Chromium at 1366 x 768: the verdict section ends inside the
+    first 768 px. The page itself has no scripts; a copy gets one that measures it."""
+    page = (run / "report.html").read_text()
+    probe = (
+        "<script>var r = document.getElementById('verdict').getBoundingClientRect();"
+        "document.title = 'verdict ' + r.top + ' ' + r.bottom;</script>"
+    )
+    copy = tmp_path / "probe.html"
+    copy.write_text(page.replace("</body>", probe + "</body>"))
+    proc = subprocess.run(
+        [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1366,768",
+         "--dump-dom", copy.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    m = re.search(r"<title>verdict ([\d.]+) ([\d.]+)</title>", proc.stdout)
+    assert m, proc.stderr[-2000:]
+    top, bottom = float(m.group(1)), float(m.group(2))
+    assert 0 < top < bottom <= 768, (top, bottom)
 
 
 # ----------------------------------------------------------------------------- facts
@@ -324,7 +445,7 @@ def test_a_collected_cube_with_label_dimensions_renders(run):
     page = report.build_html(cube)
     for sid in report.SECTIONS:
         _section(page, sid)
-    assert "experiment = a" in _section(page, "answer")
+    assert "experiment = a" in _section(page, "verdict")
 
 
 def test_regimes_section_matches_the_analysis(run):

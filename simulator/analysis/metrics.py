@@ -41,6 +41,7 @@ __all__ = [
     "PairedDifference",
     "VarEs",
     "drawdown_quantiles",
+    "es_difference",
     "es_influence",
     "format_table",
     "hedge_efficiency",
@@ -415,6 +416,26 @@ def paired_difference(x: Any, y: Any) -> PairedDifference:
     return PairedDifference(_mean(d, mask, n), _se_of_mean(d, mask, n), se_unp)
 
 
+def _es_psi(pnl: np.ndarray, mask: np.ndarray, a: float) -> np.ndarray:
+    """:func:`es_influence` over the paths in ``mask`` only (a pair's common paths)."""
+    return es_influence(np.where(mask, pnl, _NAN), a)
+
+
+def es_difference(pnl_a: Any, pnl_b: Any, level: float = 0.99) -> Estimate:
+    """``ES(a) - ES(b)`` of two books on the SAME paths (last axis), USD, with its paired SE.
+
+    Positive: book ``b`` has the smaller tail loss. Only paths where both are present
+    count. SE = sd(psi_a - psi_b) / sqrt(n) with the per-path ES influence values ``psi``
+    of :func:`hedge_efficiency`: the common part of the two tails stays out of the SE.
+    """
+    a = _check_level(level)
+    x, y = np.broadcast_arrays(_f64(pnl_a), _f64(pnl_b))
+    mask = ~(np.isnan(x) | np.isnan(y))
+    n = mask.sum(axis=-1)
+    d = _es_psi(x, mask, a) - _es_psi(y, mask, a)
+    return Estimate(_mean(d, mask, n), _se_of_mean(d, mask, n))
+
+
 def hedge_efficiency(
     pnl_unhedged: Any, pnl_hedged: Any, hedge_cost: Any, level: float = 0.99
 ) -> HedgeEfficiency:
@@ -437,12 +458,7 @@ def hedge_efficiency(
     u, h, c = np.broadcast_arrays(_f64(pnl_unhedged), _f64(pnl_hedged), _f64(hedge_cost))
     mask = ~(np.isnan(u) | np.isnan(h) | np.isnan(c))
     n = mask.sum(axis=-1)
-    psi = []
-    for pnl in (u, h):
-        L = np.where(mask, -pnl, _NAN)
-        var = _order_stat(_sorted(L), n, a)
-        psi.append(_es_influence(L, mask, var, a))
-    d = psi[0] - psi[1]
+    d = _es_psi(u, mask, a) - _es_psi(h, mask, a)
     c = np.where(mask, c, _NAN)
     D, D_se = _mean(d, mask, n), _se_of_mean(d, mask, n)
     C, C_se = _mean(c, mask, n), _se_of_mean(c, mask, n)

@@ -19,13 +19,12 @@ from simulator.reporting import layout as rp
 from simulator.scenarios import replay
 
 
-def section(ds: xr.Dataset):
-    """The ``facts`` section: table and plots, simulated vs shipped history."""
+def section(ds: xr.Dataset) -> rp.Section | None:
+    """The ``facts`` section: table and plots, simulated vs shipped history; None without
+    saved daily paths (``output.save_paths=false``) or with one path."""
     title = "Stylized facts: simulated P paths vs history"
     if "spx" not in ds or "vix" not in ds or ds.sizes.get("path", 0) < 2:
-        return rp.Section(
-            "facts", title, rp.note("Needs saved paths: run with output.save_paths=true.")
-        )
+        return None
     sim, hist = model_facts(ds), history_facts()
     fig, axes = rp.figure(10, 3.4, 2)
     sim_vix = daily_paths(ds["vix"])[:, 1:].ravel()

@@ -161,6 +161,8 @@ td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left}
 table.num td{text-align:right}table.num td:first-child{text-align:left}
 th{background:#f3f3f3}img{max-width:100%}pre{background:#f7f7f7;padding:.6em;overflow:auto;
 font-size:.8em}.note{color:#444;font-size:.92em}nav a{margin-right:.8em}
+.verdict{font-size:1.05em;padding:.5em .8em;border-left:6px solid #888;background:#f6f6f6}
+.verdict.good{border-color:#2a7}.verdict.bad{border-color:#c33}
 """
 
 

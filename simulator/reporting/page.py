@@ -4,13 +4,15 @@
 are embedded as base64 PNGs: no network, no scripts, no external files. The CLI run
 writes it next to the dataset unless ``output.report=false``.
 
-Sections (each a ``<section id=...>``): ``settings`` (key settings and provenance),
-``answer`` (the best grid point), ``pnl`` (P&L hedged vs unhedged with a tail zoom),
-``var-es`` (VaR/ES table with standard errors), ``drawdown``, ``fan`` (SPX and VIX fan
-charts, needs ``output.save_paths=true``), ``layers`` (activation frequencies and timing),
-``grid`` (metric curves or heatmaps over swept parameters), ``frontier`` (hedge cost vs
-ES99 reduction), plus ``stress`` and ``replay`` for those experiments. Money is in USD,
-VIX in vol points. Matplotlib draws through its Agg canvas (no GUI, no pyplot state).
+Sections (each a ``<section id=...>``), in order: ``verdict`` (does the hedge pay: ES99
+and drawdown changes with paired SEs, cost per year, expected return, efficiency; the best
+grid point only when it beats the runner-up), ``setup`` (the settings that matter),
+``stress`` / ``replay`` / ``regimes`` where they apply, ``pnl`` (hedged vs unhedged,
+per-path scatter), ``var-es`` (VaR/ES with standard errors), ``drawdown``, ``fan`` (SPX
+and VIX, needs ``output.save_paths=true``), ``layers``, ``grid`` and ``frontier`` (a
+hedge grid), ``facts``, ``provenance`` (everything else, the resolved config). Sections
+without data are left out. Money is in USD, VIX in vol points. Matplotlib draws through
+its Agg canvas (no GUI, no pyplot state).
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ import xarray as xr
 
 from simulator.analysis import metrics
 from simulator.config.errors import ResultsError
-from simulator.config.spec import DAYS_PER_YEAR
 from simulator.reporting import facts as facts_section
 from simulator.reporting import layout as lay
 from simulator.reporting import regimes as regimes_section
 from simulator.reporting import replay as replay_section
 from simulator.reporting import stress as stress_section
+from simulator.reporting import verdict
 from simulator.store.atomic import write_text
 from simulator.store.reader import load_stored_config
 
@@ -40,17 +42,17 @@ __all__ = [
 ]
 
 SECTIONS = (
-    "settings",
-    "answer",
+    "verdict",
+    "setup",
     "pnl",
     "var-es",
     "drawdown",
-    "fan",
     "layers",
-    "grid",
-    "frontier",
+    "provenance",
 )
-"""Section ids always present (with a note when the data for them is missing)."""
+"""Sections of every study of a hedged book on many paths; the others appear only with
+their data: ``fan`` (saved paths), ``grid`` and ``frontier`` (a hedge grid), ``stress``,
+``replay``, ``regimes`` and ``facts``. A section without data is left out."""
 
 MAX_FAN_PATHS = 8  # sample paths drawn over the fan
 _SETTINGS = (
@@ -82,7 +84,7 @@ _SETTINGS = (
 # ----------------------------------------------------------------------------- sections
 
 
-def _settings(ds: xr.Dataset) -> lay.Section:
+def _provenance(ds: xr.Dataset) -> lay.Section:
     rows = [(label, ds.attrs[k]) for k, label in _SETTINGS if k in ds.attrs]
     dims = lay.grid_dims(ds)
     for d in dims:
@@ -99,80 +101,13 @@ def _settings(ds: xr.Dataset) -> lay.Section:
             "<details><summary>resolved configuration (YAML)</summary>"
             f"<pre>{lay.esc(ds.attrs['config'])}</pre></details>"
         )
-    return lay.Section("settings", "Run settings and provenance", body)
+    return lay.Section("provenance", "Provenance and all settings", body)
 
 
-def _answer(ds: xr.Dataset, point: dict[str, float]) -> lay.Section:
-    title = "Answer at the best grid point"
-    if "pnl" not in ds:
-        return lay.Section("answer", title, lay.note("No book in this run (strategy=none)."))
-    if "pnl_condor" not in ds:
-        mean, mse = lay.metric_at(ds, "mean", point)
-        es, ese = lay.metric_at(ds, "es99", point)
-        body = lay.note(
-            f"Unhedged book: mean P&L {lay.fmt_se(mean, mse)} USD, ES99 {lay.fmt_se(es, ese)} USD "
-            "over the horizon (no hedge in this run)."
-        )
-        return lay.Section("answer", title, body)
-    es, ese = lay.metric_at(ds, "es99", point)
-    esu, esue = lay.metric_at(ds, "es99_unhedged", point)
-    red, rede = lay.metric_at(ds, "es99_reduction", point)
-    cost, coste = lay.metric_at(ds, "hedge_cost", point)
-    mdd_red, mdd_rede = lay.metric_at(ds, "mdd_mean_reduction", point)
-    mdd_u = (
-        float(lay.at(ds["max_drawdown_condor"], point).mean())
-        if "max_drawdown_condor" in ds
-        else np.nan
-    )
-    diff, diffe = lay.metric_at(ds, "diff_mean", point)
-    days = float(ds.attrs.get("horizon_days", DAYS_PER_YEAR))
-    years = days / float(ds.attrs.get("days_per_year", DAYS_PER_YEAR))
-    capital = _capital(ds)
-    rows = [
-        ("ES99 of book + hedge", lay.fmt_se(es, ese)),
-        ("ES99 of the unhedged book", lay.fmt_se(esu, esue)),
-        ("ES99 reduction", lay.fmt_se(red, rede)),
-        ("mean max drawdown reduction", lay.fmt_se(mdd_red, mdd_rede)),
-        (
-            "  as a share of the unhedged mean drawdown",
-            f"{100 * mdd_red / mdd_u:.2f}% ± {100 * mdd_rede / mdd_u:.2f}%"
-            if np.isfinite(mdd_u) and mdd_u > 0
-            else "n/a",
-        ),
-        ("net hedge cost over the horizon", lay.fmt_se(cost, coste)),
-        (
-            "  per year, share of capital",
-            f"{100 * cost / years / capital:.2f}% ± {100 * coste / years / capital:.2f}%"
-            if capital
-            else "n/a",
-        ),
-        ("mean P&L change vs unhedged (paired)", lay.fmt_se(diff, diffe)),
-    ]
-    text = (
-        f"Best grid point by ES99 of book + hedge: {lay.point_label(point)}. "
-        "Values in USD over the horizon, ± one Monte Carlo standard error (paired where "
-        "the hedge is compared with the unhedged book on the same paths)."
-    )
-    return lay.Section(
-        "answer", title, lay.note(text) + lay.table(("quantity", "value"), rows, "kv")
-    )
-
-
-def _capital(ds: xr.Dataset) -> float | None:
-    try:
-        cfg = load_stored_config(ds.attrs.get("config", "")) or {}
-        cap = float(cfg["strategy"]["capital"])
-        return cap if cap > 0 else None
-    except (KeyError, TypeError, ValueError, ResultsError):
-        return None
-
-
-def _pnl(ds: xr.Dataset, point: dict[str, float]) -> lay.Section:
+def _pnl(ds: xr.Dataset, point: dict[str, float]) -> lay.Section | None:
     title = "P&L over the horizon: hedged vs unhedged"
-    if "pnl" not in ds:
-        return lay.Section("pnl", title, lay.note("No book in this run (strategy=none)."))
-    if ds.sizes.get("path", 0) < 2:
-        return lay.Section("pnl", title, lay.note(lay.ONE_PATH))
+    if "pnl" not in ds or ds.sizes.get("path", 0) < 2:
+        return None  # no book, or one path (a replay): nothing to show
     pnl = lay.at(ds["pnl"], point).values
     series = [("book + hedge", pnl, "C0")]
     if "pnl_condor" in ds:
@@ -195,15 +130,45 @@ def _pnl(ds: xr.Dataset, point: dict[str, float]) -> lay.Section:
             a2.axvline(v99, color=color, ls=ls, lw=1, label=f"1% quantile {v99:,.0f}")
     a2.legend(fontsize=8)
     note = lay.note(f"Hedge setting: {lay.point_label(point)}.")
-    return lay.Section("pnl", title, note + lay.img(fig, "P&L distributions"))
+    body = note + lay.img(fig, "P&L distributions")
+    if len(series) == 2:
+        body += _pnl_scatter(series[1][1], series[0][1])
+    return lay.Section("pnl", title, body)
 
 
-def _var_es(ds: xr.Dataset, point: dict[str, float]) -> lay.Section:
+MAX_SCATTER_PATHS = 20_000  # the first paths drawn in the scatter (all when fewer)
+
+
+def _pnl_scatter(unhedged: np.ndarray, hedged: np.ndarray) -> str:
+    """Per-path hedged vs unhedged P&L (the hedge's effect path by path) and the
+    distribution of their difference."""
+    u, h = unhedged[:MAX_SCATTER_PATHS], hedged[:MAX_SCATTER_PATHS]
+    ok = np.isfinite(u) & np.isfinite(h)
+    u, h = u[ok], h[ok]
+    d = h - u
+    fig, (a1, a2) = lay.figure(10, 3.8, 2)
+    a1.scatter(u, d, s=3, alpha=0.35, color="C0", lw=0)
+    a1.axhline(0, color="0.3", lw=0.8, ls="--")
+    a1.set(xlabel="unhedged condor P&L (USD)", ylabel="hedge's contribution (USD)",
+           title=f"per path ({u.size:,} paths)")  # fmt: skip
+    lay.usd_axis(a1.xaxis)
+    lay.usd_axis(a1.yaxis)
+    if d.size:
+        a2.hist(d, bins=lay.HIST_BINS, color="C2", histtype="stepfilled", alpha=0.7)
+        a2.axvline(0, color="0.3", lw=0.8)
+    a2.set(xlabel="hedge's contribution (USD)", ylabel="paths", title="distribution")
+    lay.usd_axis(a2.xaxis)
+    text = lay.note(
+        "The hedge's contribution on each path (book + hedge minus the unhedged condor P&L) "
+        "against the unhedged P&L: a hedge that pays in crises lifts the dots at the left."
+    )
+    return text + lay.img(fig, "hedged vs unhedged P&L per path")
+
+
+def _var_es(ds: xr.Dataset, point: dict[str, float]) -> lay.Section | None:
     title = "VaR and ES (positive = loss, USD, ± standard error)"
-    if "pnl" not in ds:
-        return lay.Section("var-es", title, lay.note("No book in this run (strategy=none)."))
-    if ds.sizes.get("path", 0) < 2:
-        return lay.Section("var-es", title, lay.note(lay.ONE_PATH))
+    if "pnl" not in ds or ds.sizes.get("path", 0) < 2:
+        return None  # no book, or one path (a replay): nothing to show
     books = [("book + hedge", lay.at(ds["pnl"], point).values)]
     if "pnl_condor" in ds:
         books.append(("unhedged condor", lay.at(ds["pnl_condor"], point).values))
@@ -232,12 +197,10 @@ def _var_es(ds: xr.Dataset, point: dict[str, float]) -> lay.Section:
     return lay.Section("var-es", title, text + lay.table(header, rows, "num"))
 
 
-def _drawdown(ds: xr.Dataset, point: dict[str, float]) -> lay.Section:
+def _drawdown(ds: xr.Dataset, point: dict[str, float]) -> lay.Section | None:
     title = "Maximum drawdown of daily equity"
-    if "max_drawdown" not in ds:
-        return lay.Section("drawdown", title, lay.note("No book in this run (strategy=none)."))
-    if ds.sizes.get("path", 0) < 2:
-        return lay.Section("drawdown", title, lay.note(lay.ONE_PATH))
+    if "max_drawdown" not in ds or ds.sizes.get("path", 0) < 2:
+        return None
     series = [("book + hedge", lay.at(ds["max_drawdown"], point).values, "C0")]
     if "max_drawdown_condor" in ds:
         series.append(("unhedged condor", lay.at(ds["max_drawdown_condor"], point).values, "C3"))
@@ -264,12 +227,10 @@ def _time_axis(ds: xr.Dataset) -> tuple[np.ndarray, str]:
     return np.arange(ds.sizes["time"]), "trading day"
 
 
-def _fan(ds: xr.Dataset, point: dict[str, Any]) -> lay.Section:
+def _fan(ds: xr.Dataset, point: dict[str, Any]) -> lay.Section | None:
     title = "Fan charts of SPX and VIX"
-    if "spx" not in ds or "vix" not in ds:
-        return lay.Section(
-            "fan", title, lay.note("Daily paths were not saved: run with output.save_paths=true.")
-        )
+    if "spx" not in ds or "vix" not in ds or ds.sizes.get("path", 0) < 2:
+        return None  # daily paths not saved (output.save_paths=false), or one path
     t, xlabel = _time_axis(ds)
     fig, axes = lay.figure(10, 3.6, 2)
     for ax, name, unit in ((axes[0], "spx", "index points"), (axes[1], "vix", "vol points")):
@@ -289,10 +250,10 @@ def _fan(ds: xr.Dataset, point: dict[str, Any]) -> lay.Section:
     return lay.Section("fan", title, text + lay.img(fig, "SPX and VIX fan charts"))
 
 
-def _layers(ds: xr.Dataset, point: dict[str, float]) -> lay.Section:
+def _layers(ds: xr.Dataset, point: dict[str, float]) -> lay.Section | None:
     title = "Hedge layers: activation frequency and timing"
-    if "layer_activations" not in ds:
-        return lay.Section("layers", title, lay.note("No hedge in this run (hedge=none)."))
+    if "layer_activations" not in ds or ds.sizes.get("path", 0) < 2:
+        return None
     acts = lay.at(ds["layer_activations"], point).transpose("layer", "path").values
     layers = [str(x) for x in ds["layer"].values]
     rate = np.nanmean(acts > 0, axis=1)
@@ -377,13 +338,26 @@ _GRID_METRICS = (
     ("hedge_cost", "net hedge cost (USD)"),
     ("mean", "mean P&L (USD)"),
 )
+_GRID_PAIRED = (
+    ("es99_reduction", "ES99 reduction vs unhedged (USD)"),
+    ("mdd_mean_reduction", "mean drawdown reduction vs unhedged (USD)"),
+    ("hedge_cost", "net hedge cost (USD, positive = cost)"),
+)
 
 
-def _grid(ds: xr.Dataset, point: dict[str, float]) -> lay.Section:
+def _gap_to_best(ds: xr.Dataset, point: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """ES99 of every grid point minus the best point's, with paired SEs (same paths)."""
+    pnl = ds["pnl"].transpose(*lay.grid_dims(ds), "path")
+    best = lay.at(ds["pnl"], point).transpose("path").values
+    d = metrics.es_difference(pnl.values, best, 0.99)
+    return d.value, d.se
+
+
+def _grid(ds: xr.Dataset, point: dict[str, float]) -> lay.Section | None:
     title = "Metrics over the hedge grid"
     dims = lay.grid_dims(ds)
     if not dims:
-        return lay.Section("grid", title, lay.note("Nothing swept in this run (no hedge.grid)."))
+        return None
     names = [(m, lab) for m, lab in _GRID_METRICS if m in ds["metric"].values]
     val = ds["summary"].where(ds["valid"]) if "valid" in ds else ds["summary"]
     se = ds["summary_se"]
@@ -391,11 +365,24 @@ def _grid(ds: xr.Dataset, point: dict[str, float]) -> lay.Section:
         d = dims[0]
         fig, axs = lay.figure_2x2(10, 5.6)
         x = ds[d].values
-        for ax, (m, lab) in zip(axs, names, strict=False):
+        paired = [(m, lab) for m, lab in _GRID_PAIRED if m in ds["metric"].values]
+        for ax, (m, lab) in zip(axs, paired, strict=False):
             ax.errorbar(x, val.sel(metric=m).values, yerr=se.sel(metric=m).values, marker="o",
                         capsize=3)  # fmt: skip
+            ax.axhline(0, color="0.5", lw=0.8)
             ax.set(xlabel=d, title=lab)
-        body = lay.img(fig, f"metrics over {d}")
+        ax = axs[len(paired)]
+        if "pnl" in ds and ds.sizes.get("path", 0) > 1:
+            gap, gse = _gap_to_best(ds, point)
+            ax.errorbar(x, gap, yerr=gse, marker="o", capsize=3, color="C1")
+            ax.axhline(0, color="0.5", lw=0.8)
+            ax.set(xlabel=d, title="ES99 minus the lowest point's (USD)")
+        for extra in axs[len(paired) + 1 :]:
+            extra.set_axis_off()
+        body = lay.note(
+            "Bars: ± one paired standard error (each point against the unhedged book, or "
+            "against the point with the lowest ES99, on the same paths)."
+        ) + lay.img(fig, f"metrics over {d}")
     else:
         a, b = dims[-2], dims[-1]
         rest = {k: v for k, v in point.items() if k not in (a, b)}
@@ -425,11 +412,11 @@ def _grid(ds: xr.Dataset, point: dict[str, float]) -> lay.Section:
     return lay.Section("grid", title, body)
 
 
-def _frontier(ds: xr.Dataset, point: dict[str, float]) -> lay.Section:
+def _frontier(ds: xr.Dataset, point: dict[str, float]) -> lay.Section | None:
     title = "Hedge cost vs ES99 reduction"
-    if "summary" not in ds or "es99_reduction" not in ds["metric"].values:
-        return lay.Section("frontier", title, lay.note("No hedge in this run (hedge=none)."))
     dims = lay.grid_dims(ds)
+    if not dims or "summary" not in ds or "es99_reduction" not in ds["metric"].values:
+        return None  # no hedge, or one hedge setting: no frontier
     val, se = ds["summary"], ds["summary_se"]
     if "valid" in ds:
         val = val.where(ds["valid"])
@@ -475,11 +462,13 @@ def _extra_sections(ds: xr.Dataset, point: dict[str, float]) -> list[lay.Section
 
 
 def build_html(ds: xr.Dataset, title: str | None = None) -> str:
-    """The whole report page of ``ds`` as one HTML string."""
+    """The whole report page of ``ds`` as one HTML string: the verdict and the settings
+    that matter first, the evidence next, provenance last; sections without data are
+    left out."""
     point = lay.best_point(ds)
     sections = [
-        _settings(ds),
-        _answer(ds, point),
+        verdict.section(ds, point),
+        verdict.key_settings(ds),
         *_extra_sections(ds, point),
         _pnl(ds, point),
         _var_es(ds, point),
@@ -491,7 +480,8 @@ def build_html(ds: xr.Dataset, title: str | None = None) -> str:
     ]
     if "replay_source" not in ds.attrs:  # a replay is the history itself
         sections.append(facts_section.section(ds))
-    return lay.page(sections, title or "ALVH tail-risk report", ds)
+    sections.append(_provenance(ds))
+    return lay.page([s for s in sections if s is not None], title or "ALVH tail-risk report", ds)
 
 
 def write_report(ds: xr.Dataset, target: str | Path, title: str | None = None) -> Path:
@@ -499,6 +489,7 @@ def write_report(ds: xr.Dataset, target: str | Path, title: str | None = None) -
     return write_text(build_html(ds, title), target)
 
 
-def write_page(sections: Sequence[lay.Section], target: str | Path, title: str, ds) -> Path:
-    """A page of the given sections (e.g. simulator.facts), written atomically."""
-    return write_text(lay.page(sections, title, ds), target)
+def write_page(sections: Sequence[lay.Section | None], target: str | Path, title: str, ds) -> Path:
+    """A page of the given sections (e.g. simulator.facts; None: left out), written
+    atomically."""
+    return write_text(lay.page([s for s in sections if s is not None], title, ds), target)

@@ -62,6 +62,8 @@ def section(ds: xr.Dataset):
                 "num",
             )
         )
+        parts.append(_drawdown_curves(dates, eq, eq_c))
+        parts.append(_monthly_table(dates, eq, eq_c))
         final = (float(eq_c[-1]), float(eq[-1]))
         parts.append(
             rp.note(
@@ -69,3 +71,47 @@ def section(ds: xr.Dataset):
             )
         )
     return rp.Section("replay", "Historical replay", "".join(parts))
+
+
+def _drawdown_curves(dates: np.ndarray, eq: np.ndarray, eq_c: np.ndarray) -> str:
+    """Daily drawdown (running peak of equity, from 0, minus equity) of both books."""
+    fig = Figure(figsize=(10, 2.8), dpi=rp.DPI, layout="constrained")
+    ax = fig.subplots()
+    for e, color, label in ((eq_c, "C3", "condor alone"), (eq, "C0", "condor + ALVH")):
+        dd = np.maximum.accumulate(np.maximum(e, 0.0)) - e
+        ax.plot(dates, -dd, color=color, lw=1.0, label=label)
+    ax.set(ylabel="drawdown (USD)", title="drawdown from the running peak of equity")
+    rp.usd_axis(ax.yaxis)
+    ax.legend(fontsize=8)
+    return rp.img(fig, "replay drawdowns")
+
+
+def monthly_pnl(dates: np.ndarray, equity: np.ndarray) -> dict[tuple[int, int], float]:
+    """Calendar-month P&L (USD) of a daily equity curve that starts from 0: each month's
+    last equity minus the previous month's last (the first month from 0)."""
+    months = dates.astype("datetime64[M]")
+    out: dict[tuple[int, int], float] = {}
+    prev = 0.0
+    for m in np.unique(months):
+        last = float(equity[np.nonzero(months == m)[0][-1]])
+        y, mo = int(str(m)[:4]), int(str(m)[5:7])
+        out[(y, mo)] = last - prev
+        prev = last
+    return out
+
+
+def _monthly_table(dates: np.ndarray, eq: np.ndarray, eq_c: np.ndarray) -> str:
+    """Calendar months of book + hedge by year, with year totals of both books."""
+    hedged, alone = monthly_pnl(dates, eq), monthly_pnl(dates, eq_c)
+    years = sorted({y for y, _ in hedged})
+    rows = []
+    for y in years:
+        cells = [rp.fmt_usd(hedged[(y, m)]) if (y, m) in hedged else "" for m in range(1, 13)]
+        total = sum(v for (yy, _), v in hedged.items() if yy == y)
+        total_c = sum(v for (yy, _), v in alone.items() if yy == y)
+        rows.append((str(y), *cells, rp.fmt_usd(total), rp.fmt_usd(total_c)))
+    names = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    header = ("year", *names, "year, book + hedge", "year, condor alone")
+    return rp.note("P&L per calendar month of condor + ALVH (USD), from the daily equity.") + (
+        rp.table(header, rows, "num")
+    )
