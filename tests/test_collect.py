@@ -3,6 +3,8 @@ hand-made run directories (no simulation: the launcher tests run real sweeps).""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -12,7 +14,7 @@ from simulator.cli import collect as collect_cli
 from simulator.config.spec import SpecError
 from simulator.store import collect
 from simulator.store.atomic import write_atomic
-from simulator.store.dataset import git_commit, package_version
+from simulator.store.dataset import git_commit, package_version, source_digest
 
 BASE = {
     "model": {"name": "heston", "kappa": 2.0, "sigma": 0.5},
@@ -240,3 +242,10 @@ def test_existing_result_that_differs_is_refused(tmp_path, change, why):
     with pytest.raises(SpecError, match=why) as err:
         collect.existing_result(tmp_path / "0" / "results.nc", yaml.safe_dump(asked))
     assert err.value.key == "output.dir" and "overwrite" in str(err.value)
+
+
+def test_source_digest_hashes_the_engine_source():
+    """The digest reads models/ and simulator/ (it once looked one folder too low and
+    hashed nothing: every dataset carried the SHA-256 of empty input)."""
+    digest = source_digest()
+    assert len(digest) == 64 and digest != hashlib.sha256(b"").hexdigest()

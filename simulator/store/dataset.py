@@ -86,7 +86,7 @@ def source_digest() -> str:
     git tree is dirty or unknown."""
     import hashlib
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # simulator/store/dataset.py -> the tree
     h = hashlib.sha256()
     for pkg in ("models", "simulator"):
         for f in sorted((root / pkg).rglob("*")):
