@@ -89,15 +89,17 @@ def _grid(root, thresholds=(20.0, 18.0), sizes=(0.25, 0.1), skip=()):
 def test_two_by_two_cube_has_sorted_swept_dims_and_each_runs_numbers(tmp_path):
     _grid(tmp_path)
     cube = collect.collect(tmp_path)
-    t, s = "hedge.layers.l1.threshold", "hedge.layers.l1.size"
+    t, s = "l1_threshold", "l1_size"  # named like the in-process grid's dimensions
     assert cube.pnl.dims == (t, s, "path")
+    assert cube[t].attrs["config_key"] == "hedge.layers.l1.threshold"
     assert cube[t].values.tolist() == [18.0, 20.0] and cube[s].values.tolist() == [0.1, 0.25]
     for tv in (18.0, 20.0):
         for sv in (0.1, 0.25):
             np.testing.assert_array_equal(
                 cube.pnl.sel({t: tv, s: sv}).values, 100 * tv + 1000 * sv + np.arange(4)
             )
-    assert cube.attrs["swept"] == f"{t}, {s}" and cube.attrs["runs"] == 4
+    assert cube.attrs["swept_dims"] == f"{t}, {s}" and cube.attrs["runs"] == 4
+    assert cube.attrs["swept"] == "hedge.layers.l1.threshold, hedge.layers.l1.size"
     assert cube.attrs["git_commit"] == "abc123"
 
 
@@ -128,17 +130,17 @@ def test_auto_format_is_zarr_above_the_size_limit(tmp_path, capsys):
 def test_missing_point_is_nan(tmp_path):
     _grid(tmp_path, skip={(20.0, 0.25)})
     cube = collect.collect(tmp_path)
-    point = {"hedge.layers.l1.threshold": 20.0, "hedge.layers.l1.size": 0.25}
+    point = {"l1_threshold": 20.0, "l1_size": 0.25}
     assert np.isnan(cube.pnl.sel(point).values).all()
-    assert np.isfinite(cube.pnl.sel({**point, "hedge.layers.l1.size": 0.1}).values).all()
+    assert np.isfinite(cube.pnl.sel({**point, "l1_size": 0.1}).values).all()
 
 
 def test_without_multirun_yaml_the_differing_keys_are_the_dims(tmp_path):
     _run(tmp_path, 0, _config(**{"sim.seed": 3}), 1.0)
     _run(tmp_path, 1, _config(**{"sim.seed": 1}), 2.0)
     cube = collect.collect(tmp_path)
-    assert cube["sim.seed"].values.tolist() == [1.0, 3.0]
-    assert cube.pnl.sel({"sim.seed": 3.0}).values[0] == 1.0
+    assert cube["sim_seed"].values.tolist() == [1.0, 3.0]
+    assert cube.pnl.sel(sim_seed=3.0).values[0] == 1.0
 
 
 def test_categorical_swept_group_becomes_labels(tmp_path):
@@ -249,3 +251,14 @@ def test_source_digest_hashes_the_engine_source():
     hashed nothing: every dataset carried the SHA-256 of empty input)."""
     digest = source_digest()
     assert len(digest) == 64 and digest != hashlib.sha256(b"").hexdigest()
+
+
+def test_dimension_names_follow_the_in_process_grid():
+    assert collect.dim_names(
+        ["hedge.layers.l1.threshold", "hedge.budget_share", "model.sigma", "model", "hedge"]
+    ) == ["l1_threshold", "budget_share", "model_sigma", "model", "hedge"]
+    # Two keys that would share a name keep their config keys.
+    assert collect.dim_names(["hedge.layers.l1.size", "hedge.l1_size"]) == [
+        "hedge.layers.l1.size",
+        "hedge.l1_size",
+    ]

@@ -20,6 +20,7 @@ pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
 
 FAST = ("sim.paths=256", "sim.horizon_days=5", "strategy=none", "hedge=none")
 SIGMA, SPOT = "model.sigma", "market.spot"
+D_SIGMA, D_SPOT = "model_sigma", "market_spot"  # the collected cube's dimensions
 
 
 def _ok(proc) -> list[str]:
@@ -45,16 +46,17 @@ def test_joblib_2x2_collects_into_the_single_runs_numbers_and_resumes(tmp_path, 
     runs = _results(sweep)
     assert len(runs) == 4 and sorted(printed) == sorted(map(str, runs))
     cube = collect.collect(sweep)
-    assert cube.spx_final.dims == (SIGMA, SPOT, "path")
-    assert cube[SIGMA].values.tolist() == [0.4, 0.6]  # sorted, whatever the sweep order
-    assert cube[SPOT].values.tolist() == [100.0, 120.0]
+    assert cube.spx_final.dims == (D_SIGMA, D_SPOT, "path")  # no dots: cube.sel(model_sigma=)
+    assert cube[D_SIGMA].values.tolist() == [0.4, 0.6]  # sorted, whatever the sweep order
+    assert cube[D_SPOT].values.tolist() == [100.0, 120.0]
+    assert cube[D_SIGMA].attrs["config_key"] == SIGMA and cube.attrs["swept"] == f"{SIGMA}, {SPOT}"
     for sigma, spot in ((0.6, 100), (0.4, 120)):
         single = run_cli(
             *FAST, f"{SIGMA}={sigma}", f"{SPOT}={spot}", f"output.dir={tmp_path}/{sigma}_{spot}",
             cwd=tmp_path,
         )  # fmt: skip
         ref = xr.load_dataset(_ok(single)[-1])
-        point = cube.sel({SIGMA: sigma, SPOT: spot})
+        point = cube.sel({D_SIGMA: sigma, D_SPOT: spot})
         for var in ref.data_vars:
             np.testing.assert_array_equal(point[var].values, ref[var].values, var)
 

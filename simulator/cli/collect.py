@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ResultsError(f"{out} already exists: pass --overwrite or choose --out")
     except ResultsError as exc:
         return fail(exc)
-    swept = [k for k in cube.attrs["swept"].split(", ") if k]
+    swept = [k for k in cube.attrs["swept_dims"].split(", ") if k]
     if fmt == "zarr":
         cube = _for_zarr(cube, swept)
     path = write_atomic(cube, out, fmt)

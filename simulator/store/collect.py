@@ -46,6 +46,7 @@ from simulator.store.reader import load_stored_config
 
 __all__ = [
     "collect",
+    "dim_names",
     "existing_result",
     "find_results",
     "flatten",
@@ -225,9 +226,28 @@ def _check_versions(root: Path, paths: list[Path], runs: list[xr.Dataset]) -> No
             )
 
 
+def dim_names(keys: list[str]) -> list[str]:
+    """The cube's dimension for each swept config key, named like the in-process hedge
+    grid: ``hedge.layers.l1.threshold`` -> ``l1_threshold``, a sleeve-level
+    ``hedge.budget_share`` -> ``budget_share``, any other dotted key with ``_`` for the dots
+    (``model.sigma`` -> ``model_sigma``), a group (``model``) as is. Where two keys would
+    share a name, both keep their config key as the name."""
+    names = []
+    for k in keys:
+        parts = k.split(".")
+        if len(parts) == 4 and parts[:2] == ["hedge", "layers"]:
+            names.append(f"{parts[2]}_{parts[3]}")
+        elif len(parts) == 2 and parts[0] == "hedge":
+            names.append(parts[1])
+        else:
+            names.append("_".join(parts))
+    return [k if names.count(n) > 1 else n for k, n in zip(keys, names, strict=True)]
+
+
 def _merge(
-    root: Path, paths: list[Path], runs: list[xr.Dataset], swept: list[str], points: list[tuple]
+    root: Path, paths: list[Path], runs: list[xr.Dataset], keys: list[str], points: list[tuple]
 ) -> xr.Dataset:
+    swept = dim_names(keys)
     parts = []
     for ds, pt in zip(runs, points, strict=True):
         ds = ds.copy()
@@ -248,7 +268,8 @@ def _merge(
     attrs = {k: v for k, v in first.items() if k not in RUN_ATTRS}
     attrs.update(
         title="ALVH risk engine results, collected multirun",
-        swept=", ".join(swept),
+        swept=", ".join(keys),
+        swept_dims=", ".join(swept),
         runs=len(runs),
         sources="\n".join(str(p.relative_to(root)) for p in paths),
         config=first["config"],
@@ -256,8 +277,8 @@ def _merge(
         seeds=", ".join(sorted({str(r.attrs.get("seed")) for r in runs})),
         wall_time_s=float(sum(float(r.attrs.get("wall_time_s", 0.0)) for r in runs)),
     )
-    for k in swept:
-        cube[k].attrs["long_name"] = f"swept config key {k}"
+    for d, k in zip(swept, keys, strict=True):
+        cube[d].attrs.update(long_name=f"swept config key {k}", config_key=k)
     cube.attrs = attrs
     return cube
 
