@@ -71,7 +71,7 @@ def _slip(spec, vix, price):
 def _buy(spec, layer, day, vix, risk=RISK):
     """Independent recomputation of a call purchase: (qty, strike, expiry, total cost)."""
     v = F64(var_for_vix(vix))
-    expiry = int(EXPIRIES[np.searchsorted(EXPIRIES, day + layer.min_dte)])
+    expiry = int(EXPIRIES[np.searchsorted(EXPIRIES, day + layer.min_days)])
     tau = F64(expiry - day)
     fut = float(tables.vix_future(vix_table(), v, tau))
     strike = float(max(round(fut * (1 + layer.strike_otm)), 1))
@@ -130,7 +130,7 @@ def test_take_profit_sells_and_rearms_only_after_release():
 
 
 def test_roll_before_expiry_sells_and_rebuys_next_expiry_same_day():
-    layer = replace(L1, roll_days=5, min_dte=20, take_profit=None)
+    layer = replace(L1, roll_days=5, min_days=20, take_profit=None)
     spec = replace(ONE, layers=(layer,))
     path = [21.0] * 32
     res = _run(spec, path)
@@ -147,7 +147,7 @@ def test_roll_before_expiry_sells_and_rebuys_next_expiry_same_day():
 
 
 def test_expiry_settles_at_the_vix_without_costs():
-    layer = replace(L1, roll_days=0, min_dte=5, take_profit=None, release_gap=10.0)
+    layer = replace(L1, roll_days=0, min_days=5, take_profit=None, release_gap=10.0)
     spec = replace(ONE, layers=(layer,))
     path = [21.0] * 12 + [30.0, 12.0]  # expiry on day 12 at VIX 30
     res = _run(spec, path)

@@ -159,12 +159,15 @@ CATALOG = [
     ("grid", "hedge.grid.l1_size=[0.1,20]", "hedge.grid.l1_size"),
     ("grid", "hedge.grid.l1_release_gap=[-5,2]", "hedge.grid.l1_release_gap"),
     ("grid", "hedge.grid.l1_take_profit=[0.5,3]", "hedge.grid.l1_take_profit"),
-    ("grid", "hedge.grid.l1_min_dte=[0,500]", "hedge.grid.l1_min_dte"),
+    ("grid", "hedge.grid.l1_min_days=[0,500]", "hedge.grid.l1_min_days"),
     ("grid", "hedge.grid.l1_strike_otm=[-0.9,0.1]", "hedge.grid.l1_strike_otm"),
     ("grid", "hedge.grid.budget_share=[-1,0.1]", "hedge.grid.budget_share"),
     ("grid", "hedge.grid.l1_roll_days=[1.5,2]", "hedge.grid.l1_roll_days"),
     ("grid", "hedge.grid.cover_points=[0,20]", "hedge.grid.cover_points"),
-    ("grid", "hedge.grid.l1_min_dte=[3,40]", "hedge.grid.l1_min_dte"),
+    ("grid", "hedge.grid.l1_min_days=[3,40]", "hedge.grid.l1_min_days"),
+    # renamed keys name their new name (0.5: a layer's expiry distance is min_days)
+    ("renamed", "hedge.layers.l2.min_dte=20", "hedge.layers.l2.min_days"),
+    ("renamed", "hedge.grid.l1_min_dte=[20,30]", "hedge.grid.l1_min_days"),
     # settings that leave the book idle or overflow (issue 18, items 10 and 12)
     ("idle", "hedge.layers.l1.release_gap=50", "hedge.layers.l1.release_gap"),
     ("idle", "hedge.grid.l1_release_gap=[2,30]", "hedge.grid.l1_release_gap"),

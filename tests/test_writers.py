@@ -187,16 +187,16 @@ def test_writable_probe_leaves_nothing_and_creates_parents_like_the_writer(tmp_p
 # ------------------------------------------------------------------- 4. grid value checks
 
 GRID_CASES = [
-    ("hedge.grid.l1_roll_days=[5,30]", "hedge.grid.l1_roll_days=30", "min_dte"),
+    ("hedge.grid.l1_roll_days=[5,30]", "hedge.grid.l1_roll_days=30", "min_days"),
     ("hedge.grid.l1_size=[0.1,20]", "hedge.grid.l1_size=20", "[0, 10]"),
     ("hedge.grid.l1_release_gap=[-5,2]", "hedge.grid.l1_release_gap=-5", ">= 0"),
     ("hedge.grid.l1_take_profit=[0.5,3]", "hedge.grid.l1_take_profit=0.5", "> 1"),
-    ("hedge.grid.l1_min_dte=[0,500]", "hedge.grid.l1_min_dte=0", "integer"),
+    ("hedge.grid.l1_min_days=[0,500]", "hedge.grid.l1_min_days=0", "integer"),
     ("hedge.grid.l1_strike_otm=[-0.9,0.1]", "hedge.grid.l1_strike_otm=-0.9", "[-0.5, 3]"),
     ("hedge.grid.budget_share=[-1,0.1]", "hedge.grid.budget_share=-1", ">= 0"),
     ("hedge.grid.l1_roll_days=[1.5,2]", "hedge.grid.l1_roll_days=1.5", "integer"),
     ("hedge.grid.cover_points=[0,20]", "hedge.grid.cover_points=0", "in [0.1, 200]"),
-    ("hedge.grid.l1_min_dte=[3,40]", "hedge.grid.l1_min_dte=3", "roll_days=5 must be below"),
+    ("hedge.grid.l1_min_days=[3,40]", "hedge.grid.l1_min_days=3", "roll_days=5 must be below"),
 ]
 
 
@@ -208,10 +208,10 @@ def test_every_grid_value_goes_through_the_scalar_check(override, named, why):
 
 
 def test_valid_grids_still_pass_and_combinations_are_checked():
-    spec = _spec("hedge.grid.l1_roll_days=[5,30]", "hedge.grid.l1_min_dte=[40,50]")
-    assert [a.key for a in spec.hedge.grid] == ["l1_roll_days", "l1_min_dte"]
+    spec = _spec("hedge.grid.l1_roll_days=[5,30]", "hedge.grid.l1_min_days=[40,50]")
+    assert [a.key for a in spec.hedge.grid] == ["l1_roll_days", "l1_min_days"]
     with pytest.raises(SpecError, match=r"hedge\.grid\.l1_roll_days=30"):
-        _spec("hedge.grid.l1_roll_days=[5,30]", "hedge.grid.l1_min_dte=[20,50]")
+        _spec("hedge.grid.l1_roll_days=[5,30]", "hedge.grid.l1_min_days=[20,50]")
     assert len(_spec("hedge.grid.l1_threshold=[15,40]").hedge.grid) == 1  # NaN points ok
 
 

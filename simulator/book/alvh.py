@@ -3,7 +3,7 @@
 Each layer watches a trigger signal and, when it reaches the layer's threshold while the
 layer is armed, buys VIX exposure: calls struck at the same-expiry future x (1 +
 strike_otm) rounded to whole vol points, or VIX futures. The expiry is the first VIX
-expiry at least ``min_dte`` trading days out. Size: enough contracts (whole, rounded
+expiry at least ``min_days`` trading days out. Size: enough contracts (whole, rounded
 down) that the position pays ``size`` x the condor's current max loss if the VIX settles
 ``cover_points`` above the call strike (or above the entry future, for futures):
 qty = floor(size x max loss / (multiplier x cover_points)). A per-cycle budget
@@ -83,7 +83,7 @@ class LayerParams(NamedTuple):
     size: Any
     take_profit: Any
     roll_days: Any
-    min_dte: Any
+    min_days: Any
 
 
 class HedgeParams(NamedTuple):
@@ -403,7 +403,7 @@ def hedge_sleeve(
             active = active & ~leaving
             armed = jnp.where(tp, False, armed) | (sig_i < release_lvl)
             # ---- entries
-            idx = jnp.searchsorted(expiries, d + p["min_dte"].astype(jnp.int32), side="left")
+            idx = jnp.searchsorted(expiries, d + p["min_days"].astype(jnp.int32), side="left")
             new_exp = expiries[jnp.minimum(idx, expiries.shape[0] - 1)]
             new_tau = (new_exp - d).astype(dtype)
             fut = tables.vix_future(table, v, mtau(new_tau), whole_days=whole)

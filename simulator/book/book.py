@@ -104,9 +104,9 @@ def prepare(spec: RunSpec, model: Heston, build: Callable = _build) -> BookConte
     dtype = np.dtype(sim.dtype)
     if spec.hedge.name == "alvh":
         grid_params, grid_valid, grid_dims = alvh.grid_points(spec.hedge)
-        longest = max(lp.min_dte.max() for lp in grid_params.layers)
+        longest = max(lp.min_days.max() for lp in grid_params.layers)
         # Any expiry bought or quoted (front and second future) lies within this many
-        # trading days: the first expiry min_dte out is at most ~a cycle (<= 25 days) later.
+        # trading days: the first expiry min_days out is at most ~a cycle (<= 25 days) later.
         vix_days = max(int(longest), 25) + 30
         exps = exps[exps <= sim.horizon_days + vix_days]
         vix_table = _tabulate(spec, build, tables.build_vix_table, model, vix_days, market.rate)

@@ -8,6 +8,7 @@ from there, a source checkout from its top-level folders.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,14 @@ def resolve(cfg: DictConfig | Mapping[str, Any]) -> tuple[dict, str]:
     return container, OmegaConf.to_yaml(OmegaConf.create(container))
 
 
+RENAMED = (
+    (r"hedge\.layers\.(\w+)\.min_dte", r"hedge.layers.\1.min_days"),
+    (r"hedge\.grid\.(\w+)_min_dte", r"hedge.grid.\1_min_days"),
+)
+"""Keys renamed in 0.5 (pattern, new name): a hedge layer's expiry distance counts trading
+days, so it is ``min_days``; ``*_dte`` keys count calendar days (``strategy.min_dte``)."""
+
+
 def check_override_syntax(overrides: Iterable[str]) -> None:
     """Parse each ``key=value`` override with Hydra's own grammar, so that a syntax error
     (``sim.paths=[1``) is a SpecError naming its key (Hydra's message names only the
@@ -61,6 +70,10 @@ def check_override_syntax(overrides: Iterable[str]) -> None:
     for arg in overrides:
         if "=" not in arg:
             continue
+        key, value = arg.split("=", 1)
+        for old, new in RENAMED:
+            if re.fullmatch(old, key.lstrip("+~")):
+                raise SpecError(key, value, f"renamed: use {re.sub(old, new, key.lstrip('+~'))}")
         try:
             parser.parse_override(arg)
         except HydraException as exc:  # OverrideParseException, or the grammar's own

@@ -193,7 +193,7 @@ TRIGGERS = (
 )  # fmt: skip
 INSTRUMENTS = ("vix_call", "vix_future", "vxx")
 LAYER_NUMERIC = (
-    "threshold", "release_gap", "strike_otm", "size", "take_profit", "roll_days", "min_dte"
+    "threshold", "release_gap", "strike_otm", "size", "take_profit", "roll_days", "min_days"
 )  # fmt: skip
 HEDGE_NUMERIC = ("budget_share", "cover_points")
 SPOT_RANGE = (0.01, 1e6)  # market.spot, index points
@@ -218,7 +218,7 @@ class LayerSpec:
     size: float  # share of the condor's max loss paid by a cover_points rise above strike
     take_profit: float | None  # sell when the mark reaches this multiple of the cost
     roll_days: int  # trading days before expiry to roll forward
-    min_dte: int  # trading days: buy the first VIX expiry at least this far out
+    min_days: int  # trading days: buy the first VIX expiry at least this far out
     early_trigger: str | None = None  # also fire (and hold) while this signal ...
     early_threshold: float = 0.5  # ... is at or above this level: early arming
     ceiling: float | None = None  # no new buys while the trigger is at or above this
@@ -706,7 +706,7 @@ def _layer(name: str, data: Any) -> LayerSpec:
         size=g.number("size", lambda x: 0 <= x <= 10, "in [0, 10]"),
         take_profit=_optional(g, "take_profit", lambda x: x > 1, "> 1"),
         roll_days=g.integer("roll_days", 0, 60),
-        min_dte=g.integer("min_dte", 1, 200),
+        min_days=g.integer("min_days", 1, 200),
         early_trigger=None
         if g.raw("early_trigger") is None
         else g.choice("early_trigger", TRIGGERS),
@@ -743,11 +743,11 @@ def _layer(name: str, data: Any) -> LayerSpec:
             f"{layer.trigger} signal falls below threshold - release_gap = {release:g}, and "
             "that signal is never below 0, so the layer would never release",
         )  # fmt: skip
-    if layer.roll_days >= layer.min_dte:
+    if layer.roll_days >= layer.min_days:
         raise SpecError(
             f"hedge.layers.{name}.roll_days",
             layer.roll_days,
-            f"must be below min_dte={layer.min_dte}",
+            f"must be below min_days={layer.min_days}",
         )
     g.done()
     return layer
