@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from simulator.analysis.regimes import break_even, format_markdown, regime_map
+from simulator.analysis.regimes import break_even, format_markdown, regime_map, table_rows
 
 
 def _world(rng: np.random.Generator, n: int, crisis_share: float = 0.25):
@@ -103,3 +103,11 @@ def test_markdown_names_every_regime_and_both_shares():
     for word in ("calm (VIX max < 40)", "crisis (VIX max >= 40)", "| all |", "35% less",
                  "pays for itself"):  # fmt: skip
         assert word in text
+
+
+def test_an_empty_regime_shows_n_a_not_nan():
+    """Every path a crisis year (a stress run): the calm row has no paths, and says so."""
+    w = _world(np.random.default_rng(4), 2_000, crisis_share=1.0)
+    rows = table_rows(regime_map(**w, years=1.0, capital=1e6))
+    calm = next(r for r in rows if r[0].startswith("calm"))
+    assert calm[4] == "n/a" and not any("nan" in cell for row in rows for cell in row)

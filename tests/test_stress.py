@@ -15,6 +15,7 @@ import xarray as xr
 
 from simulator.config import conf
 from simulator.config.spec import SpecError, build_spec
+from simulator.reporting import stress as stress_page
 from simulator.scenarios import stress
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,6 +171,7 @@ def test_every_stress_experiment_runs_from_the_cli_with_its_report_section(tmp_p
                 ds[month].sum("month").values, ds[total].values, rtol=0, atol=tol
             )
         assert "through the shock" in m.group(1)
+        assert f"the {scen} closes themselves" in m.group(1) and "SPX of the paths" in m.group(1)
         # The crisis VIX closes are on the paths: the VIX peaks at the scenario's.
         peak = float(ds["vix"].isel(time=slice(21, 21 + stress.SCENARIOS[scen].days + 1)).max())
         assert math.isclose(peak, max(stress.SCENARIOS[scen].vix), rel_tol=1e-5)
@@ -198,3 +200,19 @@ def test_window_pnl_from_daily_blocks_without_saved_paths():
     assert "time" not in out.dims and "equity" not in out
     with pytest.raises(RuntimeError, match="daily P&L blocks"):
         stress.window_pnl(ds.isel(month=slice(0, 2)), spec)  # 21-day months: refused
+
+
+def test_the_history_scale_of_the_stress_page_is_that_of_the_shipped_spx():
+    """reporting.stress.HISTORY_60D: the largest 60-day rise and fall of arch's S&P 500
+    closes, 1999-2018, recomputed."""
+    from arch.data import sp500
+
+    close = sp500.load()["Close"]
+    days, _, up, up_when, down, down_when = stress_page.HISTORY_60D
+    r = close.to_numpy()[days:] / close.to_numpy()[:-days] - 1.0
+    i, j = int(r.argmax()), int(r.argmin())
+    assert round(r[i], 3) == up and round(r[j], 3) == down
+    assert up_when == f"{close.index[i].date()} to {close.index[i + days].date()}"
+    assert down_when == f"from {close.index[j].date()}"
+    span = (str(close.index[0].date()), str(close.index[-1].date()))
+    assert span == ("1999-01-04", "2018-12-31")

@@ -210,7 +210,9 @@ def table_rows(m: RegimeMap) -> list[tuple[str, ...]]:
             _pm(r.share, r.share_se, ".1%"),
             _pm(r.hedge_cost, r.hedge_cost_se, ".2%", 1.0 / m.capital),
             _pm(r.pnl_hedge, r.pnl_hedge_se),
-            f"{r.drawdown_unhedged:,.0f} -> {r.drawdown_hedged:,.0f}",
+            f"{r.drawdown_unhedged:,.0f} -> {r.drawdown_hedged:,.0f}"
+            if math.isfinite(r.drawdown_unhedged) and math.isfinite(r.drawdown_hedged)
+            else "n/a",
             _pm(r.drawdown_change, r.drawdown_change_se, "+.1%"),
         ))  # fmt: skip
     return rows
