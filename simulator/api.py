@@ -29,6 +29,7 @@ from simulator.config.spec import RunSpec
 from simulator.engine import core as engine
 from simulator.engine import streaming
 from simulator.engine.interrupt import stop_if_terminated
+from simulator.engine.progress import Phase
 from simulator.scenarios import replay, stress
 from simulator.store import dataset, table_cache
 from simulator.store.atomic import write_atomic
@@ -102,7 +103,8 @@ def _simulate(spec: RunSpec, config_yaml: str, progress: bool) -> xr.Dataset:
         )
     book_ctx = None
     if spec.strategy.name != "none":
-        book_ctx = book.prepare(spec, spec.model.build(), table_cache.cached_build)
+        with Phase("mark tables and trade plan", enabled=progress):
+            book_ctx = book.prepare(spec, spec.model.build(), table_cache.cached_build)
         if spec.replay is not None:  # monthly SPX options settle at the real opening print
             book_ctx = dataclasses.replace(book_ctx, spx_open=replay.daily_opens(spec))
         _warn_idle_condor(spec, book_ctx)
@@ -152,7 +154,8 @@ def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = Tr
     """Simulate ``spec`` and write its dataset atomically to ``target``."""
     ds = simulate(spec, config_yaml, progress)
     stop_if_terminated()
-    path = write_atomic(ds, target, spec.output.format)
+    with Phase(f"write {target.name}", enabled=progress):
+        path = write_atomic(ds, target, spec.output.format)
     seconds = float(ds.attrs["wall_time_s"])
     rate = spec.sim.paths * spec.sim.n_steps / max(seconds, 1e-9)
     log.info("done in %.2f s (%.3g path-steps/s)", seconds, rate)
@@ -182,7 +185,9 @@ def _write_report(ds, path: Path) -> None:
     from simulator.reporting.page import write_report
 
     try:
-        log.info("report: %s", write_report(ds, path.parent / "report.html"))
+        with Phase("report"):
+            out = write_report(ds, path.parent / "report.html")
+        log.info("report: %s", out)
     except Exception as exc:
         log.error(
             "report not written (%s: %s); the dataset is complete: "

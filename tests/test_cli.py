@@ -4,6 +4,7 @@ tests/test_catalog.py)."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import xarray as xr
@@ -75,17 +76,22 @@ def test_results_identical_across_chunk_sizes_and_devices(tmp_path, run_cli):
 
 
 def test_dataset_layout_and_provenance(tmp_path, files_under, run_cli, model_vix0):
-    out = _ok(
-        run_cli(
-            "market.start=v0",
-            "sim.paths=500",
-            "sim.horizon_days=10",
-            "output.save_paths=true",
-            "sim.seed=11",
-            f"output.dir={tmp_path}",
-            cwd=tmp_path,
-        )
+    proc = run_cli(
+        "market.start=v0",
+        "sim.paths=500",
+        "sim.horizon_days=10",
+        "output.save_paths=true",
+        "sim.seed=11",
+        f"output.dir={tmp_path}",
+        cwd=tmp_path,
     )
+    out = _ok(proc)
+    # Every phase says when it starts and ends (engine.progress), in this order.
+    phases = ("mark tables and trade plan", "compile (chunks of", "paths + book", "write")
+    at = [proc.stderr.index(f"] {name}") for name in phases]
+    assert at == sorted(at), proc.stderr
+    for name in phases:
+        assert re.search(rf"\] {re.escape(name)}.* done in \d+ s", proc.stderr), name
     ds = xr.load_dataset(out)
     assert dict(ds.sizes) == {
         "path": 500,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from simulator.engine.finite import (
     describe_model,
 )
 from simulator.engine.interrupt import interruptible
+from simulator.engine.progress import PathsProgress, Phase
 from simulator.engine.streaming import StreamStats
 from simulator.scenarios import replay, stress
 
@@ -304,31 +304,6 @@ def event_variance(spec: RunSpec) -> np.ndarray | None:
     return extra
 
 
-class _Progress:
-    """tqdm on a terminal, a log line every ~10% otherwise."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.done, self.next_log = total, 0, 0.1
-        self.enabled = enabled
-        self.bar = None
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="path", unit_scale=True, desc="paths")
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if self.bar is not None:
-            self.bar.update(n)
-        elif self.enabled and self.done / self.total >= self.next_log - 1e-12:
-            log.info("paths %d/%d (%.0f%%)", self.done, self.total, 100 * self.done / self.total)
-            self.next_log = math.floor(10 * self.done / self.total) / 10 + 0.1
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _run_chunk(fn, start: int, marks):
     return jax.device_get(fn(jnp.uint32(start), marks))
 
@@ -368,44 +343,46 @@ def run(
     log_event_note(spec)
     size, n_chunks = chunk_layout(sim.paths, sim.chunk_paths, len(devices))
     marks = book_ctx.marks if book_ctx is not None else None
-    fn = _compile_checked(spec, model, size, devices, book_ctx, marks, keep_per_path)
+    with Phase(f"compile (chunks of {size} paths)", enabled=progress):
+        fn = _compile_checked(spec, model, size, devices, book_ctx, marks, keep_per_path)
     per_path: dict[str, np.ndarray] = {}
     daily: dict[str, np.ndarray] | None = None
     stream = None
     if not keep_per_path:
         stream = StreamStats(sim.paths)
-    bar = _Progress(sim.paths, progress)
-    t0 = time.perf_counter()
     log.info(
         "simulating %d paths x %d steps (%s, %s, %s) in %d chunk(s) of %d on %d device(s)",
         sim.paths, sim.n_steps, sim.scheme, sim.dtype, sim.measure, n_chunks, size, len(devices),
     )  # fmt: skip
+    bar = PathsProgress(sim.paths, n_chunks, progress)
+    t0 = time.perf_counter()
     try:
-        for c in range(n_chunks):
-            start = c * size
-            n = min(size, sim.paths - start)
-            t_chunk = time.perf_counter()
-            chunk_out, chunk_daily = interruptible(_run_chunk, fn, start, marks)
-            if c == 0 and n_chunks > 1:
-                budget.check_pace(spec, time.perf_counter() - t_chunk, n_chunks)
-            finite = np.asarray(chunk_out.pop(ALL_FINITE))[:n]
-            _check_chunk(spec, model, size, devices, book_ctx, marks, start, finite, chunk_out)
-            for name, arr in chunk_out.items():
-                arr = np.asarray(arr)[..., :n]
-                if stream is not None:
-                    stream.update(name, arr, start)
-                    continue
-                if name not in per_path:
-                    per_path[name] = np.empty((*arr.shape[:-1], sim.paths), np.float64)
-                per_path[name][..., start : start + n] = arr
-            for name, arr in chunk_daily.items():
-                arr = np.asarray(arr)[:n]
-                if daily is None:
-                    daily = {}
-                if name not in daily:
-                    daily[name] = np.empty((sim.paths, arr.shape[1]), arr.dtype)
-                daily[name][start : start + n] = arr
-            bar.update(n)
+        with bar.phase():
+            for c in range(n_chunks):
+                start = c * size
+                n = min(size, sim.paths - start)
+                t_chunk = time.perf_counter()
+                chunk_out, chunk_daily = interruptible(_run_chunk, fn, start, marks)
+                if c == 0 and n_chunks > 1:
+                    budget.check_pace(spec, time.perf_counter() - t_chunk, n_chunks)
+                finite = np.asarray(chunk_out.pop(ALL_FINITE))[:n]
+                _check_chunk(spec, model, size, devices, book_ctx, marks, start, finite, chunk_out)
+                for name, arr in chunk_out.items():
+                    arr = np.asarray(arr)[..., :n]
+                    if stream is not None:
+                        stream.update(name, arr, start)
+                        continue
+                    if name not in per_path:
+                        per_path[name] = np.empty((*arr.shape[:-1], sim.paths), np.float64)
+                    per_path[name][..., start : start + n] = arr
+                for name, arr in chunk_daily.items():
+                    arr = np.asarray(arr)[:n]
+                    if daily is None:
+                        daily = {}
+                    if name not in daily:
+                        daily[name] = np.empty((sim.paths, arr.shape[1]), arr.dtype)
+                    daily[name][start : start + n] = arr
+                bar.update(n)
     finally:
         bar.close()
     return EngineResult(
