@@ -33,6 +33,7 @@ from simulator.engine.progress import Phase
 from simulator.scenarios import replay, stress
 from simulator.store import dataset, table_cache
 from simulator.store.atomic import write_atomic
+from simulator.store.export import write_summary_csv
 from simulator.store.lock import target_lock
 from simulator.store.reader import open_results
 from simulator.store.target import check_output_target
@@ -151,7 +152,9 @@ def _warn_idle_condor(spec: RunSpec, book_ctx: book.BookContext) -> None:
 
 
 def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = True) -> Path:
-    """Simulate ``spec`` and write its dataset atomically to ``target``."""
+    """Simulate ``spec`` and write its dataset atomically to ``target``, then its
+    ``summary.csv`` beside it (the dataset first: it is the completion marker) and the
+    report when ``output.report``."""
     ds = simulate(spec, config_yaml, progress)
     stop_if_terminated()
     with Phase(f"write {target.name}", enabled=progress):
@@ -159,13 +162,30 @@ def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = Tr
     seconds = float(ds.attrs["wall_time_s"])
     rate = spec.sim.paths * spec.sim.n_steps / max(seconds, 1e-9)
     log.info("done in %.2f s (%.3g path-steps/s)", seconds, rate)
-    if spec.output.report:
-        try:
+    try:
+        _write_summary_csv(ds, path)
+        if spec.output.report:
             _write_report(ds, path)
-        except KeyboardInterrupt as exc:  # the dataset is complete: say so (interrupt.py)
-            exc.results_written = path
-            raise
+    except KeyboardInterrupt as exc:  # the dataset is complete: say so (interrupt.py)
+        exc.results_written = path
+        raise
     return path
+
+
+def _write_summary_csv(ds: xr.Dataset, path: Path) -> None:
+    """summary.csv beside the dataset (store.export); a failure is logged, the dataset
+    stays and a resumed run or ``python -m simulator.export`` writes it later."""
+    try:
+        csv = write_summary_csv(ds, path)
+    except OSError as exc:
+        log.error(
+            "summary.csv not written (%s: %s); the dataset is complete: "
+            "python -m simulator.export %s",
+            type(exc).__name__, exc, path,
+        )  # fmt: skip
+        return
+    if csv is not None:
+        log.info("summary: %s", csv)
 
 
 def _label_scenario(spec: RunSpec, ds: xr.Dataset) -> xr.Dataset:

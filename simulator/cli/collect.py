@@ -13,6 +13,7 @@ from simulator.cli.common import fail
 from simulator.config.errors import ResultsError
 from simulator.store.atomic import write_atomic
 from simulator.store.collect import ZARR_ABOVE, collect
+from simulator.store.export import summary_csv_path, write_summary_csv
 
 
 def _estimate_bytes(ds: xr.Dataset) -> int:
@@ -57,14 +58,18 @@ def main(argv: list[str] | None = None) -> int:
             except ImportError:
                 raise ResultsError("--format zarr needs zarr (pip install .[zarr])") from None
         out = args.out or args.dir / ("collected.zarr" if fmt == "zarr" else "collected.nc")
-        if out.exists() and not args.overwrite:
-            raise ResultsError(f"{out} already exists: pass --overwrite or choose --out")
+        for p in (out, summary_csv_path(out)):
+            if (p.exists() or p.is_symlink()) and not args.overwrite:
+                raise ResultsError(f"{p} already exists: pass --overwrite or choose --out")
+            if p.is_dir() and p.suffix != ".zarr":
+                raise ResultsError(f"{p} is a directory: choose --out")
     except ResultsError as exc:
         return fail(exc)
     swept = [k for k in cube.attrs["swept_dims"].split(", ") if k]
     if fmt == "zarr":
         cube = _for_zarr(cube, swept)
     path = write_atomic(cube, out, fmt)
+    write_summary_csv(cube, path)  # after the cube, which marks completion (store.export)
     print(path)
     return 0
 
