@@ -184,8 +184,7 @@ def _write_summary_csv(ds: xr.Dataset, path: Path) -> None:
             type(exc).__name__, exc, path,
         )  # fmt: skip
         return
-    if csv is not None:
-        log.info("summary: %s", csv)
+    log.info("summary: %s", csv)
 
 
 def _label_scenario(spec: RunSpec, ds: xr.Dataset) -> xr.Dataset:

@@ -313,6 +313,13 @@ def test_run_study_writes_summary_csv_after_the_complete_dataset(tmp_path, monke
         assert df["unit"].tolist() == back.unit.values.tolist() * len(THRESHOLDS)
 
 
+def test_a_run_without_a_summary_writes_the_header_alone(tmp_path, monkeypatch):
+    ds = _streamed(_dataset()).drop_vars(["summary", "summary_se"]).assign_attrs(wall_time_s=1)
+    monkeypatch.setattr(api, "simulate", lambda spec, config_yaml, progress=True: ds)
+    api.run_study(_spec(tmp_path, "strategy=none", "hedge=none"), "", tmp_path / "results.nc")
+    assert (tmp_path / "summary.csv").read_text() == "metric,value,se,unit\n"
+
+
 def test_a_failed_or_interrupted_csv_keeps_the_complete_dataset(tmp_path, monkeypatch, caplog):
     ds = _dataset().assign_attrs(wall_time_s=0.1)
     monkeypatch.setattr(api, "simulate", lambda spec, config_yaml, progress=True: ds)
@@ -355,8 +362,8 @@ def test_ensure_summary_csv_writes_a_missing_one_and_keeps_an_existing_one(tmp_p
     assert export.ensure_summary_csv(tmp_path / "results.nc") == out
     assert out.read_text() == "kept"
     _write(ds.drop_vars(["summary", "summary_se"]), tmp_path / "n" / "results.nc")
-    assert export.ensure_summary_csv(tmp_path / "n" / "results.nc") is None
-    assert sorted(p.name for p in (tmp_path / "n").iterdir()) == ["results.nc"]
+    empty = export.ensure_summary_csv(tmp_path / "n" / "results.nc")  # e.g. strategy=none
+    assert empty.read_text() == "metric,value,se,unit\n"
     with pytest.raises(ResultsError):
         export.ensure_summary_csv(tmp_path / "nowhere" / "results.nc")
 

@@ -21,7 +21,8 @@ File names: beside ``results.nc``/``results.zarr`` a table is ``<kind>.<ext>``
 (``summary.csv``, ``per_path.csv``, ``monthly.parquet``); beside any other dataset, e.g.
 ``collected.nc``, it is ``<stem>.<kind>.<ext>`` (``collected.summary.csv``).
 
-Every run writes ``summary.csv`` beside its dataset (:func:`write_summary_csv`) after the
+Every run writes ``summary.csv`` beside its dataset (:func:`write_summary_csv`; only the
+header line when the dataset has no ``summary``, e.g. ``strategy=none``) after the
 dataset, which stays the completion marker: a run killed between the two leaves a complete
 dataset without the CSV, and a resumed sweep that finds that dataset writes the missing
 CSV (:func:`ensure_summary_csv`). The CSV itself appears atomically or not at all.
@@ -42,6 +43,7 @@ from simulator.store.dataset import VARIABLES
 from simulator.store.reader import RESULT_NAMES, open_results
 
 __all__ = [
+    "EMPTY_SUMMARY",
     "FRAMES",
     "KINDS",
     "ensure_summary_csv",
@@ -219,23 +221,24 @@ def to_csv_text(df: pd.DataFrame) -> str:
 # ------------------------------------------------------------------------------ the run's CSV
 
 
-def write_summary_csv(ds: xr.Dataset, results: str | Path, replace: bool = True) -> Path | None:
+EMPTY_SUMMARY = "metric,value,se,unit\n"
+"""The summary CSV of a dataset without ``summary`` (e.g. ``strategy=none``): no rows."""
+
+
+def write_summary_csv(ds: xr.Dataset, results: str | Path, replace: bool = True) -> Path:
     """Write ``summary.csv`` beside the dataset ``results`` (atomically; ``replace=False``
-    never replaces an existing file). None, nothing written, when ``ds`` has no summary."""
-    if "summary" not in ds:
-        return None
-    return write_text(to_csv_text(summary_frame(ds)), summary_csv_path(results), replace=replace)
+    never replaces an existing file); only the header when ``ds`` has no summary."""
+    text = to_csv_text(summary_frame(ds)) if "summary" in ds else EMPTY_SUMMARY
+    return write_text(text, summary_csv_path(results), replace=replace)
 
 
-def ensure_summary_csv(results: str | Path) -> Path | None:
+def ensure_summary_csv(results: str | Path) -> Path:
     """The summary CSV of a complete dataset written earlier, written now when missing (a
-    run killed after its dataset, before the CSV). None when the dataset has no summary."""
+    run killed after its dataset, before the CSV); an existing one is left as it is."""
     target = summary_csv_path(results)
     if target.exists():
         return target
     with open_results(results, lazy=True) as ds:
-        if "summary" not in ds:
-            return None
         summary = ds[[v for v in ("summary", "summary_se") if v in ds]].load()
     with contextlib.suppress(FileExistsError):  # another resumed job wrote it meanwhile
         write_summary_csv(summary, results, replace=False)
