@@ -4,7 +4,7 @@
 
     import simulator
     ds = simulator.run(["sim.paths=20000", "hedge.grid.l1_threshold=[18,20,22]"])
-    ds = simulator.run(spec, write=True)        # a RunSpec; writes output.dir/results.nc
+    ds = simulator.run(spec, write=True)  # a RunSpec; writes output.dir/results.nc, summary.csv
     ds = simulator.open_results("outputs/.../results.nc")
 
 The command-line tools (simulator.cli) call these functions.
@@ -66,7 +66,8 @@ def run(
 
     ``overrides`` are Hydra overrides of the shipped config (``["sim.paths=2000"]``), a
     resolved config mapping, or a :class:`RunSpec`. With ``write=True`` the dataset is
-    also written atomically to ``output.dir`` (required then) and read back from there.
+    also written atomically to ``output.dir`` (required then; with its summary.csv) and
+    read back from there.
     """
     if isinstance(overrides, RunSpec):
         spec, config_yaml = overrides, ""
