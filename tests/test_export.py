@@ -341,14 +341,24 @@ def test_a_failed_or_interrupted_csv_keeps_the_complete_dataset(tmp_path, monkey
     assert exc.value.results_written == tmp_path / "b" / "results.nc"  # said on exit
 
 
-def test_an_existing_summary_csv_is_replaced_only_with_overwrite(tmp_path):
-    (tmp_path / "summary.csv").write_text("someone's table")
+def test_an_existing_summary_csv_is_replaced_only_with_overwrite_or_when_orphaned(tmp_path):
+    csv = tmp_path / "summary.csv"
+    csv.write_text("someone's table\n")
     with pytest.raises(SpecError, match=r"output\.dir.*summary\.csv already exists"):
         check_output_target(_spec(tmp_path).output, "unused")
     forced = _spec(tmp_path, "output.overwrite=true")
     assert check_output_target(forced.output, "unused") == tmp_path / "results.nc"
-    (tmp_path / "summary.csv").unlink()
-    (tmp_path / "summary.csv").mkdir()
+    # The engine's own table whose results.nc was deleted (to compute the point again).
+    csv.write_text(export.to_csv_text(export.summary_frame(_dataset())))
+    assert check_output_target(_spec(tmp_path).output, "unused") == tmp_path / "results.nc"
+    assert export.summary_csv_replaceable(tmp_path / "results.nc")
+    # ... but not while it belongs to another dataset there (the other format).
+    (tmp_path / "results.zarr").mkdir()
+    with pytest.raises(SpecError, match=r"summary\.csv already exists"):
+        check_output_target(_spec(tmp_path).output, "unused")
+    (tmp_path / "results.zarr").rmdir()
+    csv.unlink()
+    csv.mkdir()
     with pytest.raises(SpecError, match="is a directory"):
         check_output_target(forced.output, "unused")
 

@@ -51,6 +51,7 @@ __all__ = [
     "per_path_frame",
     "per_path_names",
     "summary_csv_path",
+    "summary_csv_replaceable",
     "summary_frame",
     "table_path",
     "to_csv_text",
@@ -223,6 +224,28 @@ def to_csv_text(df: pd.DataFrame) -> str:
 
 EMPTY_SUMMARY = "metric,value,se,unit\n"
 """The summary CSV of a dataset without ``summary`` (e.g. ``strategy=none``): no rows."""
+
+
+def summary_csv_replaceable(results: str | Path) -> bool:
+    """Whether writing a dataset to ``results`` may write its summary CSV without being
+    asked to overwrite: there is none, or there is one this engine wrote (its header ends
+    in ``metric,value,se,unit``) whose dataset is gone (no ``<stem>.nc`` or
+    ``<stem>.zarr`` beside it: the point is being computed again). Anything else there,
+    a user's file or the table of another dataset, is not."""
+    results = Path(results)
+    csv = summary_csv_path(results)
+    if not csv.exists() and not csv.is_symlink():
+        return True
+    if csv.is_symlink() or not csv.is_file():
+        return False
+    if any(results.with_suffix(s).exists() for s in (".nc", ".zarr")):
+        return False
+    try:
+        with csv.open("rb") as fh:
+            header = fh.readline(4096)
+    except OSError:
+        return False
+    return header.rstrip(b"\r\n").endswith(EMPTY_SUMMARY.strip().encode())
 
 
 def write_summary_csv(ds: xr.Dataset, results: str | Path, replace: bool = True) -> Path:
