@@ -398,10 +398,10 @@ def test_collect_writes_the_cubes_summary_csv_and_refuses_an_existing_one(tmp_pa
     assert collect_cli.main([str(tmp_path), "--format", "netcdf"]) == 0
     assert capsys.readouterr().out == f"{tmp_path / 'collected.nc'}\n"
     df = _read_csv(tmp_path / "collected.summary.csv")
-    assert list(df.columns) == ["sim.seed", "metric", "value", "se", "unit"]
+    assert list(df.columns) == ["sim_seed", "metric", "value", "se", "unit"]
     with xr.open_dataset(tmp_path / "collected.nc", engine="h5netcdf") as cube:
         np.testing.assert_array_equal(df["value"], cube.summary.values.reshape(-1))
-        assert df["sim.seed"].tolist() == [1.0] * 4 + [3.0] * 4
+        assert df["sim_seed"].tolist() == [1.0] * 4 + [3.0] * 4
         assert df["unit"].tolist() == UNITS * 2
 
 

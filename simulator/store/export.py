@@ -138,7 +138,8 @@ def _is_cube(ds: xr.Dataset) -> bool:
 def _refuse_cube(ds: xr.Dataset, what: str) -> None:
     if _is_cube(ds):
         raise ResultsError(
-            f"a collected cube (swept: {ds.attrs['swept']}) has no {what} table: export one "
+            f"a collected cube (swept: {ds.attrs.get('swept_dims', ds.attrs['swept'])}) has "
+            f"no {what} table: export one "
             "run's results.nc (the runs are listed in the cube's sources attribute)"
         )
 
