@@ -4,7 +4,7 @@
 
     import simulator
     ds = simulator.run(["sim.paths=20000", "hedge.grid.l1_threshold=[18,20,22]"])
-    ds = simulator.run(spec, write=True)        # a RunSpec; writes output.dir/results.nc
+    ds = simulator.run(spec, write=True)  # a RunSpec; writes output.dir/results.nc, summary.csv
     ds = simulator.open_results("outputs/.../results.nc")
 
 The command-line tools (simulator.cli) call these functions.
@@ -33,6 +33,7 @@ from simulator.engine.progress import Phase
 from simulator.scenarios import replay, stress
 from simulator.store import dataset, table_cache
 from simulator.store.atomic import write_atomic
+from simulator.store.export import write_summary_csv
 from simulator.store.lock import target_lock
 from simulator.store.reader import open_results
 from simulator.store.target import check_output_target
@@ -65,7 +66,8 @@ def run(
 
     ``overrides`` are Hydra overrides of the shipped config (``["sim.paths=2000"]``), a
     resolved config mapping, or a :class:`RunSpec`. With ``write=True`` the dataset is
-    also written atomically to ``output.dir`` (required then) and read back from there.
+    also written atomically to ``output.dir`` (required then; with its summary.csv) and
+    read back from there.
     """
     if isinstance(overrides, RunSpec):
         spec, config_yaml = overrides, ""
@@ -151,7 +153,9 @@ def _warn_idle_condor(spec: RunSpec, book_ctx: book.BookContext) -> None:
 
 
 def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = True) -> Path:
-    """Simulate ``spec`` and write its dataset atomically to ``target``."""
+    """Simulate ``spec`` and write its dataset atomically to ``target``, then its
+    ``summary.csv`` beside it (the dataset first: it is the completion marker) and the
+    report when ``output.report``."""
     ds = simulate(spec, config_yaml, progress)
     stop_if_terminated()
     with Phase(f"write {target.name}", enabled=progress):
@@ -159,13 +163,29 @@ def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = Tr
     seconds = float(ds.attrs["wall_time_s"])
     rate = spec.sim.paths * spec.sim.n_steps / max(seconds, 1e-9)
     log.info("done in %.2f s (%.3g path-steps/s)", seconds, rate)
-    if spec.output.report:
-        try:
+    try:
+        _write_summary_csv(ds, path)
+        if spec.output.report:
             _write_report(ds, path)
-        except KeyboardInterrupt as exc:  # the dataset is complete: say so (interrupt.py)
-            exc.results_written = path
-            raise
+    except KeyboardInterrupt as exc:  # the dataset is complete: say so (interrupt.py)
+        exc.results_written = path
+        raise
     return path
+
+
+def _write_summary_csv(ds: xr.Dataset, path: Path) -> None:
+    """summary.csv beside the dataset (store.export); a failure is logged, the dataset
+    stays and a resumed run or ``python -m simulator.export`` writes it later."""
+    try:
+        csv = write_summary_csv(ds, path)
+    except OSError as exc:
+        log.error(
+            "summary.csv not written (%s: %s); the dataset is complete: "
+            "python -m simulator.export %s",
+            type(exc).__name__, exc, path,
+        )  # fmt: skip
+        return
+    log.info("summary: %s", csv)
 
 
 def _label_scenario(spec: RunSpec, ds: xr.Dataset) -> xr.Dataset:

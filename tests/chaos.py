@@ -3,9 +3,11 @@ stop them with SIGTERM, SIGINT or SIGKILL at random moments, then check what is 
 
 For every run: the exit code matches the signal (143, 130, -9; 0 when it finished
 first), any ``results.nc`` left is complete (``complete = 1``) and nothing else visible
-is left, and the same command run again finishes (or, over complete results, is refused
-with exit 2). For every sweep: no worker outlives its parent by 5 s (SIGKILL too), every
-point written is complete, and the resumed sweep completes every point.
+is left (but ``summary.csv`` and ``report.html``), and the same command run again finishes
+with ``summary.csv`` beside the dataset (or, over complete results, is refused with exit
+2). For every sweep: no worker outlives its parent by 5 s (SIGKILL too), every point
+written is complete, and the resumed sweep completes every point, each with its
+``summary.csv``.
 
     python -m tests.chaos [--runs 20] [--sweeps 3] [--seed 0] [--dir DIR]
 """
@@ -88,7 +90,7 @@ def one_run(i: int, base: Path, rng: random.Random, span: float) -> dict:
             row["problems"].append(bad)
     if res.exists() and not _complete(res):
         row["problems"].append("incomplete results.nc")
-    extra = [n for n in _visible(out) if n not in ("results.nc", "report.html")]
+    extra = [n for n in _visible(out) if n not in ("results.nc", "summary.csv", "report.html")]
     if extra:
         row["problems"].append(f"left {extra}")
     # (SIGKILL prints nothing: after the dataset's atomic rename a complete one is right.)
@@ -100,6 +102,8 @@ def one_run(i: int, base: Path, rng: random.Random, span: float) -> dict:
     refused = res.exists() and again.returncode == 2 and "overwrite" in again.stderr
     if not (resumed or refused):
         row["problems"].append(f"rerun exit {again.returncode}")
+    if resumed and not (out / "summary.csv").is_file():  # a resume writes a missing one
+        row["problems"].append("no summary.csv beside the complete results.nc")
     row["rerun"] = "refused (complete)" if refused else ("ok" if resumed else "FAILED")
     return row
 
@@ -139,6 +143,9 @@ def one_sweep(i: int, base: Path, rng: random.Random, span: float) -> dict:
     points = [p for p in sweep.glob("*/results.nc") if _complete(p)]
     if again.returncode != 0 or len(points) != 3:
         row["problems"].append(f"resume exit {again.returncode}, {len(points)}/3 points")
+    bare = [p.parent.name for p in points if not (p.parent / "summary.csv").is_file()]
+    if bare:
+        row["problems"].append(f"no summary.csv beside {', '.join(bare)}")
     row["rerun"] = f"{len(points)}/3 points"
     return row
 

@@ -115,7 +115,8 @@ def test_dataset_layout_and_provenance(tmp_path, files_under, run_cli, model_vix
     for key in ("engine_version", "git_commit", "jax_backend", "jax_devices", "created_utc"):
         assert ds.attrs[key], key
     assert ds.attrs["complete"] == 1 and ds.attrs["wall_time_s"] > 0
-    assert files_under(tmp_path) == [tmp_path / "results.nc"]  # no temp files, no Hydra dirs
+    # no temp files, no Hydra dirs; the summary table beside the dataset
+    assert files_under(tmp_path) == [tmp_path / "results.nc", tmp_path / "summary.csv"]
 
 
 def test_default_run_writes_into_hydra_run_dir_and_never_overwrites(tmp_path, run_cli):

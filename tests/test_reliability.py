@@ -148,11 +148,12 @@ def test_killed_study_leaves_nothing_complete_looking_and_reruns(
 
     rerun = run_cli(*args, cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr
-    assert files_under(out) == [out / "results.nc"]  # the dead writer's leftovers are gone
-    assert list(out.iterdir()) == [out / "results.nc"]
+    written = [out / "results.nc", out / "summary.csv"]
+    assert files_under(out) == written  # the dead writer's leftovers are gone
+    assert sorted(out.iterdir()) == written
     ds = xr.load_dataset(out / "results.nc")
     assert ds.attrs["complete"] == 1 and ds.sizes["path"] == 60
-    assert files_under(tmp_path) == [out / "results.nc"]  # no Hydra run directories either
+    assert files_under(tmp_path) == written  # no Hydra run directories either
 
 
 def _catches(pid: int, sig: int) -> bool:

@@ -118,7 +118,7 @@ def test_two_real_runs_into_one_place_one_is_refused(tmp_path, files_under):
     assert first.returncode == 0, err1
     assert second.returncode == 2, second.stderr
     assert "output.dir" in second.stderr and "Traceback" not in second.stderr
-    assert files_under(tmp_path) == [out / "results.nc"]
+    assert files_under(tmp_path) == [out / "results.nc", out / "summary.csv"]
     assert xr.load_dataset(out / "results.nc").attrs["config"].count("seed: 1") == 1
 
 

@@ -13,6 +13,7 @@ from simulator.cli.common import fail
 from simulator.config.errors import ResultsError
 from simulator.store.atomic import write_atomic
 from simulator.store.collect import ZARR_ABOVE, collect
+from simulator.store.export import summary_csv_path, summary_csv_replaceable, write_summary_csv
 
 
 def _estimate_bytes(ds: xr.Dataset) -> int:
@@ -59,12 +60,18 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or args.dir / ("collected.zarr" if fmt == "zarr" else "collected.nc")
         if out.exists() and not args.overwrite:
             raise ResultsError(f"{out} already exists: pass --overwrite or choose --out")
+        csv = summary_csv_path(out)
+        if csv.is_dir() and not csv.is_symlink():
+            raise ResultsError(f"{csv} is a directory: choose --out")
+        if not args.overwrite and not summary_csv_replaceable(out):
+            raise ResultsError(f"{csv} already exists: pass --overwrite or choose --out")
     except ResultsError as exc:
         return fail(exc)
     swept = [k for k in cube.attrs["swept_dims"].split(", ") if k]
     if fmt == "zarr":
         cube = _for_zarr(cube, swept)
     path = write_atomic(cube, out, fmt)
+    write_summary_csv(cube, path)  # after the cube, which marks completion (store.export)
     print(path)
     return 0
 

@@ -28,7 +28,7 @@ from simulator.api import run_study, use_x64_for
 from simulator.cli.common import fail, setup_logging
 from simulator.cli.sweep_summary import active_sweep, note_point, print_summary
 from simulator.config.conf import CONF_DIR, check_override_syntax, resolve
-from simulator.config.errors import EXIT_CONFIG, NonFiniteError, SpecError
+from simulator.config.errors import EXIT_CONFIG, NonFiniteError, ResultsError, SpecError
 from simulator.config.spec import RunSpec, build_spec
 from simulator.engine.interrupt import (
     exit_now,
@@ -42,6 +42,7 @@ from simulator.engine.interrupt import (
 from simulator.scenarios import replay
 from simulator.store.collect import existing_result
 from simulator.store.dataset import package_version
+from simulator.store.export import ensure_summary_csv
 from simulator.store.leftovers import clean_run_dirs
 from simulator.store.lock import TargetLock
 from simulator.store.reader import open_results
@@ -92,6 +93,7 @@ def _app(cfg: DictConfig) -> float | None:
         sys.exit(fail(exc))
     if done is not None:  # resumed sweep: this point is already complete
         log.info("complete results for this config exist, skipping: %s", done)
+        _ensure_summary_csv(done)
         _remove_if_empty(run_dir)
         note_point("skipped", done)
         _print_path(done)
@@ -118,6 +120,14 @@ def _app(cfg: DictConfig) -> float | None:
     _print_q_check(spec, path)
     _print_path(path)
     return _objective(objective, path, spec)
+
+
+def _ensure_summary_csv(done: Path) -> None:
+    """A resumed point whose run was killed after its dataset gets its summary.csv now."""
+    try:
+        ensure_summary_csv(done)
+    except (OSError, ResultsError) as exc:
+        log.error("summary.csv not written beside %s (%s)", done, exc)
 
 
 def _clean_leftovers(run_dir: Path) -> None:

@@ -17,7 +17,7 @@ import h5netcdf
 import numpy as np
 import xarray as xr
 
-__all__ = ["remove_stale_temps", "write_atomic", "write_text"]
+__all__ = ["remove_stale_temps", "write_atomic", "write_bytes", "write_text"]
 
 
 TEMP_SUFFIX = ".tmp"
@@ -111,12 +111,17 @@ def write_text(text: str, target: str | Path, replace: bool = True) -> Path:
     """Write ``text`` to ``target`` through a synced temporary sibling; ``replace=False``
     links it into place instead and raises FileExistsError if ``target`` exists (also
     when another writer created it meanwhile)."""
+    return write_bytes(text.encode("utf-8"), target, replace)
+
+
+def write_bytes(data: bytes, target: str | Path, replace: bool = True) -> Path:
+    """:func:`write_text` for bytes (e.g. a Parquet file made in memory)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         umask = os.umask(0)

@@ -15,7 +15,9 @@ file, the keys that differ are the swept ones. Output keys (``output.*``) never 
 Output: ``DIR/collected.zarr`` or ``DIR/collected.nc``. ``--format auto`` (default)
 writes zarr when the cube is larger than ``--zarr-above`` bytes (1 GiB) and zarr is
 installed, netCDF otherwise; ``--format netcdf|zarr`` forces one. The write is atomic
-(temporary sibling and rename). Open the result lazily with dask::
+(temporary sibling and rename); the summary table follows it beside the cube as
+``collected.summary.csv`` (``<stem>.summary.csv`` for ``--out``; store/export.py). Open
+the result lazily with dask::
 
     ds = xr.open_zarr("multirun/.../collected.zarr")            # or
     ds = xr.open_dataset("multirun/.../collected.nc", chunks={})
@@ -23,7 +25,7 @@ installed, netCDF otherwise; ``--format netcdf|zarr`` forces one. The write is a
 
 Exit codes: 0 (prints the path written), 2 for anything wrong with the input (no runs,
 incomplete runs, mixed code versions, unswept differences, duplicate points, an existing
-output without ``--overwrite``), with one message and nothing written.
+output or summary CSV without ``--overwrite``), with one message and nothing written.
 
 The module also answers the resumable-sweep question of ``python -m simulator``
 (:func:`existing_result`): is the result at a target already complete for this config?

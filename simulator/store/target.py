@@ -11,6 +11,7 @@ from pathlib import Path
 
 from simulator.config.spec import OutputSpec, SpecError
 from simulator.store.atomic import TEMP_SUFFIX, _temp_prefix
+from simulator.store.export import summary_csv_path, summary_csv_replaceable
 
 __all__ = ["check_output_target"]
 
@@ -19,8 +20,10 @@ def check_output_target(output: OutputSpec, run_dir: str | Path) -> Path:
     """The results path, checked before any work: the directory can be written (probed
     with the writer's own temporary name, creating missing parents as the writer would;
     on failure nothing is left), nothing there is replaced unless ``output.overwrite``,
-    and overwrite replaces only what a run writes (a results file, report.html), never a
-    directory. Every refusal is a SpecError naming ``output.dir`` (exit 2)."""
+    and overwrite replaces only what a run writes (a results file, summary.csv,
+    report.html), never a directory; a summary.csv whose dataset is gone is replaced
+    (store.export.summary_csv_replaceable). Every refusal is a SpecError naming
+    ``output.dir`` (exit 2)."""
     target = Path(output.dir if output.dir is not None else run_dir) / output.filename
     try:
         return _check_target(output, target)
@@ -55,6 +58,18 @@ def _check_target(output: OutputSpec, target: Path) -> Path:
                 + ": choose another output.dir, set output.report=false"
                 + ("" if report.is_dir() else " or output.overwrite=true"),
             )
+    summary = summary_csv_path(target)
+    if summary.is_dir() and not summary.is_symlink():
+        raise SpecError(
+            "output.dir", str(d), f"{summary.name} there is a directory: choose another output.dir"
+        )
+    if not output.overwrite and not summary_csv_replaceable(target):
+        raise SpecError(
+            "output.dir",
+            str(d),
+            f"{summary.name} already exists there (not the table of a deleted "
+            f"{target.name}): choose another output.dir or set output.overwrite=true",
+        )
     _probe_writable(target)
     return target
 
