@@ -326,8 +326,15 @@ def test_compare_of_a_truncated_or_unreadable_file_is_a_clean_refusal(tmp_path, 
     def broken(ds, dim="model"):  # data read lazily fails in the middle of the tables
         raise OSError("Can't read data (inflate() failed)")
 
+    cube = xr.Dataset(  # a collected cube over `model`, read lazily by compare
+        {"summary": (("model", "metric"), np.ones((2, 1))), "summary_se": (("model", "metric"),
+                                                                             np.ones((2, 1)))},
+        coords={"model": ["heston", "svcj"], "metric": ["mean"]},
+        attrs={"complete": 1, "config": "sim: {paths: 1}\n"},
+    )  # fmt: skip
+    good = atomic.write_atomic(cube, tmp_path / "cube.nc", "netcdf")
     monkeypatch.setattr(compare, "metrics_table", broken)
-    assert compare.main([str(good), "--dim", "path"]) == 2
+    assert compare.main([str(good), "--dim", "model"]) == 2
     err = capsys.readouterr().err
     assert "cannot be read" in err and "inflate" in err and "Traceback" not in err
 
