@@ -43,7 +43,10 @@ VARIABLES = {
     ),
     "max_drawdown": ("largest peak-to-trough fall of book + hedge equity", "USD"),
     "max_drawdown_condor": ("largest peak-to-trough fall of the unhedged book", "USD"),
-    "hedge_cost": ("hedge paid minus recovered (incl. final mark)", "USD"),
+    "hedge_cost": (
+        "net hedge cost: paid minus recovered (incl. final mark); positive = cost",
+        "USD",
+    ),
     "hedge_paid": ("hedge premium, spread and commissions paid", "USD"),
     "hedge_recovered": ("hedge sale and settlement proceeds", "USD"),
     "layer_activations": ("hedge buys per layer", "count"),
