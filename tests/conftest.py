@@ -10,11 +10,6 @@ Many CLI tests compile the same study in separate processes; a persistent compil
 cache shared by the session (a fresh temporary directory, inherited by the subprocesses
 through ``JAX_COMPILATION_CACHE_DIR``) compiles each program once. A cached executable is
 the same binary, so bitwise comparisons are unaffected.
-
-XLA's CPU backend runs LLVM at optimisation level 1 in the tests (:data:`TEST_XLA_FLAGS`,
-also in every command the tests start): compiling a study's program takes about a third
-less time, the XLA program is the same and its results are bitwise those of the default
-level (tests/test_compile_flags.py holds this on the default world's study).
 """
 
 import atexit
@@ -31,8 +26,6 @@ import yaml
 
 from models import registry
 
-TEST_XLA_FLAGS = "--xla_backend_optimization_level=1"
-os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _cache = tempfile.mkdtemp(prefix="alvh-test-jax-cache-")
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
@@ -69,9 +62,9 @@ def _run_cli(
         overrides = (*overrides, "output.report=false")
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["XLA_FLAGS"] = TEST_XLA_FLAGS
+    env.pop("XLA_FLAGS", None)
     if devices is not None:
-        env["XLA_FLAGS"] += f" --xla_force_host_platform_device_count={devices}"
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     return subprocess.run(
         [sys.executable, "-m", module, *overrides],
         cwd=cwd,
