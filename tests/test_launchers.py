@@ -101,8 +101,8 @@ def test_submitit_local_executor_runs_a_small_sweep(tmp_path, run_cli):
     assert len(_results(sweep)) == 2
     assert any(p.name == ".submitit" for p in sweep.iterdir())  # submitit's own logs
     cube = collect.collect(sweep)
-    assert cube["sim.seed"].values.tolist() == [1.0, 2.0]
-    a, b = (cube.spx_final.sel({"sim.seed": s}).values for s in (1.0, 2.0))
+    assert cube["sim_seed"].values.tolist() == [1.0, 2.0]
+    a, b = (cube.spx_final.sel(sim_seed=s).values for s in (1.0, 2.0))
     assert np.isfinite(a).all() and not np.array_equal(a, b)
 
 
@@ -156,7 +156,7 @@ def test_optuna_experiment_reports_the_best_of_its_trials(tmp_path, run_cli):
     assert best["best_params"]["hedge.layers.l2.threshold"] == pytest.approx(l2)
     assert 15.0 <= l1 <= 22.0 and 23.0 <= l2 <= 28.5
     cube = collect.collect(sweep)  # trials merge too: the two thresholds are the dims
-    assert {"hedge.layers.l1.threshold", "hedge.layers.l2.threshold"} <= set(cube.dims)
+    assert {"l1_threshold", "l2_threshold"} <= set(cube.dims)  # named like hedge.grid
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT", "SIGKILL"])
