@@ -126,24 +126,33 @@ def _change(label: str, red: float, se: float, base: float) -> str:
     return f"{label} {verb} by {size}: significant."
 
 
-def _headline(red: float, rede: float, mred: float, mrede: float) -> tuple[str, str]:
-    """The verdict's first sentence and its style (good, bad, neutral)."""
+def _headline(red: float, rede: float, mred: float, mrede: float, esu: float, mddu: float):
+    """The verdict's first sentence and its style (good, bad, neutral): which changes are
+    significant, and how large they are against the unhedged book (not only whether)."""
     k = SIGNIFICANT_SE
     tail, dd = red > k * rede, mred > k * mrede
+
+    def share(x: float, base: float) -> str:
+        return f"{x / base:.1%}" if base > 0 else f"{x:,.0f} USD"
+
     if red < -k * rede or mred < -k * mrede:
         return "The hedge makes the book's tail loss or drawdowns worse", "bad"
     if tail and dd:
-        return "The hedge pays: it cuts both the 1-in-100 loss (ES99) and the drawdowns", "good"
+        return (
+            "The hedge cuts both the 1-in-100 loss (ES99) and the drawdowns, significantly: "
+            f"by {share(red, esu)} and {share(mred, mddu)} of the unhedged values",
+            "good",
+        )
     if dd:
         return (
-            "The hedge cuts the drawdowns; its effect on the 1-in-100 loss (ES99) is not "
-            "significant",
+            f"The hedge cuts the mean drawdown by {share(mred, mddu)}; its effect on the "
+            "1-in-100 loss (ES99) is not significant",
             "good",
         )
     if tail:
         return (
-            "The hedge cuts the 1-in-100 loss (ES99); its effect on the drawdowns is not "
-            "significant",
+            f"The hedge cuts the 1-in-100 loss (ES99) by {share(red, esu)}; its effect on the "
+            "drawdowns is not significant",
             "good",
         )
     return "No significant effect of the hedge on the tail loss or the drawdowns", "neutral"
@@ -179,7 +188,7 @@ def _hedged(ds: xr.Dataset, point: dict[str, Any]) -> lay.Section:
     mean, meane = _m(ds, "mean", point)
     diff, diffe = _m(ds, "diff_mean", point)
     eff, effe = _m(ds, "hedge_efficiency", point)
-    head, cls = _headline(red, rede, mred, mrede)
+    head, cls = _headline(red, rede, mred, mrede, esu, mdd + mred)
     spend = "costs" if cost >= 0 else "earns"
     cost_year = abs(cost) / years
     shares = []
