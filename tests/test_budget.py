@@ -90,6 +90,17 @@ def test_auto_chunk_fits_an_eighth_of_memory_and_never_exceeds_the_paths():
     assert _spec("sim.paths=1000000", "sim.chunk_paths=1000").sim.chunk_paths == 1000
 
 
+def test_auto_chunk_of_a_book_on_the_cpu_is_at_most_2048_paths():
+    """The book's chunk on the CPU is capped (budget.AUTO_CHUNK_BOOK_CPU: less memory and
+    a faster day loop, measured); paths alone keep large chunks; elsewhere only memory."""
+    spec = _spec("sim.paths=1000000")
+    assert budget.on_cpu() and spec.sim.chunk_paths == budget.AUTO_CHUNK_BOOK_CPU == 2048
+    alone = _spec("sim.paths=1000000", "strategy=none", "hedge=none")
+    assert alone.sim.chunk_paths > 2048
+    assert budget.auto_chunk(spec) >= budget.auto_chunk(spec, cpu=True)
+    assert _spec("sim.paths=1000").sim.chunk_paths == 1024  # never beyond the paths
+
+
 def test_time_estimate_scales_with_paths_days_points_and_cores():
     one = budget.estimate_seconds(_spec("sim.paths=1000"), n_cores=2)
     assert budget.estimate_seconds(_spec("sim.paths=2000"), n_cores=2) == pytest.approx(2 * one)

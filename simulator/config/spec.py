@@ -975,8 +975,9 @@ def build_spec(cfg: Mapping[str, Any]) -> RunSpec:
             f"model={spec.model.name} runs its own scheme and ignores sim.scheme; "
             "sim.scheme=euler applies to heston, bates and svcj only (leave it at qe)",
         )
+    cpu = budget.on_cpu()
     if spec.sim.chunk_paths == 0:  # auto
-        sim = dataclasses.replace(spec.sim, chunk_paths=budget.auto_chunk(spec))
+        sim = dataclasses.replace(spec.sim, chunk_paths=budget.auto_chunk(spec, cpu=cpu))
         spec = dataclasses.replace(spec, sim=sim)
-    budget.check_plan(spec, cpu=budget.on_cpu())
+    budget.check_plan(spec, cpu=cpu)
     return spec
