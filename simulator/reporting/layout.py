@@ -18,10 +18,22 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from simulator.config.errors import ResultsError
+from simulator.store.reader import load_stored_config
+
 HIST_BINS = 80
 
 
 DPI = 80
+
+
+def stored_config(ds: xr.Dataset) -> dict[str, Any]:
+    """The run's resolved config (the ``config`` attribute); {} when missing or unreadable."""
+    try:
+        cfg = load_stored_config(ds.attrs.get("config", "")) or {}
+    except ResultsError:
+        return {}
+    return cfg if isinstance(cfg, dict) else {}
 
 
 def grid_dims(ds: xr.Dataset) -> list[str]:
@@ -148,9 +160,6 @@ def hist_pair(ax, series: list[tuple[str, np.ndarray, str]], lo=None, hi=None) -
     bins = np.linspace(lo, hi, HIST_BINS + 1)
     for (label, _, color), x in zip(series, data, strict=True):
         ax.hist(x, bins=bins, histtype="step", lw=1.4, color=color, label=label, density=True)
-
-
-ONE_PATH = "One path (e.g. a historical replay): no distribution to show."
 
 
 CSS = """

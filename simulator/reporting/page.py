@@ -25,7 +25,6 @@ import numpy as np
 import xarray as xr
 
 from simulator.analysis import metrics
-from simulator.config.errors import ResultsError
 from simulator.reporting import facts as facts_section
 from simulator.reporting import layout as lay
 from simulator.reporting import regimes as regimes_section
@@ -33,7 +32,6 @@ from simulator.reporting import replay as replay_section
 from simulator.reporting import stress as stress_section
 from simulator.reporting import verdict
 from simulator.store.atomic import write_text
-from simulator.store.reader import load_stored_config
 
 __all__ = [
     "SECTIONS",
@@ -322,10 +320,8 @@ def _layers(ds: xr.Dataset, point: dict[str, float]) -> lay.Section | None:
 
 def _layer_triggers(ds: xr.Dataset, point: dict[str, float]) -> list[tuple[str, float]]:
     """(layer, threshold) of the VIX-triggered layers at ``point`` (grid values win)."""
-    try:
-        cfg = load_stored_config(ds.attrs.get("config", "")) or {}
-        layers = cfg["hedge"]["layers"]
-    except (KeyError, TypeError, ResultsError):
+    layers = (lay.stored_config(ds).get("hedge") or {}).get("layers")
+    if not isinstance(layers, dict):
         return []
     out = []
     for name, layer in layers.items():

@@ -17,10 +17,8 @@ import numpy as np
 import xarray as xr
 
 from simulator.analysis import metrics
-from simulator.config.errors import ResultsError
 from simulator.config.spec import DAYS_PER_YEAR
 from simulator.reporting import layout as lay
-from simulator.store.reader import load_stored_config
 
 __all__ = ["SIGNIFICANT_SE", "Ranking", "key_settings", "ranking", "section"]
 
@@ -83,21 +81,13 @@ def _years(ds: xr.Dataset) -> float:
 def _capital(ds: xr.Dataset) -> float | None:
     cap = ds.attrs.get("capital_usd")
     if cap is None:
-        cfg = _config(ds)
+        cfg = lay.stored_config(ds)
         cap = (cfg.get("strategy") or {}).get("capital")
     try:
         cap = float(cap)
     except (TypeError, ValueError):
         return None
     return cap if cap > 0 else None
-
-
-def _config(ds: xr.Dataset) -> dict[str, Any]:
-    try:
-        cfg = load_stored_config(ds.attrs.get("config", "")) or {}
-    except ResultsError:
-        return {}
-    return cfg if isinstance(cfg, dict) else {}
 
 
 def _pct(x: float, se: float | None = None) -> str:
@@ -324,7 +314,7 @@ def _one_path(ds: xr.Dataset, point: dict[str, Any]) -> lay.Section:
 
 def key_settings(ds: xr.Dataset) -> lay.Section:
     """The settings that matter: world, path budget, condor and hedge layers."""
-    cfg = _config(ds)
+    cfg = lay.stored_config(ds)
     a = ds.attrs
     rows = [
         ("model (measure)", f"{a.get('model', '?')} ({a.get('measure', '?')})"),
