@@ -245,7 +245,7 @@ def test_pair_on_common_paths_uses_paired_ses_from_the_per_path_values(tmp_path,
     assert rows["crn_var_ratio"]["paired"] == "no"
     # Config difference: only the hedge threshold (output.dir differs but never counts).
     diff_rows = [line for line in text.splitlines() if line.startswith("| hedge.")]
-    assert diff_rows == ["| hedge.layers.l1.threshold | 19.0 | 22.0 |"]
+    assert diff_rows == ["| hedge.layers.l1.threshold | 19 | 22 |"]
     assert "output.dir" not in text
 
 
@@ -451,3 +451,11 @@ def test_cli_compares_two_runs_of_one_sweep_on_common_paths(tmp_path, run_cli):
         d = db.pnl.values.astype(float) - da.pnl.values.astype(float)
     assert rows["mean"]["paired"] == "yes"
     np.testing.assert_allclose(float(rows["mean"]["diff_se"]), d.std(ddof=1) / np.sqrt(200))
+
+
+def test_config_values_read_as_typed():
+    """A float threshold stored as 19.0 and an override typed 17 read alike (19, 17);
+    other values keep every digit."""
+    assert [compare._cell(v) for v in (19.0, 17, 0.1, 123456789.0, 2.5e-05, True, None, "a|b")] == [
+        "19", "17", "0.1", "123456789", "2.5e-05", "true", "null", "a\\|b",
+    ]  # fmt: skip

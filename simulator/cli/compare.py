@@ -248,6 +248,8 @@ def _cell(v: Any) -> str:
         text = str(v).lower()
     elif isinstance(v, tuple):
         text = "[" + ", ".join(_cell(x) for x in v) + "]"
+    elif isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        text = str(int(v))  # 19.0 as 19: an override typed 17 reads the same way
     else:
         text = str(v)
     return text.replace("|", "\\|")
