@@ -453,3 +453,20 @@ def test_next_default_run_removes_the_run_directories_killed_runs_left(tmp_path)
     assert not dirs["killed"].exists() and not dirs["empty"].exists()
     assert (dirs["done"] / "results.nc").read_bytes() == b"kept"
     assert dirs["live"].is_dir() and dirs["fresh"].is_dir() and keep.is_dir()
+
+
+def test_a_killed_text_writers_temporary_file_goes_at_the_next_write(tmp_path):
+    """summary.csv and report.html are written through a hidden temporary sibling named
+    by host and pid: one left by a killed writer is removed at the next write there, one
+    of a live writer stays."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = platform.node().replace(".", "-") or "host"
+    stale = tmp_path / f".summary.csv.{host}.{dead.pid}.abc123.tmp"
+    live = tmp_path / f".summary.csv.{host}.{os.getppid()}.def456.tmp"
+    stale.write_text("half a tab")
+    live.write_text("being written")
+    atomic.write_text("metric,value,se,unit\n", tmp_path / "summary.csv")
+    assert not stale.exists() and live.exists()
+    assert (tmp_path / "summary.csv").read_text() == "metric,value,se,unit\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "summary.csv"])

@@ -21,8 +21,9 @@ __all__ = ["remove_stale_temps", "write_atomic", "write_bytes", "write_text"]
 
 
 TEMP_SUFFIX = ".tmp"
-"""Temporary siblings are hidden directories ``.<name>.<host>.<pid>.<random>.tmp``; the
-data inside is called ``partial.*`` and carries ``complete = 0`` until it is whole."""
+"""Temporary siblings are hidden ``.<name>.<host>.<pid>.<random>.tmp``: directories for
+datasets (the data inside is called ``partial.*`` and carries ``complete = 0`` until it
+is whole), files for :func:`write_text` (summary.csv, report.html)."""
 
 
 def _temp_prefix(target: Path) -> str:
@@ -54,7 +55,10 @@ def remove_stale_temps(target: Path) -> list[Path]:
             continue
         if int(parts[1]) == os.getpid() or _pid_alive(int(parts[1])):
             continue
-        shutil.rmtree(p, ignore_errors=True)
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:  # a text file's temporary sibling (write_text)
+            p.unlink(missing_ok=True)
         removed.append(p)
     return removed
 
@@ -118,7 +122,8 @@ def write_bytes(data: bytes, target: str | Path, replace: bool = True) -> Path:
     """:func:`write_text` for bytes (e.g. a Parquet file made in memory)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_stale_temps(target)  # a killed writer's leftover beside it
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=TEMP_SUFFIX, dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
