@@ -1,0 +1,6 @@
+"""The live book: a market snapshot and an SQLite ledger in, the rules' orders, paper
+fills and a forward risk report out (``python -m simulator.live``)."""
+
+from simulator.live._types import INSTRUMENTS, MULTIPLIERS, Fill, Order, Position
+
+__all__ = ["INSTRUMENTS", "MULTIPLIERS", "Fill", "Order", "Position"]
