@@ -71,6 +71,7 @@ class HedgeResult(NamedTuple):
     recovered: jax.Array  # sale and settlement proceeds, USD
     activations: jax.Array  # (L, n) buys per layer
     first_buy: jax.Array  # (L, n) trading day of each layer's first buy, -1 if none
+    trace: dict | None = None  # trade_trace=True: per-day layer states and trades
 
 
 class LayerParams(NamedTuple):
@@ -281,6 +282,7 @@ def hedge_sleeve(
     vega: jax.Array | None = None,
     settle_vix: jax.Array | None = None,
     overnight_share: float | None = None,
+    trade_trace: bool = False,
 ) -> HedgeResult:
     """Run the ALVH state machine over days for one grid point (vmap this over the grid).
 
@@ -301,6 +303,14 @@ def hedge_sleeve(
     VRO on VIX expiry days); None settles at the model VIX of the day's close. With both
     ``settle_vix`` and ``overnight_share`` (phi), options and futures are marked to the
     expiry morning: tau - (1 - phi) trading days (fractional, interpolated tables).
+
+    ``trade_trace`` adds ``trace`` (the live book's orders and marks, simulator.live):
+    arrays (D+1, L, n) of each day's exits (``out``: 0 none, 1 expiry, 2 roll, 3 release,
+    4 take profit; ``out_qty``, ``out_strike``, ``out_ref``, ``out_expiry``: the position
+    that left; ``out_price`` its settlement or mid price, ``out_slip`` the slippage per
+    unit, ``out_cash`` USD received), entries (``buy``, ``buy_qty``, ``buy_price`` mid,
+    ``buy_slip``, ``buy_ref``, ``buy_strike``, ``buy_expiry``, ``buy_cash`` USD paid) and
+    the end-of-day position (``qty``, ``strike``, ``ref``, ``expiry``, ``mark``).
     """
     n_days, n = var.shape
     dtype = var.dtype
@@ -354,6 +364,7 @@ def hedge_sleeve(
         st["pool"] = jnp.where(cred > 0, share * cred, st["pool"])
         value = jnp.zeros((n,), dtype)
         rows: dict[str, list] = {k: [] for k in _LAYER_STATE}
+        trace: dict[str, list] = {}
         for i, la in enumerate(spec.layers):
             p = {f: jnp.asarray(v, dtype) for f, v in params.layers[i]._asdict().items()}
             opt = la.instrument == "vix_call"
@@ -469,12 +480,34 @@ def hedge_sleeve(
             m_end = jnp.where(buy, price, m_now)
             value = value + jnp.where(active, qty * mult * (m_end - ref), 0.0)
             first = jnp.where(buy & (st["first"][i] < 0), d, st["first"][i])
+            if trade_trace:
+                out = jnp.where(expired, 1, jnp.where(roll, 2, jnp.where(released, 3, 4)))
+                was = (st["qty"][i], st["strike"][i], st["ref"][i], st["expiry"][i])
+                rec = {
+                    "out": jnp.where(leaving, out, 0),
+                    "out_qty": was[0], "out_strike": was[1], "out_ref": was[2],
+                    "out_expiry": was[3],
+                    "out_price": jnp.where(expired, m_settle, m_now),
+                    "out_slip": jnp.where(expired, 0.0, slip_out),
+                    "out_cash": jnp.where(leaving, proceeds, 0.0),
+                    "buy": buy, "buy_qty": jnp.where(buy, buy_qty, 0.0), "buy_price": price,
+                    "buy_slip": slip_in * jnp.ones_like(price), "buy_ref": new_ref,
+                    "buy_strike": new_k, "buy_expiry": jnp.broadcast_to(new_exp, buy.shape),
+                    "buy_cash": total,
+                    "qty": jnp.where(active, qty, 0.0), "strike": strike, "ref": ref,
+                    "expiry": expiry, "mark": m_end,
+                }  # fmt: skip
+                for k, val in rec.items():
+                    trace.setdefault(k, []).append(val)
             new_rows = (active, armed, qty, strike, ref, cost, expiry, st["acts"][i] + buy, first)
             for k, val in zip(rows, new_rows, strict=True):
                 rows[k].append(val)
         for k, vals in rows.items():
             st[k] = jnp.stack(vals)
-        return st, (st["cash"], st["cash"] + value)
+        ys = (st["cash"], st["cash"] + value)
+        if trade_trace:
+            ys += ({k: jnp.stack(v) for k, v in trace.items()},)
+        return st, ys
 
     days = jnp.arange(n_days, dtype=jnp.int32)
     etp = jnp.ones_like(var) if etp is None else etp
@@ -485,7 +518,9 @@ def hedge_sleeve(
         days, var, vix, jnp.moveaxis(sig, 0, 1), jnp.moveaxis(early, 0, 1), at_risk, credit,
         etp, short_gap, vega, sv,
     )  # fmt: skip
-    final, (cash, equity) = jax.lax.scan(day, state0, xs)
+    final, ys = jax.lax.scan(day, state0, xs)
+    cash, equity = ys[:2]
     return HedgeResult(
-        equity, cash, equity[-1], final["paid"], final["recovered"], final["acts"], final["first"]
-    )
+        equity, cash, equity[-1], final["paid"], final["recovered"], final["acts"],
+        final["first"], ys[2] if trade_trace else None,
+    )  # fmt: skip

@@ -152,6 +152,7 @@ def evaluate(
     vix: jax.Array,
     locate: bool = False,
     keys: jax.Array | None = None,
+    trade_trace: bool = False,
 ) -> dict:
     """Per-path outputs of the book for daily states (D+1, n); ``vix`` is the model VIX of
     ``var`` (computed once by the engine). ``locate`` adds :data:`MARK_DAY` (run only
@@ -167,6 +168,12 @@ def evaluate(
 
     ``marks`` = (spx_table, vix_table) are passed as traced arguments (ctx.marks), not
     closed over: tens of MB of constants would slow compilation badly.
+
+    ``trade_trace`` (the live book, simulator.live) adds ``trace_condor`` (the condor
+    sleeve's result with its trace: condor.condor_sleeve), ``trace_hedge`` (the hedge
+    sleeve's trace, with a leading grid axis: alvh.hedge_sleeve) and the daily equity
+    curves ``trace_equity_condor`` (D+1, n) and ``trace_equity`` (grid, D+1, n), interest
+    included; the other outputs are unchanged.
     """
     spx_table, vix_table = marks
     spec = ctx.spec
@@ -184,13 +191,17 @@ def evaluate(
     elif am and keys is not None:
         z, _ = costs.settlement_draws(keys, ctx.plan.expiry, spot.dtype)
         settle_spot = costs.opening_spot(spot, var, z, ctx.plan.expiry, market.overnight_share, dt)
-    book = condor.condor_sleeve(spot, var, vix, ctx.plan, c, market, spx_table, events, settle_spot)
+    book = condor.condor_sleeve(
+        spot, var, vix, ctx.plan, c, market, spx_table, events, settle_spot, trade_trace
+    )
     interest_c = jnp.zeros_like(book.equity)
     if c.interest_on_cash:
         interest_c = costs.accrue_interest(book.cash, c.capital, market.rate, dt)
     equity_c = book.equity + interest_c
     mdd_condor = max_drawdown(equity_c)
     out.update(pnl_month_condor=_monthly(equity_c, ctx.block_days))
+    if trade_trace:
+        out.update(trace_condor=book._asdict(), trace_equity_condor=equity_c)
     out.update(
         pnl_condor=equity_c[-1],
         pnl_interest_condor=interest_c[-1],
@@ -236,24 +247,30 @@ def evaluate(
         h = alvh.hedge_sleeve(
             params, spec.hedge, vix_table, spec.market.rate, var, vix, sig, early,
             book.at_risk, book.credit, ctx.vix_expiries, spec.strategy.condor.capital, etp,
-            book.short_gap, book.vega, settle_vix, market.overnight_share,
+            book.short_gap, book.vega, settle_vix, market.overnight_share, trade_trace,
         )  # fmt: skip
         interest = interest_c
         if c.interest_on_cash:
             interest = costs.accrue_interest(book.cash + h.cash, c.capital, market.rate, dt)
         hedge_equity = h.equity + (interest - interest_c)
         total = equity_c + hedge_equity
-        return {
-            "pnl": total[-1],
-            "pnl_hedge": hedge_equity[-1],
-            "pnl_interest": interest[-1],
-            "max_drawdown": max_drawdown(total),
-            "pnl_month": _monthly(total, ctx.block_days),
-            "hedge_paid": h.paid,
-            "hedge_recovered": h.recovered,
-            "layer_activations": h.activations,
-            "layer_first_buy": h.first_buy.astype(total.dtype),  # -1: never (NaN in the dataset)
-        } | ({MARK_DAY: first_nonfinite_day(total)} if locate else {})
+        return (
+            {
+                "pnl": total[-1],
+                "pnl_hedge": hedge_equity[-1],
+                "pnl_interest": interest[-1],
+                "max_drawdown": max_drawdown(total),
+                "pnl_month": _monthly(total, ctx.block_days),
+                "hedge_paid": h.paid,
+                "hedge_recovered": h.recovered,
+                "layer_activations": h.activations,
+                "layer_first_buy": h.first_buy.astype(
+                    total.dtype
+                ),  # -1: never (NaN in the dataset)
+            }
+            | ({MARK_DAY: first_nonfinite_day(total)} if locate else {})
+            | ({"trace_hedge": h.trace, "trace_equity": total} if trade_trace else {})
+        )
 
     if not batched:
         out.update(jax.tree.map(lambda a: a[None], one([])))

@@ -69,6 +69,7 @@ class CondorResult(NamedTuple):
     # moves (ATM vol x sqrt(tau) x spot) over the open trades; NO_GAP when none is open
     vega: jax.Array  # (D+1, n) book vega, USD per vol point of SPX implied vol (< 0: short)
     cash: jax.Array  # (D+1, n) cumulative cash flows of the book, USD (credit in, buy-backs out)
+    trace: dict | None = None  # trade_trace=True: per-leg marks and exits (see condor_sleeve)
 
 
 def plan_trades(
@@ -195,6 +196,7 @@ def condor_sleeve(
     table,
     event_day: np.ndarray | None = None,
     settle_spot: jax.Array | None = None,
+    trade_trace: bool = False,
 ) -> CondorResult:
     """Evaluate every planned trade on daily states shaped (D+1, n).
 
@@ -205,6 +207,12 @@ def condor_sleeve(
     marked to the expiry morning: tau - (1 - market.overnight_share) trading days, since
     the expiry day's session after the open no longer moves the payoff (a PM-style mark
     would credit the seller with variance the SOQ never pays for).
+
+    ``trade_trace`` adds ``trace`` (the live book's orders and marks, simulator.live):
+    ``legs`` and ``leg_slip`` (4, J, W+1, n), each leg's mid and slippage per unit on
+    every row of its trade (long put, short put, short call, long call); ``settle``
+    (4, J, n) each leg's intrinsic value at the settlement level; ``reason`` (J, n) why
+    the trade closed on its exit row (0 expiry, 1 profit take, 2 stop, 3 exit DTE).
     """
     n_days, n = spot.shape
     dtype = spot.dtype
@@ -240,7 +248,9 @@ def condor_sleeve(
     if spec.spread_model == "flat":  # the earlier expression, bit for bit
         half = half_spread(vx, spec.half_spread, spec.spread_vix_power, spec.spread_max_multiple)
         slip = 4.0 * spec.fill_fraction * half
+        leg_slips = [spec.fill_fraction * half] * 4
     else:
+        leg_slips = [spec.fill_fraction * leg_half_spread(spec, leg, vx) for leg in legs]
         slip = spec.fill_fraction * sum(leg_half_spread(spec, leg, vx) for leg in legs)
     credit = value[:, 0] - slip[:, 0]  # (J, n)
     lp, sp, sc, lc = strikes
@@ -313,7 +323,33 @@ def condor_sleeve(
     cash = costs.cumulative_cash(
         n_days, jnp.concatenate([rows_in, exit_day]), jnp.concatenate([cash_in, realized - cash_in])
     )
+    trace = None
+    if trade_trace:
+        level = s[jnp.arange(n_trades), length] if settle_spot is None else settle_spot
+        ks = (lp, sp, sc, lc)
+        settle_legs = [jnp.maximum(k - level, 0.0) for k in ks[:2]]
+        settle_legs += [jnp.maximum(level - k, 0.0) for k in ks[2:]]
+        reason = jnp.zeros(qty.shape, jnp.int32)
+        for code, hit in ((3, spec.exit_dte), (2, spec.stop_multiple), (1, spec.profit_take)):
+            if hit is None:
+                continue
+            if code == 1:
+                met = value <= (1.0 - spec.profit_take) * credit[:, None]
+            elif code == 2:
+                met = value >= spec.stop_multiple * credit[:, None]
+            else:
+                met = jnp.broadcast_to(
+                    jnp.asarray(cal_dte <= spec.exit_dte)[:, :, None], value.shape
+                )
+            reason = jnp.where(at_exit(met), code, reason)
+        reason = jnp.where(settle, 0, reason)
+        trace = {
+            "legs": jnp.stack(legs),
+            "leg_slip": jnp.stack([jnp.broadcast_to(x, value.shape) for x in leg_slips]),
+            "settle": jnp.stack(settle_legs),
+            "reason": reason,
+        }
     return CondorResult(
         equity, at_risk, credit_in, equity[-1], trades, paid,
-        jnp.stack(strikes), qty, credit, first, realized, short_gap, vega, cash,
+        jnp.stack(strikes), qty, credit, first, realized, short_gap, vega, cash, trace,
     )  # fmt: skip
