@@ -45,7 +45,7 @@ from simulator.store import table_cache
 
 __all__ = ["HORIZON_BUCKET", "Close", "DayBook", "day_books", "live_spec"]
 
-HORIZON_BUCKET = 126
+HORIZON_BUCKET = 252
 """Trading days the padded horizon is rounded up to (one compile per bucket)."""
 
 _LEGS = (("spx_put", 1.0, "long put"), ("spx_put", -1.0, "short put"),
