@@ -40,7 +40,7 @@ def live():
 
 
 def test_every_day_matches_the_batch_replay_to_the_cent(live):
-    spec, closes, books = live
+    books = live[2]
     ds = simulator.run(
         ["experiment=spx_replay", f"replay.start={START}", f"replay.end={BATCH_END}"]
     )
