@@ -318,3 +318,12 @@ def test_ad_divergence_on_a_hand_example():
     assert not ad_divergence(spx[:2], ad[:2], window=3).any()
     with pytest.raises(ValueError, match="window"):
         ad_divergence(spx, ad, window=1)
+
+
+def test_the_documented_examples_read_to_equal_records(tmp_path):
+    text = (Path(__file__).resolve().parents[1] / "docs" / "live.md").read_text()
+    yaml_block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    csv_block = text.split("```csv\n", 1)[1].split("```", 1)[0]
+    y = read_snapshot(_write(tmp_path, yaml_block, "doc.yaml"))
+    c = read_snapshot(_write(tmp_path, csv_block, "doc.csv"))
+    assert y == c and len(y.spx_options) == 2 and y.advancers == 663
