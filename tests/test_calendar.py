@@ -221,8 +221,10 @@ def test_cpi_days():
 
 
 def test_event_queries():
-    both = cal.event_days(start=D(2024, 6, 1), end=D(2024, 6, 30))
+    both = cal.event_days(["FOMC", "CPI"], start=D(2024, 6, 1), end=D(2024, 6, 30))
     assert both == [D(2024, 6, 12)]  # CPI and FOMC on the same day, listed once
+    every = cal.event_days(start=D(2024, 6, 1), end=D(2024, 6, 30))
+    assert every == [D(2024, 6, 12), D(2024, 6, 13)]  # all kinds: PPI the day after
     mask = cal.is_event_day(["2024-06-11", "2024-06-12", "2017-03-15"], "FOMC")
     assert mask.tolist() == [False, True, True]
     days = np.array(["2020-04-10", "2020-04-13"], dtype="datetime64[D]")
@@ -239,12 +241,40 @@ PPI_2026 = [
 ]  # fmt: skip
 
 
+PPI_2021_2025 = [
+    "2021-01-15", "2021-02-17", "2021-03-12", "2021-04-09", "2021-05-13", "2021-06-15",
+    "2021-07-14", "2021-08-12", "2021-09-10", "2021-10-14", "2021-11-09", "2021-12-14",
+    "2022-01-13", "2022-02-15", "2022-03-15", "2022-04-13", "2022-05-12", "2022-06-14",
+    "2022-07-14", "2022-08-11", "2022-09-14", "2022-10-12", "2022-11-15", "2022-12-09",
+    "2023-01-18", "2023-02-16", "2023-03-15", "2023-04-13", "2023-05-11", "2023-06-14",
+    "2023-07-13", "2023-08-11", "2023-09-14", "2023-10-11", "2023-11-15", "2023-12-13",
+    "2024-01-12", "2024-02-16", "2024-03-14", "2024-04-11", "2024-05-14", "2024-06-13",
+    "2024-07-12", "2024-08-13", "2024-09-12", "2024-10-11", "2024-11-14", "2024-12-12",
+    "2025-01-14", "2025-02-13", "2025-03-13", "2025-04-11", "2025-05-15", "2025-06-12",
+    "2025-07-16", "2025-08-14", "2025-09-10", "2025-11-25",
+]  # fmt: skip
+
+
 def test_ppi_days():
     ppi = cal.event_days("ppi", published_only=True)
-    assert ppi == [D.fromisoformat(f"2026-{md}") for md in PPI_2026]  # BLS 2026 schedule
+    # BLS release days 2021-2025 (sources per date in simulator/data/README.md), 2026 schedule
+    assert ppi == [D.fromisoformat(d) for d in PPI_2021_2025] + [
+        D.fromisoformat(f"2026-{md}") for md in PPI_2026
+    ]
     assert all(cal.is_trading_day(d) for d in ppi)
-    assert cal.EVENT_COVERAGE["PPI"] == (D(2026, 1, 1), D(2026, 12, 31))
-    assert cal.event_days("PPI", end=D(2025, 12, 31)) == []  # nothing before the coverage
+    assert cal.EVENT_COVERAGE["PPI"] == (D(2021, 1, 1), D(2026, 12, 31))
+    assert cal.event_days("PPI", end=D(2020, 12, 31)) == []  # nothing before the coverage
+    assert Counter(d.year for d in ppi) == {
+        2021: 12,
+        2022: 12,
+        2023: 12,
+        2024: 12,
+        2025: 10,
+        2026: 13,
+    }
+    # 2025 shutdown: September data on Nov 25, no PPI release in October or December 2025
+    fall = cal.event_days("PPI", D(2025, 10, 1), D(2025, 12, 31), published_only=True)
+    assert fall == [D(2025, 11, 25)]
     # 2026-06-10 CPI, 2026-06-11 PPI: kinds are kept apart and combined on request
     assert cal.is_event_day(["2026-06-10", "2026-06-11"], "PPI").tolist() == [False, True]
     assert cal.is_event_day(["2026-06-10", "2026-06-11"], ["CPI", "PPI"]).all()
@@ -312,11 +342,17 @@ def test_cpi_and_ppi_rules_against_published_days():
         score[name] = tuple(round(x, 3) for x in _hits(pairs))
     assert score == {"2018-2023": (0.583, 0.931, 0.625), "2024-2026": (0.531, 0.906, 0.719)}
     # PPI: 2026 without the three shutdown catch-up releases (Jan 30, Feb 27, Mar 18) ...
-    ppi = cal.event_days("PPI", published_only=True)[:1] + cal.event_days(
-        "PPI", D(2026, 4, 1), D(2026, 12, 31), published_only=True
+    ppi = cal.event_days("PPI", D(2026, 1, 1), D(2026, 1, 14), published_only=True) + (
+        cal.event_days("PPI", D(2026, 4, 1), D(2026, 12, 31), published_only=True)
     )
+    assert len(ppi) == 10
     pairs = [(cal.ppi_rule_day(d.year, d.month), d) for d in ppi]
     assert tuple(round(x, 3) for x in _hits(pairs)) == (0.5, 0.9, 0.8)
+    # ... out of sample on the published 2021-2025 days (without the shutdown's 2025-11-25) ...
+    early = cal.event_days("PPI", D(2021, 1, 1), D(2025, 12, 31), published_only=True)
+    pairs = [(cal.ppi_rule_day(d.year, d.month), d) for d in early if d != D(2025, 11, 25)]
+    assert len(pairs) == 57
+    assert tuple(round(x, 3) for x in _hits(pairs)) == (0.351, 0.754, 1.333)
     # ... and three earlier PPI days named by BLS archive URLs (ppi_MMDDYYYY.htm)
     spot = [D(2016, 7, 14), D(2017, 1, 13), D(2020, 5, 13)]
     assert [cal.ppi_rule_day(d.year, d.month) == d for d in spot] == [False, True, True]
@@ -407,7 +443,8 @@ def test_schedule_flags_projected_days_and_says_so_once():
     assert "PPI event days after 2026-12-31" in s.event_note()
     old = cal.build_schedule(D(2015, 1, 2), 252)
     assert old.is_ppi.sum() == 0 and old.event_note(["FOMC", "CPI"]) is None
-    assert old.event_note("PPI") == "PPI has no event days before 2026-01-01 (not published here)"
+    assert old.event_note("PPI") == "PPI has no event days before 2021-01-01 (not published here)"
+    assert cal.build_schedule(D(2023, 1, 3), 252).is_ppi.sum() == 12  # published 2023
 
 
 def test_schedule_is_immutable():

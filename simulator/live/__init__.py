@@ -1,6 +1,28 @@
 """The live book: a market snapshot and an SQLite ledger in, the rules' orders, paper
 fills and a forward risk report out (``python -m simulator.live``)."""
 
+from simulator.live._snapshot import (
+    Quote,
+    Snapshot,
+    ad_divergence,
+    ad_line,
+    read_snapshot,
+    snapshots_from_history,
+    write_snapshot,
+)
 from simulator.live._types import INSTRUMENTS, MULTIPLIERS, Fill, Order, Position
 
-__all__ = ["INSTRUMENTS", "MULTIPLIERS", "Fill", "Order", "Position"]
+__all__ = [
+    "INSTRUMENTS",
+    "MULTIPLIERS",
+    "Fill",
+    "Order",
+    "Position",
+    "Quote",
+    "Snapshot",
+    "ad_divergence",
+    "ad_line",
+    "read_snapshot",
+    "snapshots_from_history",
+    "write_snapshot",
+]
