@@ -71,7 +71,9 @@ def _summary(capital: float, dates: np.ndarray, cash, eq, eq_c) -> lay.Section:
         f"flows: (1 + P&L / capital)^(252 / n) - 1 over the n = {n} trading days since, 252 "
         "trading days a year. Drawdowns: from the running peak of the P&L, which starts at 0."
     )
-    return lay.Section("summary", "The paper book to date", text + lay.table(("", ""), rows, "kv"))
+    return lay.Section(
+        "summary", "The paper book to date", text + lay.table(("measure", "value"), rows, "kv")
+    )
 
 
 def _equity(dates: np.ndarray, eq: np.ndarray, eq_c: np.ndarray) -> lay.Section:
