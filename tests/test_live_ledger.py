@@ -253,6 +253,15 @@ def test_a_version_1_ledger_is_migrated_at_open_and_keeps_its_rows(path):
         assert led.dates() == [D(2015, 1, 2), D(2015, 1, 5)]
 
 
+def test_a_version_1_ledger_with_another_config_is_refused_before_migrating(path):
+    _v1_ledger(path)
+    with pytest.raises(LedgerError, match="created with another config"):
+        Ledger.open(path, CONFIG + "extra: 1\n")
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    conn.close()
+
+
 def test_a_failing_migration_leaves_the_ledger_as_it_was(path, monkeypatch):
     _v1_ledger(path)
     broken = ("ALTER TABLE days ADD COLUMN equity_condor REAL", "NOT SQL AT ALL")

@@ -41,7 +41,15 @@ from simulator.book.calendar import is_trading_day, next_trading_day
 from simulator.config.errors import ResultsError
 from simulator.live._types import INSTRUMENTS, Fill, Order, Position
 
-__all__ = ["BUSY_TIMEOUT_S", "MIGRATIONS", "SCHEMA_VERSION", "DayRecord", "Ledger", "LedgerError"]
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "DayRecord",
+    "Ledger",
+    "LedgerError",
+    "apply_migrations",
+]
 
 BUSY_TIMEOUT_S = 0.25
 """Seconds a writer waits for another writer's transaction before giving up."""
@@ -245,7 +253,7 @@ class Ledger:
         ledger = cls(conn, path)
         try:
             conn.execute("PRAGMA foreign_keys = ON")
-            ledger._setup(config_text, new=not existed)
+            ledger._setup(config_text)
         except BaseException:
             conn.close()
             if not existed and path.is_file() and path.stat().st_size == 0:
@@ -253,7 +261,7 @@ class Ledger:
             raise
         return ledger
 
-    def _setup(self, config_text: str, new: bool) -> None:
+    def _setup(self, config_text: str) -> None:
         conn = self._conn
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -267,9 +275,18 @@ class Ledger:
             )
         if version == 0 and tables:
             raise LedgerError(f"{self.path} is an SQLite file but not a ledger (no schema version)")
+        if version > 0:
+            self._check_config(config_text)  # before any migration: refused, untouched
         if version < SCHEMA_VERSION:
             self._migrate(config_text)
-        stored = self.meta().get("config")
+        if version == 0:
+            self._check_config(config_text)  # a concurrent creator may have won the race
+
+    def _check_config(self, config_text: str) -> None:
+        try:
+            stored = self.meta().get("config")
+        except sqlite3.Error as e:
+            raise LedgerError(f"ledger {self.path}: its meta table cannot be read ({e})") from e
         if stored is None:
             raise LedgerError(f"ledger {self.path} has no config in its meta table")
         a, b = _norm_config(stored), _norm_config(config_text)
