@@ -113,8 +113,10 @@ def apply_migrations(conn: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> in
 @dataclass(frozen=True)
 class DayRecord:
     """Everything booked for one trading day: the snapshot file's text, the day's orders
-    and their paper fills, the end-of-day positions with their marks (points, one per
-    position), and cash, equity and the condor sleeve's equity (USD, cumulative from 0)."""
+    and their paper fills (at most one per order), the end-of-day positions with their marks
+    (points, one per position), and the cash account, the book's equity (cash + positions,
+    condor + hedge) and the condor sleeve's equity, all USD at the close, from 0 at the start
+    (the capital is not in them)."""
 
     date: dt.date
     snapshot_text: str
@@ -190,7 +192,10 @@ def _check_record(rec: DayRecord) -> list[int]:
         _check_finite(f"day {day}, fill {i}", price=f.price, cash=f.cash)
         j = next((k for k, o in enumerate(rec.orders) if o == f.order and k not in used), None)
         if j is None:
-            raise LedgerError(f"day {day}: fill {i} fills no order of the day; nothing booked")
+            raise LedgerError(
+                f"day {day}: fill {i} fills no order of the day (or one already filled): one "
+                "fill per order of the day; nothing booked"
+            )
         used.add(j)
         out.append(j)
     return out
