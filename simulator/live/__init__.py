@@ -1,6 +1,8 @@
 """The live book: a market snapshot and an SQLite ledger in, the rules' orders, paper
 fills and a forward risk report out (``python -m simulator.live``)."""
 
+from simulator.live._history import history_page
+from simulator.live._ledger import DayRecord, Ledger, LedgerError
 from simulator.live._snapshot import (
     Quote,
     Snapshot,
@@ -15,13 +17,17 @@ from simulator.live._types import INSTRUMENTS, MULTIPLIERS, Fill, Order, Positio
 __all__ = [
     "INSTRUMENTS",
     "MULTIPLIERS",
+    "DayRecord",
     "Fill",
+    "Ledger",
+    "LedgerError",
     "Order",
     "Position",
     "Quote",
     "Snapshot",
     "ad_divergence",
     "ad_line",
+    "history_page",
     "read_snapshot",
     "snapshots_from_history",
     "write_snapshot",

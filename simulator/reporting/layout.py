@@ -175,12 +175,17 @@ font-size:.8em}.note{color:#444;font-size:.92em}nav a{margin-right:.8em}
 """
 
 
-def page(sections: Sequence[Section], title: str, ds: xr.Dataset) -> str:
+def page(
+    sections: Sequence[Section], title: str, ds: xr.Dataset | None, subtitle: str | None = None
+) -> str:
+    """The whole HTML page; the line under the title is ``subtitle`` or, without it, the
+    study's model, measure, paths, horizon and creation time from ``ds``."""
     nav = "".join(f'<a href="#{s.id}">{esc(s.title)}</a>' for s in sections)
-    sub = (
-        f"{ds.attrs.get('model', '?')} under {ds.attrs.get('measure', '?')}, "
-        f"{ds.attrs.get('paths', '?')} paths, {ds.attrs.get('horizon_days', '?')} trading "
-        f"days, created {ds.attrs.get('created_utc', '?')}"
+    attrs = {} if ds is None else ds.attrs
+    sub = subtitle or (
+        f"{attrs.get('model', '?')} under {attrs.get('measure', '?')}, "
+        f"{attrs.get('paths', '?')} paths, {attrs.get('horizon_days', '?')} trading "
+        f"days, created {attrs.get('created_utc', '?')}"
     )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

@@ -62,8 +62,8 @@ def section(ds: xr.Dataset):
                 "num",
             )
         )
-        parts.append(_drawdown_curves(dates, eq, eq_c))
-        parts.append(_monthly_table(dates, eq, eq_c))
+        parts.append(drawdown_curves(dates, eq, eq_c))
+        parts.append(monthly_table(dates, eq, eq_c))
         final = (float(eq_c[-1]), float(eq[-1]))
         parts.append(
             rp.note(
@@ -73,7 +73,7 @@ def section(ds: xr.Dataset):
     return rp.Section("replay", "Historical replay", "".join(parts))
 
 
-def _drawdown_curves(dates: np.ndarray, eq: np.ndarray, eq_c: np.ndarray) -> str:
+def drawdown_curves(dates: np.ndarray, eq: np.ndarray, eq_c: np.ndarray) -> str:
     """Daily drawdown (running peak of equity, from 0, minus equity) of both books."""
     fig = Figure(figsize=(10, 2.8), dpi=rp.DPI, layout="constrained")
     ax = fig.subplots()
@@ -100,7 +100,7 @@ def monthly_pnl(dates: np.ndarray, equity: np.ndarray) -> dict[tuple[int, int], 
     return out
 
 
-def _monthly_table(dates: np.ndarray, eq: np.ndarray, eq_c: np.ndarray) -> str:
+def monthly_table(dates: np.ndarray, eq: np.ndarray, eq_c: np.ndarray) -> str:
     """Calendar months of book + hedge by year, with year totals of both books."""
     hedged, alone = monthly_pnl(dates, eq), monthly_pnl(dates, eq_c)
     years = sorted({y for y, _ in hedged})
