@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import io
 import logging
 import sys
@@ -40,8 +41,18 @@ from simulator.cli.common import fail, setup_logging
 from simulator.config.conf import compose, resolve
 from simulator.config.errors import ResultsError, SpecError
 from simulator.config.spec import build_spec
+from simulator.engine.interrupt import exit_now, handle_sigterm, interruptible
+from simulator.live import (
+    DayRecord,
+    Ledger,
+    LedgerError,
+    Snapshot,
+    history_page,
+    read_snapshot,
+    snapshots_from_history,
+)
 from simulator.live._rules import Close
-from simulator.live._step import run_day
+from simulator.live._step import DayResult, run_day
 from simulator.store.atomic import write_text
 from simulator.store.reader import load_stored_config
 
@@ -52,6 +63,10 @@ COMMANDS = ("step", "snapshot", "history")
 DEFAULT_OUT = Path("live")
 LEDGER_NAME = "ledger.sqlite"
 BASE = ["experiment=live"]
+CSV_COLUMNS = (
+    "date", "instrument", "expiry", "strike", "qty", "price", "cost_usd", "fill_price",
+    "fill_cash_usd", "fill_source", "sleeve", "tag", "reason",
+)  # fmt: skip
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -84,30 +99,197 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; the exit code (0 done, 2 bad input, 130/143 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in (*COMMANDS, "-h", "--help"):
         argv = ["step", *argv]
-    args = _parse(argv)
-    setup_logging()
     try:
-        if args.command == "snapshot":
-            return _snapshot(args)
-        if args.command == "history":
-            return _history(args)
-        return _step(args)
-    except (ResultsError, SpecError) as exc:
-        return fail(exc)
+        handle_sigterm()
+        args = _parse(argv)
+        setup_logging()
+        try:
+            if args.command == "snapshot":
+                return _snapshot(args)
+            if args.command == "history":
+                return _history(args)
+            return _step(args)
+        except (ResultsError, SpecError) as exc:
+            return fail(exc)
+    except KeyboardInterrupt as exc:
+        signum = int(getattr(exc, "signum", 2))
+        print(f"interrupted: the day is not booked (exit {128 + signum})", file=sys.stderr)
+        exit_now(128 + signum)
+    return 1  # unreachable
+
+
+def _date(key: str, text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise SpecError(key, text, "an ISO date YYYY-MM-DD") from None
 
 
 def _snapshot(args) -> int:
-    # local import: the snapshot module pulls in arch only for this command
-    from simulator.live import snapshots_from_history
-
-    import datetime as dt
-
-    paths = snapshots_from_history(
-        dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end), args.outdir
-    )
-    for p in paths:
+    start, end = _date("--start", args.start), _date("--end", args.end)
+    for p in snapshots_from_history(start, end, args.outdir):
         print(p)
     return 0
+
+
+def _ledger_path(args) -> Path:
+    return args.ledger if args.ledger is not None else args.out / LEDGER_NAME
+
+
+def _history(args) -> int:
+    path = _ledger_path(args)
+    config = Ledger.stored_config(path)
+    if config is None:
+        raise LedgerError(
+            f"no ledger at {path}: book a day first (python -m simulator.live SNAPSHOT)"
+        )
+    spec = build_spec(load_stored_config(config))
+    with Ledger.open(path, config, create=False) as led:
+        page = history_page(led, spec.strategy.condor.capital)
+    out = args.out / "history.html"
+    write_text(page, out)
+    print(out)
+    return 0
+
+
+def _rules(args, path: Path) -> tuple[object, str]:
+    """(spec, config text) of the book: the ledger's own rules, or for a new ledger
+    experiment=live with the overrides; overrides on an existing ledger must not change
+    its rules (Ledger.open refuses them, naming the difference)."""
+    stored = Ledger.stored_config(path)
+    if stored is not None and not args.overrides:
+        return build_spec(load_stored_config(stored)), stored
+    container, text = resolve(compose([*BASE, *args.overrides]))
+    spec = build_spec(container)
+    if spec.replay is not None or spec.stress is not None:
+        key = "replay.data" if spec.replay is not None else "stress.scenario"
+        raise SpecError(key, "set", "none for the live book (it runs on snapshots)")
+    return spec, text
+
+
+def _close(s: Snapshot) -> Close:
+    return Close(s.date, s.spx, s.vix, s.spx_open)
+
+
+def _condor_cash(rec: DayRecord) -> float:
+    """The condor sleeve's cash at a booked day's close: its equity less its positions."""
+    value = sum(
+        p.qty * p.multiplier * (m - p.ref)
+        for p, m in zip(rec.positions, rec.marks, strict=True)
+        if p.sleeve == "condor"
+    )
+    return rec.equity_condor - value
+
+
+def _key(p) -> tuple:
+    return (p.sleeve, p.tag, p.instrument, str(p.expiry), p.strike)
+
+
+def _step(args) -> int:
+    t0 = time.monotonic()
+    snap = read_snapshot(args.snapshot)
+    if args.horizon < 1 or args.paths < 100:
+        key, v = ("--horizon", args.horizon) if args.horizon < 1 else ("--paths", args.paths)
+        raise SpecError(key, v, ">= 1 trading day" if key == "--horizon" else ">= 100")
+    path = _ledger_path(args)
+    spec, config = _rules(args, path)
+    text = snap.to_json()
+    args.out.mkdir(parents=True, exist_ok=True)
+    _share_compilation_cache(args.out)
+    with Ledger.open(path, config, create=True) as led:
+        last = led.last_date()
+        if last is not None and snap.date <= last and snap.date in led.dates():
+            if led.day(snap.date).snapshot_text == text:
+                print(f"{snap.date} is already booked in {path}: nothing to do")
+                return 0
+        closes = [_close(Snapshot.from_json(t)) for t in led.snapshots()]
+        if last is not None and snap.date <= last:
+            raise LedgerError(
+                f"{snap.date} is booked with another snapshot or is before the last booked "
+                f"day {last}: days are booked once, in order"
+            )
+        prev = None
+        if last is not None:
+            rec = led.day(last)
+            prev = (rec.cash, _condor_cash(rec))
+        closes.append(_close(snap))
+        try:
+            res: DayResult = interruptible(run_day, spec, closes, snap, prev)
+        except SpecError as exc:  # a gap in the days: name the date to book
+            raise LedgerError(f"{snap.date}: {exc}") from None
+        if last is not None and sorted(res.yesterday, key=_key) != sorted(
+            led.positions(last), key=_key
+        ):
+            raise LedgerError(
+                f"the ledger's positions at {last} are not what its rules give on its "
+                "snapshots (edited ledger or engine change): start a new ledger"
+            )
+        record = DayRecord(
+            snap.date, text, res.book.orders, res.fills, res.book.positions, res.book.marks,
+            res.cash, res.equity, res.equity_condor,
+        )  # fmt: skip
+        day_dir = args.out / snap.date.isoformat()
+        risk_text = None
+        if not args.no_risk:
+            risk_text = _risk(args, spec, snap, res, day_dir)
+        day_dir.mkdir(parents=True, exist_ok=True)
+        write_text(_orders_csv(res), day_dir / "orders.csv")
+        booked = led.book_day(record)
+    _print_day(snap, res, path, booked)
+    if risk_text:
+        print(risk_text)
+    print(f"written: {day_dir}/ ({time.monotonic() - t0:.1f} s)")
+    return 0
+
+
+def _share_compilation_cache(out: Path) -> None:
+    """Days of one book compile the same programs: keep them in ``OUT/.jax_cache`` (unless
+    JAX_COMPILATION_CACHE_DIR names a cache). A cached executable is the same binary, so
+    results are bitwise the same; the next day starts in seconds, not a compile."""
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", str(out / ".jax_cache"))
+
+
+def _risk(args, spec, snap: Snapshot, res: DayResult, day_dir: Path) -> str | None:
+    return None
+
+
+def _orders_csv(res: DayResult) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for f in res.fills:
+        o = f.order
+        w.writerow([o.date, o.instrument, o.expiry or "", o.strike, o.qty, repr(o.price),
+                    repr(o.cost), repr(f.price), repr(f.cash), f.source, o.sleeve, o.tag,
+                    o.reason])  # fmt: skip
+    return buf.getvalue()
+
+
+def _print_day(snap: Snapshot, res: DayResult, path: Path, booked: bool) -> None:
+    b = res.book
+    print(f"{snap.date}  SPX {snap.spx:,.2f}  VIX {snap.vix:.2f}  (ledger {path})")
+    if not res.fills:
+        print("orders: none")
+    else:
+        print("orders:")
+        for f in res.fills:
+            o = f.order
+            side = "BUY " if o.qty > 0 else "SELL"
+            exp = o.expiry.isoformat() if o.expiry else "-"
+            strike = f"{o.strike:g}" if o.strike else "-"
+            print(
+                f"  {side} {abs(o.qty):>5g} {o.instrument:<10} {exp:<10} K {strike:>6}  "
+                f"@ {f.price:9.4f} ({f.source})  cost {o.cost:9.2f} USD  {o.reason:<11} {o.tag}"
+            )
+    value = res.equity - res.cash
+    print(
+        f"account: cash {res.cash:,.2f}  positions {value:,.2f}  equity {res.equity:,.2f} USD "
+        f"(condor alone {res.equity_condor:,.2f}); {len(b.positions)} open legs"
+    )
+    if not booked:
+        print("(identical day already booked)")

@@ -337,6 +337,24 @@ class Ledger:
     def schema_version(self) -> int:
         return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
+    @staticmethod
+    def stored_config(path: str | Path) -> str | None:
+        """The config text a ledger file was created with, read without a write lock;
+        None when there is no file or it has no config yet. Raises :class:`LedgerError`
+        for a file that is not a ledger."""
+        path = Path(path)
+        if not path.is_file():
+            return None
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as e:
+            raise LedgerError(f"{path} is not a readable ledger ({e})") from e
+        return None if row is None else row[0]
+
     @property
     def config_text(self) -> str:
         """The resolved config text the ledger was created with."""
