@@ -241,6 +241,24 @@ PPI_2026 = [
 ]  # fmt: skip
 
 
+PPI_2014_2020 = [
+    "2014-01-15", "2014-02-19", "2014-03-14", "2014-04-11", "2014-05-14", "2014-06-13",
+    "2014-07-16", "2014-08-15", "2014-09-16", "2014-10-15", "2014-11-18", "2014-12-12",
+    "2015-01-15", "2015-02-18", "2015-03-13", "2015-04-14", "2015-05-14", "2015-06-12",
+    "2015-07-15", "2015-08-14", "2015-09-11", "2015-10-14", "2015-11-13", "2015-12-11",
+    "2016-01-15", "2016-02-17", "2016-03-15", "2016-04-13", "2016-05-13", "2016-06-15",
+    "2016-07-14", "2016-08-12", "2016-09-15", "2016-10-14", "2016-11-16", "2016-12-14",
+    "2017-01-13", "2017-02-14", "2017-03-14", "2017-04-13", "2017-05-11", "2017-06-13",
+    "2017-07-13", "2017-08-10", "2017-09-13", "2017-10-12", "2017-11-14", "2017-12-12",
+    "2018-01-11", "2018-02-15", "2018-03-14", "2018-04-10", "2018-05-09", "2018-06-13",
+    "2018-07-11", "2018-08-09", "2018-09-12", "2018-10-10", "2018-11-09", "2018-12-11",
+    "2019-01-15", "2019-02-14", "2019-03-13", "2019-04-11", "2019-05-09", "2019-06-11",
+    "2019-07-12", "2019-08-09", "2019-09-11", "2019-10-08", "2019-11-14", "2019-12-12",
+    "2020-01-15", "2020-02-19", "2020-03-12", "2020-04-09", "2020-05-13", "2020-06-11",
+    "2020-07-10", "2020-08-11", "2020-09-10", "2020-10-14", "2020-11-13", "2020-12-11",
+]  # fmt: skip
+
+
 PPI_2021_2025 = [
     "2021-01-15", "2021-02-17", "2021-03-12", "2021-04-09", "2021-05-13", "2021-06-15",
     "2021-07-14", "2021-08-12", "2021-09-10", "2021-10-14", "2021-11-09", "2021-12-14",
@@ -257,14 +275,14 @@ PPI_2021_2025 = [
 
 def test_ppi_days():
     ppi = cal.event_days("ppi", published_only=True)
-    # BLS release days 2021-2025 (sources per date in simulator/data/README.md), 2026 schedule
-    assert ppi == [D.fromisoformat(d) for d in PPI_2021_2025] + [
+    # BLS release days 2014-2025 (sources per date in simulator/data/README.md), 2026 schedule
+    assert ppi == [D.fromisoformat(d) for d in PPI_2014_2020 + PPI_2021_2025] + [
         D.fromisoformat(f"2026-{md}") for md in PPI_2026
     ]
     assert all(cal.is_trading_day(d) for d in ppi)
-    assert cal.EVENT_COVERAGE["PPI"] == (D(2021, 1, 1), D(2026, 12, 31))
-    assert cal.event_days("PPI", end=D(2020, 12, 31)) == []  # nothing before the coverage
-    assert Counter(d.year for d in ppi) == {
+    assert cal.EVENT_COVERAGE["PPI"] == (D(2014, 1, 1), D(2026, 12, 31))
+    assert cal.event_days("PPI", end=D(2013, 12, 31)) == []  # nothing before the coverage
+    assert Counter(d.year for d in ppi) == {y: 12 for y in range(2014, 2021)} | {
         2021: 12,
         2022: 12,
         2023: 12,
@@ -272,6 +290,13 @@ def test_ppi_days():
         2025: 10,
         2026: 13,
     }
+    # one release per month 2014-2020; 2016-12-14 is also an FOMC day, kinds kept apart
+    early = [d for d in ppi if d.year <= 2020]
+    assert sorted({(d.year, d.month) for d in early}) == [
+        (y, m) for y in range(2014, 2021) for m in range(1, 13)
+    ]
+    assert cal.event_days(["FOMC", "PPI"], D(2016, 12, 14), D(2016, 12, 14)) == [D(2016, 12, 14)]
+    assert cal.is_event_day(["2016-12-13", "2016-12-14"], "PPI").tolist() == [False, True]
     # 2025 shutdown: September data on Nov 25, no PPI release in October or December 2025
     fall = cal.event_days("PPI", D(2025, 10, 1), D(2025, 12, 31), published_only=True)
     assert fall == [D(2025, 11, 25)]
@@ -353,8 +378,18 @@ def test_cpi_and_ppi_rules_against_published_days():
     pairs = [(cal.ppi_rule_day(d.year, d.month), d) for d in early if d != D(2025, 11, 25)]
     assert len(pairs) == 57
     assert tuple(round(x, 3) for x in _hits(pairs)) == (0.351, 0.754, 1.333)
-    # ... and three earlier PPI days named by BLS archive URLs (ppi_MMDDYYYY.htm)
-    spot = [D(2016, 7, 14), D(2017, 1, 13), D(2020, 5, 13)]
+    # ... and out of sample on the 84 published 2014-2020 days (the PPI came before the
+    # month's CPI in all of 2014-2017 and in half of 2018-2020; the rule puts it after)
+    past = cal.event_days("PPI", D(2014, 1, 1), D(2020, 12, 31), published_only=True)
+    pairs = [(cal.ppi_rule_day(d.year, d.month), d) for d in past]
+    assert len(pairs) == 84
+    assert tuple(round(x, 3) for x in _hits(pairs)) == (0.369, 0.679, 1.536)
+    assert max(abs((p - k).days) for p, k in pairs) == 6
+    cpi = cal.event_days("CPI", D(2014, 1, 1), D(2020, 12, 31), published_only=True)
+    cpi_day = {(d.year, d.month): d for d in cpi}
+    before = Counter(d.year for d in past if d < cpi_day[d.year, d.month])
+    assert before == {2014: 12, 2015: 12, 2016: 12, 2017: 12, 2018: 9, 2019: 5, 2020: 4}
+    spot = [D(2016, 7, 14), D(2017, 1, 13), D(2020, 5, 13)]  # BLS archive URL days
     assert [cal.ppi_rule_day(d.year, d.month) == d for d in spot] == [False, True, True]
 
 
@@ -441,9 +476,14 @@ def test_schedule_flags_projected_days_and_says_so_once():
         "CPI event days after 2026-12-31 are projected by rule, not published"
     )
     assert "PPI event days after 2026-12-31" in s.event_note()
-    old = cal.build_schedule(D(2015, 1, 2), 252)
-    assert old.is_ppi.sum() == 0 and old.event_note(["FOMC", "CPI"]) is None
-    assert old.event_note("PPI") == "PPI has no event days before 2021-01-01 (not published here)"
+    old = cal.build_schedule(D(2015, 1, 2), 252)  # a replay year: all kinds published
+    assert old.is_ppi.sum() == 12 and old.event_note() is None
+    assert old.dates[old.is_ppi].astype(object).tolist() == [
+        D.fromisoformat(d) for d in PPI_2014_2020 if d.startswith("2015")
+    ]
+    older = cal.build_schedule(D(2013, 6, 3), 252)
+    assert older.event_note("PPI") == "PPI has no event days before 2014-01-01 (not published here)"
+    assert older.is_ppi.sum() == 5  # Jan-May 2014
     assert cal.build_schedule(D(2023, 1, 3), 252).is_ppi.sum() == 12  # published 2023
 
 

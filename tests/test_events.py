@@ -14,7 +14,7 @@ from models import Heston
 from simulator import build_spec
 from simulator.book import calendar as cal
 from simulator.book.alvh import event_window
-from simulator.engine.core import event_variance
+from simulator.engine.core import event_variance, log_event_note
 
 MODEL = Heston(kappa=2.0, theta=0.04, sigma=0.5, rho=-0.7, v0=0.04)
 
@@ -88,6 +88,24 @@ def test_ppi_event_vol_lands_on_ppi_days():
     sched = cal.build_schedule(spec.market.start_date, spec.sim.horizon_days, max_dte_days=0)
     np.testing.assert_array_equal(np.isclose(extra, 0.004**2), sched.event_mask("PPI")[1:])
     assert build_spec().market.event_vol_ppi == 0.0
+
+
+def test_a_replay_year_gets_published_ppi_days_and_no_note(caplog):
+    # PPI is published from 2014 on: a run starting in 2015 (the replay years) flags the
+    # twelve BLS release days of 2015 and logs nothing about event days.
+    spec = build_spec(
+        ["market.start_date=2015-01-02", "market.event_vol.ppi=0.004",
+         "market.event_kinds=[PPI]", "strategy.skip_event_days=true"]
+    )  # fmt: skip
+    extra = event_variance(spec)
+    sched = cal.build_schedule(spec.market.start_date, spec.sim.horizon_days, max_dte_days=0)
+    days = sched.dates[sched.event_mask("PPI")].astype(object).tolist()
+    assert days[0] == dt.date(2015, 1, 15) and days[-1] == dt.date(2015, 12, 11)
+    assert len(days) == 12 and not sched.projected["PPI"].any()
+    np.testing.assert_array_equal(np.isclose(extra, 0.004**2), sched.event_mask("PPI")[1:])
+    with caplog.at_level("INFO", logger="simulator.engine.core"):
+        assert log_event_note(spec) is None
+    assert not [r for r in caplog.records if r.getMessage().startswith("event days:")]
 
 
 def test_event_kinds_default_and_validation():

@@ -93,13 +93,12 @@ Producer Price Index release day (8:30 a.m. ET)."""
 EVENT_COVERAGE: dict[str, tuple[Date, Date]] = {
     "FOMC": (dt.date(2014, 1, 1), dt.date(2028, 1, 26)),
     "CPI": (dt.date(2014, 1, 1), dt.date(2026, 12, 31)),
-    "PPI": (dt.date(2021, 1, 1), dt.date(2026, 12, 31)),
+    "PPI": (dt.date(2014, 1, 1), dt.date(2026, 12, 31)),
 }
 """Inclusive date range per kind over which ``events.csv`` holds the complete *published*
 schedule: FOMC through the first 2028 meeting (the Fed's tentative 2027 calendar, which also
 names it), CPI through 2026 (the BLS had not published 2027 when the file was written), PPI
-2021-2026 (each release day read from a cited source, ``simulator/data/README.md``; 2014-2020
-could not be sourced completely and are left out).
+2014-2026 (each release day read from a cited source, ``simulator/data/README.md``).
 After the range, days are projected by rule (:data:`PROJECTION_END`); before it there are
 none."""
 
