@@ -33,6 +33,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -43,7 +44,6 @@ from simulator.config.errors import ResultsError, SpecError
 from simulator.config.spec import build_spec
 from simulator.engine.interrupt import exit_now, handle_sigterm, interruptible
 from simulator.live import (
-    DayRecord,
     Ledger,
     LedgerError,
     Snapshot,
@@ -51,8 +51,7 @@ from simulator.live import (
     read_snapshot,
     snapshots_from_history,
 )
-from simulator.live._rules import Close
-from simulator.live._step import DayResult, run_day
+from simulator.live._step import DayResult, day_record, plan_day, run_day
 from simulator.store.atomic import write_text
 from simulator.store.reader import load_stored_config
 
@@ -171,24 +170,6 @@ def _rules(args, path: Path) -> tuple[object, str]:
     return spec, text
 
 
-def _close(s: Snapshot) -> Close:
-    return Close(s.date, s.spx, s.vix, s.spx_open)
-
-
-def _condor_cash(rec: DayRecord) -> float:
-    """The condor sleeve's cash at a booked day's close: its equity less its positions."""
-    value = sum(
-        p.qty * p.multiplier * (m - p.ref)
-        for p, m in zip(rec.positions, rec.marks, strict=True)
-        if p.sleeve == "condor"
-    )
-    return rec.equity_condor - value
-
-
-def _key(p) -> tuple:
-    return (p.sleeve, p.tag, p.instrument, str(p.expiry), p.strike)
-
-
 def _step(args) -> int:
     t0 = time.monotonic()
     snap = read_snapshot(args.snapshot)
@@ -197,48 +178,20 @@ def _step(args) -> int:
         raise SpecError(key, v, ">= 1 trading day" if key == "--horizon" else ">= 100")
     path = _ledger_path(args)
     spec, config = _rules(args, path)
-    text = snap.to_json()
     args.out.mkdir(parents=True, exist_ok=True)
     _share_compilation_cache(args.out)
     with Ledger.open(path, config, create=True) as led:
-        last = led.last_date()
-        if last is not None and snap.date <= last and snap.date in led.dates():
-            if led.day(snap.date).snapshot_text == text:
-                print(f"{snap.date} is already booked in {path}: nothing to do")
-                return 0
-        closes = [_close(Snapshot.from_json(t)) for t in led.snapshots()]
-        if last is not None and snap.date <= last:
-            raise LedgerError(
-                f"{snap.date} is booked with another snapshot or is before the last booked "
-                f"day {last}: days are booked once, in order"
-            )
-        prev = None
-        if last is not None:
-            rec = led.day(last)
-            prev = (rec.cash, _condor_cash(rec))
-        closes.append(_close(snap))
-        try:
-            res: DayResult = interruptible(run_day, spec, closes, snap, prev)
-        except SpecError as exc:  # a gap in the days: name the date to book
-            raise LedgerError(f"{snap.date}: {exc}") from None
-        if last is not None and sorted(res.yesterday, key=_key) != sorted(
-            led.positions(last), key=_key
-        ):
-            raise LedgerError(
-                f"the ledger's positions at {last} are not what its rules give on its "
-                "snapshots (edited ledger or engine change): start a new ledger"
-            )
-        record = DayRecord(
-            snap.date, text, res.book.orders, res.fills, res.book.positions, res.book.marks,
-            res.cash, res.equity, res.equity_condor,
-        )  # fmt: skip
+        res = plan_day(led, spec, snap, run=partial(interruptible, run_day))
+        if res is None:
+            print(f"{snap.date} is already booked in {path}: nothing to do")
+            return 0
         day_dir = args.out / snap.date.isoformat()
         risk_text = None
         if not args.no_risk:
             risk_text = _risk(args, spec, snap, res, day_dir)
         day_dir.mkdir(parents=True, exist_ok=True)
         write_text(_orders_csv(res), day_dir / "orders.csv")
-        booked = led.book_day(record)
+        booked = led.book_day(day_record(snap, res))
     _print_day(snap, res, path, booked)
     if risk_text:
         print(risk_text)

@@ -15,11 +15,13 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
-from simulator.config.spec import DAYS_PER_YEAR, RunSpec
+from simulator.config.spec import DAYS_PER_YEAR, RunSpec, SpecError
+from simulator.live._ledger import DayRecord, Ledger, LedgerError
 from simulator.live._rules import Close, DayBook, day_books
+from simulator.live._snapshot import Snapshot
 from simulator.live._types import Fill, Order, Position
 
-__all__ = ["DayResult", "quote_fill", "run_day"]
+__all__ = ["DayResult", "day_record", "plan_day", "quote_fill", "run_day"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,11 +74,11 @@ def run_day(
     spec: RunSpec,
     closes: Sequence[Close],
     snapshot=None,
-    prev: tuple[float, float, float, float] | None = None,
+    prev: tuple[float, float] | None = None,
 ) -> DayResult:
     """The book on the last of ``closes`` (the ledger's days and today's).
 
-    ``prev`` = (cash, cash_condor, equity, equity_condor) of the ledger's previous day
+    ``prev`` = (cash, cash_condor) of the ledger's previous day
     (None on the first day); ``snapshot`` supplies quotes for the fills. The caller checks
     ``yesterday`` against the ledger's positions (a changed history or config shows there).
     """
@@ -109,3 +111,65 @@ def run_day(
     return DayResult(
         today, yesterday, tuple(fills), cash, cash_c, cash + sum(value), cash_c + value_c
     )
+
+
+def _close(s: Snapshot) -> Close:
+    return Close(s.date, s.spx, s.vix, s.spx_open)
+
+
+def _condor_cash(rec: DayRecord) -> float:
+    """The condor sleeve's cash at a booked day's close: its equity less its positions."""
+    value = sum(
+        p.qty * p.multiplier * (m - p.ref)
+        for p, m in zip(rec.positions, rec.marks, strict=True)
+        if p.sleeve == "condor"
+    )
+    return rec.equity_condor - value
+
+
+def _key(p: Position) -> tuple:
+    return (p.sleeve, p.tag, p.instrument, str(p.expiry), p.strike)
+
+
+def plan_day(led: Ledger, spec: RunSpec, snap: Snapshot, run=run_day) -> DayResult | None:
+    """The book on ``snap``'s day after the rules' orders, from the ledger's days before
+    it; None when the day is already booked with this very snapshot. Raises LedgerError
+    for a day booked with another snapshot, before the last booked day or not the next
+    trading day, and when the rules do not give the ledger's positions at its last close
+    (an edited ledger or a changed engine). ``run`` calls :func:`run_day` (the command
+    passes it through ``interruptible``)."""
+    text = snap.to_json()
+    last = led.last_date()
+    if last is not None and snap.date <= last:
+        if snap.date in led.dates() and led.day(snap.date).snapshot_text == text:
+            return None
+        raise LedgerError(
+            f"{snap.date} is booked with another snapshot or is before the last booked "
+            f"day {last}: days are booked once, in order"
+        )
+    closes = [_close(Snapshot.from_json(t)) for t in led.snapshots()] + [_close(snap)]
+    prev = None
+    if last is not None:
+        rec = led.day(last)
+        prev = (rec.cash, _condor_cash(rec))
+    try:
+        res = run(spec, closes, snap, prev)
+    except SpecError as exc:  # a gap in the days: it names the date to book
+        raise LedgerError(f"{snap.date}: {exc.args[0] if exc.args else exc}") from None
+    if last is not None:
+        held = sorted(led.positions(last), key=_key)
+        if sorted(res.yesterday, key=_key) != held:
+            raise LedgerError(
+                f"the ledger's positions at {last} are not what its rules give on its "
+                "snapshots (an edited ledger or an engine change): start a new ledger"
+            )
+    return res
+
+
+def day_record(snap: Snapshot, res: DayResult) -> DayRecord:
+    """The ledger record of a planned day."""
+    b = res.book
+    return DayRecord(
+        snap.date, snap.to_json(), b.orders, res.fills, b.positions, b.marks, res.cash,
+        res.equity, res.equity_condor,
+    )  # fmt: skip
