@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TEST_WORKERS ?= 2  # pytest-xdist processes for make test (a 2-core CI machine)
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench bench-quick chaos clean
+.PHONY: install demo test lint format bench bench-quick chaos live-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ bench-quick: install  # the same table at small sizes
 
 chaos: install  # kill 20 runs and 3 sweeps at random moments; report what they left (~30 min)
 	$(PY) -m tests.chaos
+
+live-check: install  # step a ledger through 2014-2018 and compare with the batch replay (~minutes)
+	$(PY) -m tests.live_history
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache outputs multirun

@@ -89,7 +89,13 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     h.add_argument("-o", "--outdir", type=Path, default=Path("snapshots"), help="(snapshots)")
     g = sub.add_parser("history", help="the paper book's equity, drawdown and IRR page")
     _common(g)
-    return p.parse_args(argv)
+    args, rest = p.parse_known_args(argv)
+    extra = [a for a in rest if "=" in a and not a.startswith("-")]
+    if args.command != "step" or len(extra) < len(rest):  # KEY=VALUE anywhere after SNAPSHOT
+        p.error(f"unrecognized arguments: {' '.join(a for a in rest if a not in extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    return args
 
 
 def _common(p: argparse.ArgumentParser) -> None:
