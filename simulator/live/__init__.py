@@ -1,6 +1,7 @@
 """The live book: a market snapshot and an SQLite ledger in, the rules' orders, paper
 fills and a forward risk report out (``python -m simulator.live``)."""
 
+from simulator.live._risk import RiskReport, forward_risk, render_html, render_text
 from simulator.live._snapshot import (
     Quote,
     Snapshot,
@@ -19,10 +20,14 @@ __all__ = [
     "Order",
     "Position",
     "Quote",
+    "RiskReport",
     "Snapshot",
     "ad_divergence",
     "ad_line",
+    "forward_risk",
     "read_snapshot",
+    "render_html",
+    "render_text",
     "snapshots_from_history",
     "write_snapshot",
 ]
