@@ -193,6 +193,27 @@ def test_render_text_and_html(small):
     assert "Mean P&amp;L by SPX return" in page
 
 
+def test_vxx_product_is_valued_from_its_level(spec):
+    """The VXX-like product: worth qty x level today; at horizon 0 no P&L; a VIX rise
+    lifts it (it holds the front futures), an SPX move at fixed VIX does not."""
+    vxx = (Position("vxx", None, 0.0, 40, "hedge", "l3"),)
+    r = forward_risk(vxx, DATE, SPX, VIX, spec, horizon_days=0, paths=PATHS, vxx_level=25.0)
+    assert r.value_now["hedge"] == 40 * 25.0
+    assert np.all(r.pnl["hedge"] == 0.0)
+    shocks = dict(r.shocks)
+    assert shocks["VIX +10"]["hedge"] > 0
+    assert shocks["SPX -10%"]["hedge"] == pytest.approx(0.0, abs=1e-9)
+    assert r.greeks["hedge"].vega > 0 and not r.notes
+    unpriced = forward_risk(vxx, DATE, SPX, VIX, spec, horizon_days=0, paths=PATHS)
+    assert any("level 100" in n for n in unpriced.notes)
+
+
+def test_empty_buckets_are_shown_as_such():
+    nan3 = (float("nan"),) * 3
+    rows = _risk._bucket_rows((_risk.Bucket(">= 40", 0, nan3, nan3),))
+    assert rows == [[">= 40", "0", "empty", "empty", "empty"]]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "key"),
     [

@@ -606,7 +606,8 @@ def shocks(today: dict | None) -> tuple[tuple[str, dict[str, float]], ...]:
 
 
 def _usd(x: float) -> str:
-    return "n/a" if not math.isfinite(x) else f"{x:,.0f}"
+    """Whole USD; rounding noise below half a dollar shows as 0, not -0."""
+    return "n/a" if not math.isfinite(x) else f"{(x if abs(x) >= 0.5 else 0.0):,.0f}"
 
 
 def _usd_se(x: float, se: float) -> str:
@@ -619,7 +620,7 @@ def _q_line(r: RiskReport) -> str:
     q = r.q
     line = f"Q marks: {q.source}, kappa={q.kappa:.4g} theta={q.theta:.4g} v0={q.v0:.4g}"
     if q.source == "futures fit":
-        line += f" (rmse {q.rmse:.3f} vol points over {q.n_quotes} futures)"
+        line += f" (rmse {q.rmse:.2g} vol points over {q.n_quotes} futures)"
     return line
 
 
