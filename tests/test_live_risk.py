@@ -162,9 +162,12 @@ def test_standard_errors_shrink_with_paths(spec):
     assert all(1.5 < x < 2.7 for x in ratios), ratios
 
 
-def test_futures_curve_fit_recovers_kappa_theta(spec):
-    """A curve priced by a Heston with known kappa and theta (v0 from today's VIX) is
-    fitted back: the other parameters kept, rmse ~0 vol points."""
+@pytest.mark.parametrize("model", ["heston", "svcj"])
+def test_futures_curve_fit_recovers_kappa_theta(model):
+    """A curve priced by the model with known kappa and theta (v0 from today's VIX) is
+    fitted back (heston: models.calibration.fit_q; svcj: the model's own pricer), the
+    other parameters kept, rmse ~0 vol points."""
+    spec = api.build_spec([f"model={model}", "sim.dtype=float64"])
     truth = dataclasses.replace(spec.model.build(), kappa=4.0, theta=0.05)
     truth = dataclasses.replace(truth, v0=float(truth.var_for_vix(VIX)))
     exps = [dt.date(2018, 3, 21), dt.date(2018, 4, 18), dt.date(2018, 5, 16), dt.date(2018, 6, 20)]
@@ -172,7 +175,7 @@ def test_futures_curve_fit_recovers_kappa_theta(spec):
         (e, float(truth.vix_future(_risk.cal.trading_days_between(DATE, e) / 252))) for e in exps
     ]
     r = forward_risk((), DATE, SPX, VIX, spec, horizon_days=H, paths=PATHS, futures=curve)
-    assert r.q.source == "futures fit" and r.q.n_quotes == 4
+    assert r.q.source == "futures fit" and r.q.n_quotes == 4 and not r.notes
     assert r.q.kappa == pytest.approx(4.0, rel=1e-5)
     assert r.q.theta == pytest.approx(0.05, rel=1e-5)
     assert r.q.v0 == pytest.approx(truth.v0, rel=1e-8)

@@ -33,11 +33,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
+from scipy import optimize
 
 from models import registry
 from models._random import path_keys
 from models.bates import Bates
-from models.calibration import QQuotes, fit_q
+from models.calibration import DEFAULT_BOUNDS, QQuotes, fit_q
 from models.heston import Heston
 from models.pricing import tables
 from models.surrogate import marking_model
@@ -206,9 +207,10 @@ def _vix_expiry_offsets(date: dt.date, horizon_days: int) -> np.ndarray:
 def _fit_futures(
     mark: Heston, vix: float, futures: Sequence[tuple[dt.date, float]], date: dt.date, spec: RunSpec
 ) -> tuple[Heston, QMarks]:
-    """``mark`` with kappa and theta fitted (models.calibration.fit_q, futures only; the
-    other parameters kept) to the futures curve, v0 the variance of today's VIX under
-    the fitted parameters (a fixed point in v0, solved by a secant iteration)."""
+    """``mark`` with kappa and theta fitted to the futures curve, the other parameters
+    kept: Heston and Bates by models.calibration.fit_q (futures only), v0 the variance of
+    today's VIX under the fitted parameters (a fixed point in v0, solved by a secant
+    iteration); other marks (SVCJ) by :func:`_fit_own_pricer`."""
     quotes = []
     for exp, price in futures:
         days = cal.trading_days_between(date, exp)
@@ -219,11 +221,13 @@ def _fit_futures(
     elif type(mark) is Bates:
         family, extra = "bates", {k: getattr(mark, k) for k in ("lam", "mu_j", "sigma_j")}
     else:
-        note = f"futures fit not available for {type(mark).__name__} marks: configured Q used"
-        return mark, QMarks("configured", mark.kappa, mark.theta, mark.v0, note=note)
+        family, extra = "", {}
     if not quotes:
         note = "no futures expiring after today: configured Q used"
         return mark, QMarks("configured", mark.kappa, mark.theta, mark.v0, note=note)
+    if not family:  # fit_q fits Heston and Bates only
+        model, rmse = _fit_own_pricer(mark, vix, quotes)
+        return model, QMarks("futures fit", model.kappa, model.theta, model.v0, rmse, len(quotes))
     m = spec.market
     q = QQuotes(m.spot, m.rate, m.div_yield, vix_futures=tuple(quotes), spx_options=())
 
@@ -246,6 +250,34 @@ def _fit_futures(
     model = dataclasses.replace(model, v0=v0)
     rmse = float(fit.rmse["vix_futures"])
     return model, QMarks("futures fit", model.kappa, model.theta, v0, rmse, len(quotes))
+
+
+def _fit_own_pricer(mark: Heston, vix: float, quotes: list) -> tuple[Heston, float]:
+    """(``mark`` with kappa, theta fitted, RMSE in vol points) for marks fit_q cannot
+    take (SVCJ): least squares of the model's own ``vix_future`` against the quotes
+    ((maturity in years, price) pairs), v0 the variance of today's VIX at each trial."""
+    t = np.array([m for m, _ in quotes])
+    price = np.array([p for _, p in quotes])
+    bounds = [DEFAULT_BOUNDS["kappa"], DEFAULT_BOUNDS["theta"]]
+
+    def model_at(x: np.ndarray) -> Heston:
+        m = dataclasses.replace(mark, kappa=float(x[0]), theta=float(x[1]))
+        return dataclasses.replace(m, v0=float(m.var_for_vix(vix)))
+
+    def resid(x: np.ndarray) -> np.ndarray:
+        try:
+            m = model_at(x)
+            r = np.array([m.vix_future(ti) for ti in t]) - price
+        except (ValueError, ArithmeticError):
+            return np.full(len(t), 1e3)
+        return np.where(np.isfinite(r), r, 1e3)
+
+    x0 = np.clip([mark.kappa, mark.theta], [b[0] for b in bounds], [b[1] for b in bounds])
+    sol = optimize.least_squares(
+        resid, x0, bounds=([b[0] for b in bounds], [b[1] for b in bounds]),
+        x_scale=np.abs(x0), xtol=1e-12, ftol=1e-12, gtol=1e-12,
+    )  # fmt: skip
+    return model_at(sol.x), float(np.sqrt(np.mean(resid(sol.x) ** 2)))
 
 
 def _marks(
