@@ -433,10 +433,13 @@ def _horizon_values(positions, taus, ctx: _Marks, spot, var, horizon: int, var_n
     at their payoff on their expiry day's state, the others marked with tau - horizon."""
     n = spot.shape[1]
     out = np.zeros((2, n))
+    vxx = None
     for p, tau in zip(positions, taus, strict=True):
         if p.instrument == "vxx":
-            idx = alvh.vxx_index(ctx.vix_table, jnp.asarray(var), ctx.vix_expiries, 1.0)
-            v = ctx.vxx_level * np.asarray(idx[-1])
+            if vxx is None:  # the index's growth to the horizon, once for all positions
+                idx = alvh.vxx_index(ctx.vix_table, jnp.asarray(var), ctx.vix_expiries, 1.0)
+                vxx = ctx.vxx_level * np.asarray(idx[-1])
+            v = vxx
         else:
             day = int(np.clip(tau, 0, horizon))
             v = _price(p.instrument, ctx, spot[day], var[day], p.strike, p.ref, int(tau) - horizon)
