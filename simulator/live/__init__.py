@@ -3,6 +3,7 @@ fills and a forward risk report out (``python -m simulator.live``)."""
 
 from simulator.live._history import history_page
 from simulator.live._ledger import DayRecord, Ledger, LedgerError
+from simulator.live._risk import RiskReport, forward_risk, render_html, render_text
 from simulator.live._snapshot import (
     Quote,
     Snapshot,
@@ -24,11 +25,15 @@ __all__ = [
     "Order",
     "Position",
     "Quote",
+    "RiskReport",
     "Snapshot",
     "ad_divergence",
     "ad_line",
     "history_page",
+    "forward_risk",
     "read_snapshot",
+    "render_html",
+    "render_text",
     "snapshots_from_history",
     "write_snapshot",
 ]
