@@ -47,8 +47,11 @@ from simulator.live import (
     Ledger,
     LedgerError,
     Snapshot,
+    forward_risk,
     history_page,
     read_snapshot,
+    render_html,
+    render_text,
     snapshots_from_history,
 )
 from simulator.live._step import DayResult, day_record, plan_day, run_day
@@ -213,8 +216,21 @@ def _share_compilation_cache(out: Path) -> None:
         jax.config.update("jax_compilation_cache_dir", str(out / ".jax_cache"))
 
 
-def _risk(args, spec, snap: Snapshot, res: DayResult, day_dir: Path) -> str | None:
-    return None
+def _risk(args, spec, snap: Snapshot, res: DayResult, day_dir: Path) -> str:
+    """The forward risk report of the book after today's orders: written as
+    ``DAY/risk.html`` and ``DAY/risk.txt``; its text is returned for the console."""
+    positions = res.book.positions
+    level = [m for p, m in zip(positions, res.book.marks, strict=True) if p.instrument == "vxx"]
+    run = partial(
+        forward_risk, positions, snap.date, snap.spx, snap.vix, spec, args.horizon,
+        args.paths, args.seed, snap.vix_futures or None, vxx_level=level[0] if level else None,
+    )  # fmt: skip
+    report = interruptible(run)
+    text = render_text(report)
+    day_dir.mkdir(parents=True, exist_ok=True)
+    write_text(render_html(report), day_dir / "risk.html")
+    write_text(text, day_dir / "risk.txt")
+    return text
 
 
 def _orders_csv(res: DayResult) -> str:

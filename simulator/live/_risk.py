@@ -490,7 +490,28 @@ def forward_risk(
     given, the marks' Q kappa and theta are fitted to it. ``vxx_level``: today's level of
     the VXX-like product (index units; default :data:`VXX_START`). Prices in ``spec``'s
     ``sim.dtype``. Raises SpecError naming a bad argument (module docstring for the rest).
+    JAX runs with 64-bit types exactly when ``sim.dtype=float64``, in this call only.
     """
+    with jax.enable_x64(spec.sim.dtype == "float64"):
+        return _forward_risk(
+            positions, date, spx, vix, spec, horizon_days, paths, seed, futures,
+            vxx_level=vxx_level,
+        )  # fmt: skip
+
+
+def _forward_risk(
+    positions: Sequence[Position],
+    date: dt.date,
+    spx: float,
+    vix: float,
+    spec: RunSpec,
+    horizon_days: int = 21,
+    paths: int = 20000,
+    seed: int = 0,
+    futures: Sequence[tuple[dt.date, float]] | None = None,
+    *,
+    vxx_level: float | None = None,
+) -> RiskReport:
     positions = tuple(positions)
     _check_args(positions, spx, vix, spec, horizon_days, paths, futures)
     spx, vix = float(spx), float(vix)
