@@ -94,7 +94,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     _common(g)
     args, rest = p.parse_known_args(argv)
     extra = [a for a in rest if "=" in a and not a.startswith("-")]
-    if args.command != "step" or len(extra) < len(rest):  # KEY=VALUE anywhere after SNAPSHOT
+    if len(extra) < len(rest) or (extra and args.command != "step"):  # KEY=VALUE after SNAPSHOT
         p.error(f"unrecognized arguments: {' '.join(a for a in rest if a not in extra)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
