@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import simulator
-from simulator.live import Ledger, Snapshot
+from simulator.live import Ledger, Quote, Snapshot
 from simulator.live._rules import Close, day_books
-from simulator.live._step import day_record, plan_day
+from simulator.live._step import day_record, plan_day, run_day
 from simulator.scenarios import replay
 
 START, LIVE_END, BATCH_END = "2015-07-01", "2015-10-30", "2016-01-29"
@@ -115,3 +115,22 @@ def test_a_days_book_does_not_depend_on_later_days(live):
     for k in (1, 2, 23, 40, 41, len(closes) - 1):
         step = day_books(spec, closes[:k])[-1]
         assert step == dataclasses.replace(books[k - 1]), step.date
+
+
+def test_fills_take_the_snapshots_quotes_where_it_has_them(live):
+    spec, closes, books = live
+    first = books[0]
+    c = closes[0]
+    put = next(o for o in first.orders if o.instrument == "spx_put" and o.qty < 0)
+    quote = Quote(put.expiry, put.strike, "P", 5.0, 6.0)
+    snap = Snapshot(c.date, c.spx, c.vix, c.spx_open, spx_options=(quote,))
+    res = run_day(spec, closes[:1], snap)
+    by_order = {f.order: f for f in res.fills}
+    f = by_order[put]
+    ff = spec.strategy.condor.fill_fraction
+    assert f.source == "quote" and f.price == pytest.approx(5.5 - ff * 0.5, abs=1e-12)
+    fee = spec.strategy.condor.commission * abs(put.qty)
+    assert f.cash == pytest.approx(-put.qty * 100.0 * f.price - fee, abs=1e-9)
+    assert {g.source for g in res.fills if g.order != put} == {"model"}
+    model = next(g for g in first.fills if g.order == put)
+    assert res.cash == pytest.approx(first.cash + f.cash - model.cash, abs=1e-9)
