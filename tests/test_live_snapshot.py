@@ -3,6 +3,7 @@ canonical JSON, the builder from the shipped history and the A/D breadth helpers
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from pathlib import Path
@@ -21,6 +22,7 @@ from simulator.live import (
     write_snapshot,
 )
 from simulator.live import _snapshot as snapmod
+from simulator.live._step import breadth_note
 from simulator.scenarios.replay import _arch_opens, history
 
 DAY = dt.date(2015, 9, 1)  # a Tuesday; the next VIX expiries are 2015-09-16 and 2015-10-21
@@ -327,3 +329,16 @@ def test_the_documented_examples_read_to_equal_records(tmp_path):
     y = read_snapshot(_write(tmp_path, yaml_block, "doc.yaml"))
     c = read_snapshot(_write(tmp_path, csv_block, "doc.csv"))
     assert y == c and len(y.spx_options) == 2 and y.advancers == 663
+
+
+def test_breadth_note_reports_a_divergence_only_with_counts():
+    days = [dt.date(2015, 8, 3) + dt.timedelta(days=i) for i in range(28)]
+    days = [d for d in days if d.weekday() < 5][:20]
+    rising = [Snapshot(d, 2000.0 + i, 15.0, advancers=2000 - 150 * (i > 15), decliners=1000)
+              for i, d in enumerate(days)]  # fmt: skip
+    # net advances fall from 1000 to 850 a day: the line still rises; then a falling day
+    assert "no divergence" in breadth_note(rising)
+    falling = [*rising[:-1], dataclasses.replace(rising[-1], advancers=500, decliners=2500)]
+    assert "bearish divergence" in breadth_note(falling)
+    assert breadth_note(falling[1:]) is None  # fewer than 20 days
+    assert breadth_note([dataclasses.replace(s, advancers=None) for s in falling]) is None

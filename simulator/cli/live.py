@@ -54,7 +54,7 @@ from simulator.live import (
     render_text,
     snapshots_from_history,
 )
-from simulator.live._step import DayResult, day_record, plan_day, run_day
+from simulator.live._step import DayResult, breadth_note, day_record, plan_day, run_day
 from simulator.store.atomic import write_text
 from simulator.store.reader import load_stored_config
 
@@ -195,6 +195,7 @@ def _step(args) -> int:
             print(f"{snap.date} is already booked in {path}: nothing to do")
             return 0
         day_dir = args.out / snap.date.isoformat()
+        note = breadth_note([*(Snapshot.from_json(t) for t in led.snapshots()), snap])
         risk_text = None
         if not args.no_risk:
             risk_text = _risk(args, spec, snap, res, day_dir)
@@ -202,6 +203,8 @@ def _step(args) -> int:
         write_text(_orders_csv(res), day_dir / "orders.csv")
         booked = led.book_day(day_record(snap, res))
     _print_day(snap, res, path, booked)
+    if note:
+        print(note)
     if risk_text:
         print(risk_text)
     print(f"written: {day_dir}/ ({time.monotonic() - t0:.1f} s)")

@@ -18,10 +18,14 @@ from collections.abc import Sequence
 from simulator.config.spec import DAYS_PER_YEAR, RunSpec, SpecError
 from simulator.live._ledger import DayRecord, Ledger, LedgerError
 from simulator.live._rules import Close, DayBook, day_books
-from simulator.live._snapshot import Snapshot
+from simulator.live._snapshot import Snapshot, ad_divergence, ad_line
 from simulator.live._types import Fill, Order, Position
 
-__all__ = ["DayResult", "day_record", "plan_day", "quote_fill", "run_day"]
+__all__ = ["BREADTH_WINDOW", "DayResult", "breadth_note", "day_record", "plan_day",
+           "quote_fill", "run_day"]  # fmt: skip
+
+BREADTH_WINDOW = 20
+"""Trading days of the A/D divergence window the live command reports."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,3 +177,19 @@ def day_record(snap: Snapshot, res: DayResult) -> DayRecord:
         snap.date, snap.to_json(), b.orders, res.fills, b.positions, b.marks, res.cash,
         res.equity, res.equity_condor,
     )  # fmt: skip
+
+
+def breadth_note(snaps: Sequence[Snapshot], window: int = BREADTH_WINDOW) -> str | None:
+    """One line on the A/D breadth of the last day of ``snaps`` (the ledger's days and
+    today's): whether the SPX closes at a ``window``-day high that the advance-decline
+    line does not confirm (:func:`simulator.live.ad_divergence`). None when the last
+    ``window`` snapshots do not all carry advancers and decliners. Information only: the
+    rules do not use breadth (simulated worlds have none, docs/live.md)."""
+    last = list(snaps)[-window:]
+    if len(last) < window or any(s.advancers is None or s.decliners is None for s in last):
+        return None
+    ad = ad_line([s.advancers for s in last], [s.decliners for s in last])
+    div = bool(ad_divergence([s.spx for s in last], ad, window)[-1])
+    what = "bearish divergence: the SPX" if div else "no divergence: the SPX is not"
+    tail = " the A/D line is not" if div else ""
+    return f"breadth ({window} days): {what} at a {window}-day high{';' if div else ''}{tail}"
