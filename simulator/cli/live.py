@@ -217,6 +217,8 @@ def _share_compilation_cache(out: Path) -> None:
     results are bitwise the same; the next day starts in seconds, not a compile."""
     if not jax.config.jax_compilation_cache_dir:
         jax.config.update("jax_compilation_cache_dir", str(out / ".jax_cache"))
+        # every program, also the small ones of the risk report's op-by-op pricing
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def _risk(args, spec, snap: Snapshot, res: DayResult, day_dir: Path) -> str:
