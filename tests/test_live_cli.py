@@ -23,15 +23,15 @@ def _digest(path) -> str:
 
 @pytest.fixture(scope="module")
 def book(run_cli, tmp_path_factory):
-    """Snapshots of five August 2015 days; the first three booked, the first with risk."""
+    """Snapshots of five August 2015 days; the first two booked, the first with risk."""
     cwd = tmp_path_factory.mktemp("live")
     made = _live(run_cli, cwd, "snapshot", "--start", DAYS[0], "--end", DAYS[-1])
     assert made.returncode == 0, made.stderr
     risk = ["--paths", "2000", "--horizon", "5"]
-    extras = (risk, ["--no-risk"], ["--no-risk"])
+    extras = (risk, ["--no-risk"])
     steps = [
         _live(run_cli, cwd, f"snapshots/snapshot-{d}.yaml", *extra)
-        for d, extra in zip(DAYS[:3], extras, strict=True)
+        for d, extra in zip(DAYS[:2], extras, strict=True)
     ]
     return cwd, made, steps
 
@@ -47,11 +47,15 @@ def test_snapshots_and_steps_book_the_days_with_their_orders(book):
     legs = re.findall(r"(BUY|SELL) +15 (spx_put|spx_call) +2015-09-18", first)
     assert legs == [("BUY", "spx_put"), ("SELL", "spx_put"), ("SELL", "spx_call"),
                     ("BUY", "spx_call")]  # fmt: skip
+    assert "Forward risk of the book at the close of 2015-08-17" in first
+    assert re.search(r"ES 99% +[\d,]+ ± [\d,]+", first)  # the tail with its standard error
+    assert (cwd / "live" / DAYS[0] / "risk.html").is_file()
     assert "orders: none" in steps[1].stdout
+    assert not (cwd / "live" / DAYS[1] / "risk.html").exists()  # --no-risk
     with sqlite3.connect(cwd / "live" / "ledger.sqlite") as db:
         days = [r[0] for r in db.execute("SELECT date FROM days ORDER BY date")]
         n_orders = db.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
-    assert days == DAYS[:3] and n_orders == 4
+    assert days == DAYS[:2] and n_orders == 4
     csv_text = (cwd / "live" / DAYS[0] / "orders.csv").read_text()
     assert csv_text.count("\n") == 5 and csv_text.startswith("date,instrument,expiry,strike")
 
@@ -72,7 +76,7 @@ def test_a_gap_or_an_earlier_day_is_refused_naming_the_day_to_book(book, run_cli
     before = _digest(ledger)
     p = _live(run_cli, cwd, f"snapshots/snapshot-{DAYS[4]}.yaml", "--no-risk")
     assert p.returncode == 2
-    assert "2015-08-20" in p.stderr and p.stderr.startswith("error:")
+    assert "2015-08-19" in p.stderr and p.stderr.startswith("error:")
     assert not (cwd / "live" / DAYS[4]).exists()
     assert _digest(ledger) == before
 
