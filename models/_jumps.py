@@ -20,7 +20,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from models._random import inverse_normal, step_uniforms
 
@@ -82,10 +82,21 @@ class LognormalJumps:
     def step(self, dt: float, dtype) -> JumpStep:
         """Constants for paths with step ``dt`` years in ``dtype``."""
         mean = self.lam * dt
-        cdf = stats.poisson.cdf(np.arange(_max_count(mean)), mean) if mean > 0 else np.ones(1)
+        cdf = poisson_cdf(np.arange(_max_count(mean)), mean) if mean > 0 else np.ones(1)
         return JumpStep(
             jnp.asarray(cdf, dtype), jnp.asarray(self.mu_j, dtype), jnp.asarray(self.sigma_j, dtype)
         )
+
+
+def poisson_cdf(k: np.ndarray, mean: float) -> np.ndarray:
+    """P(N <= k) for N ~ Poisson(mean): ``scipy.stats.poisson.cdf``'s own expression
+    (``special.pdtr`` of floor(k)), without importing scipy.stats (~1 s per process)."""
+    return special.pdtr(np.floor(np.asarray(k, np.float64)), mean)
+
+
+def _poisson_pmf(k: int, mean: float) -> float:
+    """P(N = k) for N ~ Poisson(mean), as ``scipy.stats.poisson.pmf`` computes it."""
+    return float(np.exp(special.xlogy(k, mean) - special.gammaln(k + 1) - mean))
 
 
 def _max_count(mean: float) -> int:
@@ -94,7 +105,7 @@ def _max_count(mean: float) -> int:
     k = 0
     while True:
         ratio = mean / (k + 2)
-        if ratio < 1 and stats.poisson.pmf(k + 1, mean) / (1.0 - ratio) < POISSON_TAIL:
+        if ratio < 1 and _poisson_pmf(k + 1, mean) / (1.0 - ratio) < POISSON_TAIL:
             return max(k, 1)
         k += 1
 

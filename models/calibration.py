@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 from models.base import DAYS_PER_YEAR, Premia
 from models.bates import Bates
@@ -239,6 +239,8 @@ def vix_calls_quadrature(
     its 1e-16 quantiles, from the strike's kink up, in z = x^(1/p) with p = max(2, 4/df)
     (smooths the x^(df/2 - 1) density at 0 when the Feller ratio is small). The model's
     ``vix_option`` (adaptive quadrature of the tail probability) is the reference."""
+    from scipy import stats  # lazy: ~1 s to import, only builds and fits use it
+
     k = np.atleast_1d(np.asarray(strikes, np.float64))
     a, b = model.vix_coefficients()
     law = CIRLaw(model.kappa, model.theta, model.sigma, model.v0, float(maturity))
@@ -462,6 +464,8 @@ _GL_W = 0.5 * _GL_W
 
 def _stationary_nodes(shape: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """Quadrature nodes and weights of the Gamma law (Gauss-Legendre in probability)."""
+    from scipy import stats  # lazy: ~1 s to import, only builds and fits use it
+
     return stats.gamma.ppf(_GL_U, shape, scale=scale), _GL_W
 
 
@@ -506,6 +510,8 @@ def _mean_sqrt_realised(
 
 def p_facts(model: Heston, *, vrp_days: int = 21) -> PFacts:
     """The model's stationary daily facts under P (see PFacts for which are exact)."""
+    from scipy import stats  # lazy: ~1 s to import, only builds and fits use it
+
     kp, tp = model.p_parameters()
     a, b = model.vix_coefficients()
     shape = 2.0 * kp * tp / model.sigma**2

@@ -75,9 +75,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import integrate, stats
 
-from models._jumps import JUMP_STREAM, _max_count
+from models._jumps import JUMP_STREAM, _max_count, poisson_cdf
 from models._paths import check_dtype, check_extra_var, check_steps, record_paths
 from models._random import inverse_normal, step_normals, step_uniforms
 from models.base import Paths
@@ -253,6 +252,8 @@ class SVCJ(Heston):
     def vix_future(self, maturity: float, *, v0: float | None = None) -> float:
         """VIX future E^Q[VIX_T] in vol points, from v0 (default: the model's):
         100/sqrt(pi) int_0^inf (1 - E[exp(-t^2 (a v_T + b))]) / t^2 dt."""
+        from scipy import integrate  # lazy: ~1 s to import, only builds and fits use it
+
         v0 = self._vix_checked(maturity, v0)
         a, b = self.vix_coefficients()
 
@@ -458,7 +459,7 @@ class SVCJ(Heston):
         dyn = dyn._replace(mu=dyn.mu - comp)
         coef = _coefficients(dyn, dt, dtype)
         mean = lam * dt
-        cdf = stats.poisson.cdf(np.arange(_max_count(mean)), mean)
+        cdf = poisson_cdf(np.arange(_max_count(mean)), mean)
         jc = _SVCJStep(
             *(jnp.asarray(x, dtype) for x in (cdf, self.mu_s, self.sigma_s, self.rho_j, mu_v))
         )

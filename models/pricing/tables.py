@@ -139,7 +139,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import interpolate, optimize, stats
+from scipy import optimize
 
 from models.base import DAYS_PER_YEAR
 from models.pricing.black import implied_vol
@@ -380,6 +380,8 @@ def _spline(values: np.ndarray, step: float, axis: int = -1) -> np.ndarray:
     """Not-a-knot cubic spline of ``values`` along ``axis`` on a uniform grid: per cell j
     the coefficients (c3, c2, c1, c0) of c3 t^3 + c2 t^2 + c1 t + c0, t = x - x_j, as
     the last axis, with the cell axis in place of ``axis``."""
+    from scipy import interpolate  # lazy: ~1 s to import, only builds and fits use it
+
     axis = axis % values.ndim
     x = step * np.arange(values.shape[axis])
     c = interpolate.CubicSpline(x, values, axis=axis, bc_type="not-a-knot").c
@@ -584,6 +586,8 @@ def _put_reach(model, n_days: int, cos_width: float, cos_terms: int) -> float:
     out in z (with jumps, the diffusive s_ref -> 0 while the jumps keep the wing; the z of
     the 5-delta put rises with v and with tau in every shipped config). Exact COS prices
     on a probe grid of z, 0.5 apart down to -60."""
+    from scipy import stats  # lazy: ~1 s to import, only builds and fits use it
+
     kappa, theta = float(model.kappa), float(model.theta)
     cf = dataclasses.replace(model, v0=0.0).char_fn
     z = np.linspace(-60.0, 0.0, 121)[:-1]
@@ -632,6 +636,8 @@ def _vix_quadrature(law, a, b, strikes):
     x^(df/2) behaviour of the law there (singular density when Feller fails).
     Returns (calls, puts, future), float64.
     """
+    from scipy import stats  # lazy: ~1 s to import, only builds and fits use it
+
     scale, df, nc = law
     n = nc.shape[0]
     acs = a * scale

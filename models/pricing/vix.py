@@ -20,7 +20,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import integrate, stats
 
 from models.pricing.black import is_call
 
@@ -77,14 +76,20 @@ class CIRLaw:
 
     def sf(self, v: ArrayLike) -> np.ndarray:
         """P(v_T > v)."""
+        from scipy import stats  # lazy: ~1 s to import, only builds and fits use it
+
         return stats.ncx2.sf(np.asarray(v) / self.scale, self.df, self.nc)
 
     def isf(self, p: float) -> float:
+        from scipy import stats  # lazy: ~1 s to import, only builds and fits use it
+
         return float(stats.ncx2.isf(p, self.df, self.nc) * self.scale)
 
 
 def _excess(law: CIRLaw, a: float, b: float, k: float) -> float:
     """E[(Y - k)^+] for Y = 100 sqrt(a v_T + b), in vol points."""
+    from scipy import integrate  # lazy: ~1 s to import, only builds and fits use it
+
     y_min = 100.0 * math.sqrt(b)
     y_max = 100.0 * math.sqrt(a * law.isf(1e-16) + b)
     lo = max(k, y_min)
