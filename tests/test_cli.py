@@ -42,18 +42,22 @@ def test_results_identical_across_chunk_sizes_and_devices(tmp_path, run_cli):
         "sim.steps_per_day=2",
         "output.save_paths=true",
     )
-    runs = {
-        "chunk700": run_cli(
-            *common, "sim.chunk_paths=700", f"output.dir={tmp_path}/a", cwd=tmp_path
-        ),
-        "chunk4096": run_cli(
-            *common, "sim.chunk_paths=4096", f"output.dir={tmp_path}/b", cwd=tmp_path
-        ),
-        "2devices": run_cli(
-            *common, "sim.chunk_paths=1000", f"output.dir={tmp_path}/c", cwd=tmp_path, devices=2
-        ),
+    # The two one-device runs in one process (a multirun), the two-device run in another.
+    one = run_cli(
+        "-m", *common, "sim.chunk_paths=700,4096", f"hydra.sweep.dir={tmp_path}/ab",
+        "hydra.sweep.subdir=${hydra.job.num}", cwd=tmp_path,
+    )  # fmt: skip
+    assert one.returncode == 0, one.stderr
+    two = run_cli(
+        *common, "sim.chunk_paths=1000", f"output.dir={tmp_path}/c", cwd=tmp_path, devices=2
+    )
+    ds = {
+        "chunk700": xr.load_dataset(tmp_path / "ab/0/results.nc"),
+        "chunk4096": xr.load_dataset(tmp_path / "ab/1/results.nc"),
+        "2devices": xr.load_dataset(_ok(two)),
     }
-    ds = {name: xr.load_dataset(_ok(p)) for name, p in runs.items()}
+    chunks = [yaml.safe_load(d.attrs["config"])["sim"]["chunk_paths"] for d in ds.values()]
+    assert chunks == [700, 4096, 1000]
     assert ds["2devices"].attrs["jax_devices"].count("cpu") == 2
     ref = ds["chunk700"]
     assert set(ref.data_vars) >= {"spx_final", "vix_final", "spx", "vix"}
@@ -120,22 +124,19 @@ def test_dataset_layout_and_provenance(tmp_path, files_under, run_cli, model_vix
 
 
 def test_default_run_writes_into_hydra_run_dir_and_never_overwrites(tmp_path, run_cli):
-    out = _ok(run_cli("sim.paths=200", "sim.horizon_days=5", cwd=tmp_path))
+    # Chunks of 100 paths: the 200- and the 300-path runs are one compiled program (the
+    # session's compilation cache), 2 and 3 chunks of it.
+    small = ("sim.horizon_days=5", "sim.chunk_paths=100")
+    out = _ok(run_cli("sim.paths=200", *small, cwd=tmp_path))
     assert out.startswith(str(tmp_path / "outputs")) or "outputs" in out
     target = tmp_path / "fixed"
-    first = _ok(
-        run_cli("sim.paths=200", "sim.horizon_days=5", f"output.dir={target}", cwd=tmp_path)
-    )
+    first = _ok(run_cli("sim.paths=200", *small, f"output.dir={target}", cwd=tmp_path))
     before = (target / "results.nc").read_bytes()
-    again = run_cli("sim.paths=300", "sim.horizon_days=5", f"output.dir={target}", cwd=tmp_path)
+    again = run_cli("sim.paths=300", *small, f"output.dir={target}", cwd=tmp_path)
     assert again.returncode == 2 and "output.dir" in again.stderr
     assert (target / "results.nc").read_bytes() == before
     forced = run_cli(
-        "sim.paths=300",
-        "sim.horizon_days=5",
-        f"output.dir={target}",
-        "output.overwrite=true",
-        cwd=tmp_path,
+        "sim.paths=300", *small, f"output.dir={target}", "output.overwrite=true", cwd=tmp_path
     )
     assert _ok(forced) == first
     assert xr.load_dataset(first).sizes["path"] == 300
