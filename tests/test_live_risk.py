@@ -64,19 +64,21 @@ def test_empty_book_has_zero_risk(spec):
 
 def test_horizon_zero_revaluation_is_todays_value(spec, future_now):
     """With no time to move, every path revalues the position at today's value exactly
-    (same pricer calls on the same state), and today's value is the table's future."""
+    (same pricer calls on the same state), and today's value is the table's future marked
+    to the expiry morning like the book's (VRO settlement: tau - (1 - overnight_share))."""
     r = future_now
     assert np.all(r.pnl["total"] == 0.0) and np.all(r.pnl["hedge"] == 0.0)
     ctx, _ = _marks(spec, FUTURE)
-    tau = _risk.cal.trading_days_between(DATE, FUTURE[0].expiry)
-    fut = float(tables.vix_future(ctx.vix_table, jnp.asarray(r.var_today, jnp.float64), float(tau)))
+    assert ctx.vix_am == pytest.approx(1.0 - spec.market.overnight_share)
+    tau = _risk.cal.trading_days_between(DATE, FUTURE[0].expiry) - ctx.vix_am
+    fut = float(tables.vix_future(ctx.vix_table, jnp.asarray(r.var_today, jnp.float64), tau))
     assert r.value_now["hedge"] == pytest.approx(3 * 1000.0 * (fut - 20.0), rel=1e-12)
     assert r.value_now["condor"] == 0.0
 
 
 def test_linear_future_shock_is_qty_times_multiplier_times_future_change(spec, future_now):
     ctx, _ = _marks(spec, FUTURE)
-    tau = float(_risk.cal.trading_days_between(DATE, FUTURE[0].expiry))
+    tau = float(_risk.cal.trading_days_between(DATE, FUTURE[0].expiry)) - ctx.vix_am
     model = ctx.model
 
     def fut(vix):

@@ -178,6 +178,8 @@ class _Marks:
     vix_expiries: np.ndarray
     dtype: Any
     vxx_level: float
+    spx_am: float = 0.0  # trading days the book's SPX marks stop short of expiry (SOQ)
+    vix_am: float = 0.0  # likewise for VIX futures and options (VRO)
 
 
 def _taus(positions: Sequence[Position], date: dt.date) -> np.ndarray:
@@ -318,7 +320,15 @@ def _marks(
             book_mod._tabulate(spec, build, tables.build_vix_table, mark, days, market.rate),
             dtype,
         )
-    ctx = _Marks(mark, spx_t, vix_t, market.rate, market.div_yield, exps, dtype, vxx_level)
+    # Marked like the book: AM-settled contracts to the expiry morning, tau - (1 - phi)
+    # (condor.condor_sleeve, alvh.hedge_sleeve), so "value now" is the ledger's value.
+    morning = 1.0 - market.overnight_share
+    c = spec.strategy.condor
+    spx_am = morning if c is not None and c.settlement == "soq" and c.expiries == "monthly" else 0.0
+    vix_am = morning if spec.hedge.name == "alvh" and spec.hedge.settlement == "vro" else 0.0
+    ctx = _Marks(
+        mark, spx_t, vix_t, market.rate, market.div_yield, exps, dtype, vxx_level, spx_am, vix_am
+    )
     return ctx, qm
 
 
@@ -350,8 +360,11 @@ def _vxx_ratio(ctx: _Marks, var, var_now, shift: int = 0):
 def _price(kind: str, ctx: _Marks, spot, var, strike, ref, tau):
     """Value in points per unit of instrument ``kind`` (a future: its variation margin
     F - ref) at ``spot``/``var`` with ``tau`` trading days left (<= 0: its payoff on that
-    state); broadcasts."""
-    tau = jnp.asarray(np.maximum(tau, 0), ctx.dtype)
+    state); broadcasts. AM-settled contracts are marked to the expiry morning, as the book
+    marks them (:class:`_Marks` ``spx_am``, ``vix_am``)."""
+    tau = np.maximum(tau, 0).astype(np.float64)
+    tau = np.where(tau > 0, tau - (ctx.spx_am if kind[:4] == "spx_" else ctx.vix_am), 0.0)
+    tau = jnp.asarray(tau, ctx.dtype)
     if kind in ("spx_put", "spx_call"):
         is_call = kind == "spx_call"
         return tables.spx_price(
