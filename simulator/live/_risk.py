@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -482,6 +484,22 @@ def _label(lo: float, hi: float, unit: Callable[[float], str]) -> str:
 # --------------------------------------------------------------------------- entry point
 
 
+def _x64_of_spec(fn: Callable) -> Callable:
+    """``fn(positions, date, spx, vix, spec, ...)`` with JAX's 64-bit types on exactly
+    when ``spec.sim.dtype`` is float64, in this call only (as simulator.api.simulate)."""
+
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        spec = signature.bind(*args, **kwargs).arguments["spec"]
+        with jax.enable_x64(spec.sim.dtype == "float64"):
+            return fn(*args, **kwargs)
+
+    return run
+
+
+@_x64_of_spec
 def forward_risk(
     positions: Sequence[Position],
     date: dt.date,
@@ -505,26 +523,6 @@ def forward_risk(
     ``sim.dtype``. Raises SpecError naming a bad argument (module docstring for the rest).
     JAX runs with 64-bit types exactly when ``sim.dtype=float64``, in this call only.
     """
-    with jax.enable_x64(spec.sim.dtype == "float64"):
-        return _forward_risk(
-            positions, date, spx, vix, spec, horizon_days, paths, seed, futures,
-            vxx_level=vxx_level,
-        )  # fmt: skip
-
-
-def _forward_risk(
-    positions: Sequence[Position],
-    date: dt.date,
-    spx: float,
-    vix: float,
-    spec: RunSpec,
-    horizon_days: int = 21,
-    paths: int = 20000,
-    seed: int = 0,
-    futures: Sequence[tuple[dt.date, float]] | None = None,
-    *,
-    vxx_level: float | None = None,
-) -> RiskReport:
     positions = tuple(positions)
     _check_args(positions, spx, vix, spec, horizon_days, paths, futures)
     spx, vix = float(spx), float(vix)
