@@ -43,7 +43,10 @@ from simulator.config.spec import DAYS_PER_YEAR, RunSpec, SpecError
 from simulator.live._types import Fill, Order, Position
 from simulator.store import table_cache
 
-__all__ = ["HORIZON_BUCKET", "Close", "DayBook", "day_books", "live_spec"]
+__all__ = [
+    "HORIZON_BUCKET", "Close", "DayBook", "account", "day_books", "live_spec",
+    "positions_value",
+]  # fmt: skip
 
 HORIZON_BUCKET = 252
 """Trading days the padded horizon is rounded up to (one compile per bucket)."""
@@ -167,49 +170,56 @@ def day_books(spec: RunSpec, closes: Sequence[Close]) -> list[DayBook]:
     n = len(closes)
     dates = trading_days(closes[0].date, lspec.sim.horizon_days + 400)
     c = lspec.strategy.condor
-    m = lspec.market
-    growth = math.expm1(m.rate / DAYS_PER_YEAR)
-    capital = c.capital if c is not None else 0.0
-    accrue = c is not None and c.interest_on_cash
     by_day: list[tuple[list, list, list, list]] = [([], [], [], []) for _ in range(n)]
     if ctx.plan is not None and "trace_condor" in out:
         _condor_days(out["trace_condor"], ctx.plan, c, dates, by_day)
     if "trace_hedge" in out:
         th = {k: v[0, :, :, 0] for k, v in out["trace_hedge"].items()}
         _hedge_days(th, lspec, dates, by_day)
-    books = []
-    cash = cash_c = 0.0
     eq_c = out.get("trace_equity_condor", np.zeros((n, 1)))[:, 0]
     eq = out["trace_equity"][0, :, 0] if "trace_equity" in out else eq_c
+    books: list[DayBook] = []
+    prev = None
     for t in range(n):
         orders, fills, positions, marks = by_day[t]
-        flows = sum(f.cash for f in fills)
-        flows_c = sum(f.cash for f in fills if f.order.sleeve == "condor")
-        if accrue and t > 0:
-            cash += (capital + cash) * growth
-            cash_c += (capital + cash_c) * growth
-        cash += flows
-        cash_c += flows_c
-        value = [
-            p.qty * p.multiplier * (mk - p.ref) for p, mk in zip(positions, marks, strict=True)
-        ]
-        value_c = sum(v for v, p in zip(value, positions, strict=True) if p.sleeve == "condor")
-        books.append(
-            DayBook(
-                closes[t].date,
-                tuple(orders),
-                tuple(fills),
-                tuple(positions),
-                tuple(marks),
-                cash,
-                cash_c,
-                cash + sum(value),
-                cash_c + value_c,
-                float(eq[t]),
-                float(eq_c[t]),
-            )
-        )
+        acct = account(spec, prev, fills, positions, marks)
+        prev = acct[:2]
+        row = (closes[t].date, tuple(orders), tuple(fills), tuple(positions), tuple(marks))
+        books.append(DayBook(*row, *acct, float(eq[t]), float(eq_c[t])))
     return books
+
+
+def positions_value(positions: Sequence[Position], marks: Sequence[float]) -> tuple[float, float]:
+    """(all, condor sleeve) value in USD of positions at their marks (points): qty x
+    multiplier x (mark - ref)."""
+    value = [p.qty * p.multiplier * (m - p.ref) for p, m in zip(positions, marks, strict=True)]
+    condor = sum(v for v, p in zip(value, positions, strict=True) if p.sleeve == "condor")
+    return float(sum(value)), float(condor)
+
+
+def account(
+    spec: RunSpec,
+    prev: tuple[float, float] | None,
+    fills: Sequence[Fill],
+    positions: Sequence[Position],
+    marks: Sequence[float],
+) -> tuple[float, float, float, float]:
+    """(cash, condor cash, equity, condor equity) in USD at a day's close: the previous
+    close's (cash, condor cash) (None: the first day) grown by a day's interest on
+    capital + cash (``strategy.interest_on_cash``, ``market.rate`` continuously
+    compounded), plus the day's fills; equity adds the positions at their marks."""
+    cash = cash_c = 0.0
+    c = spec.strategy.condor
+    if prev is not None:
+        cash, cash_c = prev
+        if c is not None and c.interest_on_cash:
+            growth = math.expm1(spec.market.rate / DAYS_PER_YEAR)
+            cash += (c.capital + cash) * growth
+            cash_c += (c.capital + cash_c) * growth
+    cash += sum(f.cash for f in fills)
+    cash_c += sum(f.cash for f in fills if f.order.sleeve == "condor")
+    value, value_c = positions_value(positions, marks)
+    return cash, cash_c, cash + value, cash_c + value_c
 
 
 def _order(day, instrument, expiry, strike, qty, mid, slip, comm, mult, sleeve, tag, reason):

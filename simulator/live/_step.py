@@ -15,9 +15,9 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
-from simulator.config.spec import DAYS_PER_YEAR, RunSpec, SpecError
+from simulator.config.spec import RunSpec, SpecError
 from simulator.live._ledger import DayRecord, Ledger, LedgerError
-from simulator.live._rules import Close, DayBook, day_books
+from simulator.live._rules import Close, DayBook, account, day_books, positions_value
 from simulator.live._snapshot import Snapshot, ad_divergence, ad_line
 from simulator.live._types import Fill, Order, Position
 
@@ -95,26 +95,9 @@ def run_day(
         if q is not None and o.reason != "expiry":
             f = quote_fill(o, q, _fill_fraction(spec, o), _commission(spec, o))
         fills.append(f)
-    c = spec.strategy.condor
-    capital = c.capital if c is not None else 0.0
-    growth = math.expm1(spec.market.rate / DAYS_PER_YEAR)
-    cash = cash_c = 0.0
-    if prev is not None:
-        cash, cash_c = prev[0], prev[1]
-        if c is not None and c.interest_on_cash:
-            cash += (capital + cash) * growth
-            cash_c += (capital + cash_c) * growth
-    cash += sum(f.cash for f in fills)
-    cash_c += sum(f.cash for f in fills if f.order.sleeve == "condor")
-    value = [
-        p.qty * p.multiplier * (m - p.ref)
-        for p, m in zip(today.positions, today.marks, strict=True)
-    ]
-    value_c = sum(v for v, p in zip(value, today.positions, strict=True) if p.sleeve == "condor")
+    cash, cash_c, equity, equity_c = account(spec, prev, fills, today.positions, today.marks)
     yesterday = books[-2].positions if len(books) > 1 else ()
-    return DayResult(
-        today, yesterday, tuple(fills), cash, cash_c, cash + sum(value), cash_c + value_c
-    )
+    return DayResult(today, yesterday, tuple(fills), cash, cash_c, equity, equity_c)
 
 
 def _close(s: Snapshot) -> Close:
@@ -123,12 +106,7 @@ def _close(s: Snapshot) -> Close:
 
 def _condor_cash(rec: DayRecord) -> float:
     """The condor sleeve's cash at a booked day's close: its equity less its positions."""
-    value = sum(
-        p.qty * p.multiplier * (m - p.ref)
-        for p, m in zip(rec.positions, rec.marks, strict=True)
-        if p.sleeve == "condor"
-    )
-    return rec.equity_condor - value
+    return rec.equity_condor - positions_value(rec.positions, rec.marks)[1]
 
 
 def _key(p: Position) -> tuple:
