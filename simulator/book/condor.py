@@ -250,8 +250,9 @@ def condor_sleeve(
         slip = 4.0 * spec.fill_fraction * half
         leg_slips = [spec.fill_fraction * half] * 4
     else:
-        leg_slips = [spec.fill_fraction * leg_half_spread(spec, leg, vx) for leg in legs]
-        slip = spec.fill_fraction * sum(leg_half_spread(spec, leg, vx) for leg in legs)
+        halves = [leg_half_spread(spec, leg, vx) for leg in legs]
+        slip = spec.fill_fraction * sum(halves)
+        leg_slips = [spec.fill_fraction * h for h in halves]
     credit = value[:, 0] - slip[:, 0]  # (J, n)
     lp, sp, sc, lc = strikes
     width = jnp.maximum(sp - lp, lc - sc)
