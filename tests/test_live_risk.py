@@ -132,10 +132,11 @@ def test_greeks_match_central_differences(spec, small):
     be the one-day revaluation itself (rel 1e-12)."""
     ctx, _ = _marks(spec, SMALL_BOOK)
     taus = _risk._taus(SMALL_BOOK, DATE)
+    book = _risk._book_arrays(SMALL_BOOK, taus)
     var_now = small.var_today
 
     def v(spot, vix, shift=0):
-        return np.asarray(_risk._book_now(SMALL_BOOK, taus, ctx, spot, vix, shift, var_now))
+        return np.asarray(_risk._book_now(book, ctx, spot, vix, shift, var_now))
 
     hs, hv = 0.5, 0.01
     delta = (v(SPX + hs, VIX) - v(SPX - hs, VIX)) / (2 * hs)

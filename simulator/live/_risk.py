@@ -364,9 +364,8 @@ def _price(kind: str, ctx: _Marks, spot, var, strike, ref, tau):
     F - ref) at ``spot``/``var`` with ``tau`` trading days left (<= 0: its payoff on that
     state); broadcasts. AM-settled contracts are marked to the expiry morning, as the book
     marks them (:class:`_Marks` ``spx_am``, ``vix_am``)."""
-    tau = np.maximum(tau, 0).astype(np.float64)
-    tau = np.where(tau > 0, tau - (ctx.spx_am if kind[:4] == "spx_" else ctx.vix_am), 0.0)
-    tau = jnp.asarray(tau, ctx.dtype)
+    tau = jnp.maximum(jnp.asarray(tau, ctx.dtype), 0.0)
+    tau = jnp.where(tau > 0, tau - (ctx.spx_am if kind[:4] == "spx_" else ctx.vix_am), 0.0)
     if kind in ("spx_put", "spx_call"):
         is_call = kind == "spx_call"
         return tables.spx_price(
@@ -384,15 +383,11 @@ def _sleeve_of(p: Position) -> int:
     return 0 if p.sleeve == "condor" else 1
 
 
-def _book_now(positions, taus, ctx: _Marks, spot, vix, shift: int = 0, var_now=None) -> jax.Array:
-    """(condor, hedge, total) values in USD at ``spot`` and ``vix`` (the variance whose
-    model VIX it is), ``shift`` trading days closer to every expiry; one pricer call per
-    instrument. Differentiable in ``spot`` and ``vix``. The VXX-like product is worth
-    qty x level x its index change from today's state ``var_now``."""
-    var = ctx.model.var_for_vix(jnp.asarray(vix, ctx.dtype))
-    spot = jnp.asarray(spot, ctx.dtype)
-    shape = jnp.broadcast_shapes(spot.shape, var.shape)
-    out = jnp.zeros((2, *shape), ctx.dtype)
+def _book_arrays(positions: Sequence[Position], taus: np.ndarray) -> dict:
+    """The book as arrays per instrument kind: {kind: (weights (2, k) USD per point by
+    sleeve, strikes (k,), refs (k,), taus (k,) trading days)}. Passed to the jitted
+    programs as arguments, so one program serves every day with the same counts."""
+    out = {}
     for kind in INSTRUMENTS:
         idx = [i for i, p in enumerate(positions) if p.instrument == kind]
         if not idx:
@@ -400,17 +395,31 @@ def _book_now(positions, taus, ctx: _Marks, spot, vix, shift: int = 0, var_now=N
         w = np.zeros((2, len(idx)))
         for j, i in enumerate(idx):
             w[_sleeve_of(positions[i]), j] = positions[i].qty * positions[i].multiplier
+        strike = np.array([positions[i].strike for i in idx], np.float64)
+        ref = np.array([positions[i].ref for i in idx], np.float64)
+        out[kind] = (w, strike, ref, np.array([taus[i] for i in idx], np.float64))
+    return out
+
+
+def _book_now(book: dict, ctx: _Marks, spot, vix, shift: int = 0, var_now=None) -> jax.Array:
+    """(condor, hedge, total) values in USD of ``book`` (:func:`_book_arrays`) at ``spot``
+    and ``vix`` (the variance whose model VIX it is), ``shift`` trading days closer to
+    every expiry; one pricer call per instrument. Differentiable in ``spot`` and ``vix``.
+    The VXX-like product is worth qty x level x its index change from today's state
+    ``var_now``."""
+    var = ctx.model.var_for_vix(jnp.asarray(vix, ctx.dtype))
+    spot = jnp.asarray(spot, ctx.dtype)
+    shape = jnp.broadcast_shapes(spot.shape, var.shape)
+    out = jnp.zeros((2, *shape), ctx.dtype)
+    for kind, (w, strike, ref, tau) in book.items():
         w = jnp.asarray(w, ctx.dtype)
         if kind == "vxx":
             out = out + w.sum(axis=1).reshape((2,) + (1,) * len(shape)) * (
                 ctx.vxx_level * _vxx_ratio(ctx, var, var_now, shift)
             )
             continue
-        strike = np.array([positions[i].strike for i in idx])
-        ref = np.array([positions[i].ref for i in idx])
-        tau = np.array([int(taus[i]) - shift for i in idx])
-        v = _price(kind, ctx, spot[..., None], var[..., None], strike, ref, tau)
-        out = out + (v[None] * w.reshape((2,) + (1,) * len(shape) + (len(idx),))).sum(-1)
+        v = _price(kind, ctx, spot[..., None], var[..., None], strike, ref, tau - shift)
+        out = out + (v[None] * w.reshape((2,) + (1,) * len(shape) + (w.shape[1],))).sum(-1)
     return jnp.concatenate([out, out.sum(axis=0, keepdims=True)])
 
 
@@ -620,15 +629,27 @@ def _check_args(positions, spx, vix, spec: RunSpec, horizon_days: int, paths: in
 
 
 def _today(positions, taus, ctx: _Marks, spx: float, vix: float, var_now: float) -> dict:
-    """Today's figures in one jitted program (the tables passed as arguments, not
-    constants): values, jax.jacfwd delta/gamma (spot) and vega (VIX), the values one
-    trading day later (theta) and under :data:`SHOCKS`, each (sleeve, ...) in USD."""
+    """Today's figures in one jitted program (the tables and the book passed as
+    arguments, not constants: one program per set of position counts): values,
+    jax.jacfwd delta/gamma (spot) and vega (VIX), the values one trading day later
+    (theta) and under :data:`SHOCKS`, each (sleeve, ...) in USD."""
+    xs = np.array([spx * (1.0 + ds) for _, ds, _ in SHOCKS])
+    ys = np.array([vix + dv for _, _, dv in SHOCKS])
+    args = [jnp.asarray(a, ctx.dtype) for a in (spx, vix, xs, ys, var_now)]
+    book = jax.tree.map(lambda a: jnp.asarray(a, ctx.dtype), _book_arrays(positions, taus))
+    out = _today_program(ctx)((ctx.spx_table, ctx.vix_table), book, *args)
+    return {k: np.asarray(v, np.float64) for k, v in out.items()}
 
-    def run(tabs, x, y, xs, ys):
+
+def _today_program(ctx: _Marks):
+    """The jitted program of :func:`_today` for a pricing context (its tables, book and
+    states are arguments)."""
+
+    def run(tabs, book, x, y, xs, ys, var_now):
         c = dataclasses.replace(ctx, spx_table=tabs[0], vix_table=tabs[1])
 
         def f(spot, v, shift=0):
-            return _book_now(positions, taus, c, spot, v, shift, var_now)
+            return _book_now(book, c, spot, v, shift, var_now)
 
         return {
             "now": f(x, y),
@@ -639,11 +660,7 @@ def _today(positions, taus, ctx: _Marks, spx: float, vix: float, var_now: float)
             "shocked": f(xs, ys),
         }
 
-    xs = np.array([spx * (1.0 + ds) for _, ds, _ in SHOCKS])
-    ys = np.array([vix + dv for _, _, dv in SHOCKS])
-    args = [jnp.asarray(a, ctx.dtype) for a in (spx, vix, xs, ys)]
-    out = jax.jit(run)((ctx.spx_table, ctx.vix_table), *args)
-    return {k: np.asarray(v, np.float64) for k, v in out.items()}
+    return jax.jit(run)
 
 
 def greeks(today: dict | None) -> dict[str, Greeks]:
