@@ -195,7 +195,7 @@ def _step(args) -> int:
             print(f"{snap.date} is already booked in {path}: nothing to do")
             return 0
         day_dir = args.out / snap.date.isoformat()
-        note = breadth_note([*(Snapshot.from_json(t) for t in led.snapshots()), snap])
+        note = breadth_note(res.snapshots)
         risk_text = None
         if not args.no_risk:
             risk_text = _risk(args, spec, snap, res, day_dir)

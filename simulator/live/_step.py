@@ -40,6 +40,7 @@ class DayResult:
     cash_condor: float
     equity: float
     equity_condor: float
+    snapshots: tuple[Snapshot, ...] = ()  # plan_day: the ledger's days and today's
 
 
 def _quotes(snapshot) -> dict:
@@ -129,7 +130,8 @@ def plan_day(led: Ledger, spec: RunSpec, snap: Snapshot, run=run_day) -> DayResu
             f"{snap.date} is booked with another snapshot or is before the last booked "
             f"day {last}: days are booked once, in order"
         )
-    closes = [_close(Snapshot.from_json(t)) for t in led.snapshots()] + [_close(snap)]
+    snaps = (*(Snapshot.from_json(t) for t in led.snapshots()), snap)
+    closes = [_close(x) for x in snaps]
     prev = None
     if last is not None:
         rec = led.day(last)
@@ -145,7 +147,7 @@ def plan_day(led: Ledger, spec: RunSpec, snap: Snapshot, run=run_day) -> DayResu
                 f"the ledger's positions at {last} are not what its rules give on its "
                 "snapshots (an edited ledger or an engine change): start a new ledger"
             )
-    return res
+    return dataclasses.replace(res, snapshots=snaps)
 
 
 def day_record(snap: Snapshot, res: DayResult) -> DayRecord:
