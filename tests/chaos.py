@@ -157,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dir", type=Path, default=None)
     a = ap.parse_args(argv)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # children get SIGINT back
     rng = random.Random(a.seed)
     base = a.dir or Path(tempfile.mkdtemp(prefix="alvh-chaos-"))
     base.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ the same binary, so bitwise comparisons are unaffected.
 import atexit
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,13 @@ if "ALVH_TABLE_CACHE" not in os.environ:
     atexit.register(shutil.rmtree, _tables, ignore_errors=True)
     os.environ["ALVH_TABLE_CACHE"] = _tables
 jax.config.update("jax_enable_x64", True)
+# A shell that starts the suite in the background without job control (`make test &` in a
+# script, CI runners) hands every process SIGINT ignored, and the commands the tests start
+# keep an inherited SIG_IGN (the Unix convention for background jobs), so the Ctrl-C tests
+# would see no stop at all. Restore Python's default here: the children then start with
+# SIGINT at its default, as under a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # ------------------------------------------------------------------- the command line

@@ -140,7 +140,7 @@ def test_variance_bridge_moments():
     keys = path_keys(jax.random.key(11), 0, n)
     z, _ = costs.settlement_normals(keys, 40, jnp.float64)
     v0, v1, sigma, dt = 0.04, 0.05, 0.8, 1 / 252
-    vo = np.asarray(costs.variance_bridge_point(v0, v1, sigma, dt, PHI, z))
+    vo = np.asarray(costs.variance_bridge_point(v0, v1, sigma**2, dt, PHI, z))
     mean = (1 - PHI) * v0 + PHI * v1
     var = PHI * (1 - PHI) * sigma**2 * v0 * dt  # sd 0.0024: the floor at 0 never binds
     assert abs(vo.mean() - mean) < 4 * math.sqrt(var / n)
@@ -189,7 +189,7 @@ def test_opening_spot_and_var_use_the_bridge():
         mean = (1 - PHI) * np.log(s[d - 1]) + PHI * np.log(s[d])
         sd = np.sqrt(PHI * (1 - PHI) * v[d - 1] * dt)
         np.testing.assert_allclose(got[i], np.exp(mean + sd * zz[i]), rtol=1e-12)
-    gv = np.asarray(costs.opening_var(var, z, days, 0.7, PHI, dt))
+    gv = np.asarray(costs.opening_var(var, z, days, 0.7**2, PHI, dt))
     for i, d in enumerate(days):
         mean = (1 - PHI) * v[d - 1] + PHI * v[d]
         sd = np.sqrt(PHI * (1 - PHI) * 0.49 * v[d - 1] * dt)

@@ -41,7 +41,10 @@ class BookContext:
     grid_valid: np.ndarray | None
     grid_dims: list
     vix_expiries: np.ndarray
-    vol_of_var: float = 0.0  # the marking model's sigma (VRO bridge of the variance state)
+    # The marking model's vol-of-vol squared, sigma^2 (the VRO bridge of the variance
+    # state): a float, or a traced scalar (simulator.engine passes it as an argument of
+    # the book's program, so models that differ only in it share one program).
+    var_of_var: float | Any = 0.0
     spx_open: np.ndarray | None = None  # (D+1,) real SPX opens (replays): the SOQ proxy
     block_days: int = MONTH_DAYS  # trading days per pnl_month block (1: daily P&L)
 
@@ -121,7 +124,7 @@ def prepare(spec: RunSpec, model: Heston, build: Callable = _build) -> BookConte
         )
     return BookContext(
         spec, schedule, plan, spx_table, vix_table, grid_params, grid_valid, grid_dims,
-        np.asarray(exps, np.int64), float(getattr(model, "sigma", 0.0)),
+        np.asarray(exps, np.int64), float(getattr(model, "sigma", 0.0)) ** 2,
     )  # fmt: skip
 
 
@@ -230,7 +233,7 @@ def evaluate(
     vro_days = ctx.vix_expiries[(ctx.vix_expiries >= 1) & (ctx.vix_expiries < var.shape[0])]
     if keys is not None and spec.hedge.settlement == "vro" and len(vro_days):
         _, z = costs.settlement_draws(keys, vro_days, var.dtype)
-        v_open = costs.opening_var(var, z, vro_days, ctx.vol_of_var, market.overnight_share, dt)
+        v_open = costs.opening_var(var, z, vro_days, ctx.var_of_var, market.overnight_share, dt)
         vro = tables.vix_future(vix_table, v_open, jnp.zeros_like(v_open), whole_days=True)
         close = tables.vix_future(vix_table, var, jnp.zeros_like(var), whole_days=True)
         settle_vix = close.at[vro_days].set(vro)

@@ -134,12 +134,12 @@ def bridge_point(x0: jax.Array, x1: jax.Array, w: jax.Array, phi: float, z: jax.
 
 
 def variance_bridge_point(
-    v0: jax.Array, v1: jax.Array, sigma: float, dt: float, phi: float, z: jax.Array
+    v0: jax.Array, v1: jax.Array, sigma2: float | jax.Array, dt: float, phi: float, z: jax.Array
 ) -> jax.Array:
     """The variance state at the next open for a square-root (CIR) variance with
-    vol-of-vol ``sigma``: the bridge with the day's increment variance sigma^2 v0 dt
-    (diffusion frozen at the previous close), floored at 0."""
-    return jnp.maximum(bridge_point(v0, v1, sigma**2 * jnp.maximum(v0, 0.0) * dt, phi, z), 0.0)
+    vol-of-vol sigma, ``sigma2`` = sigma^2: the bridge with the day's increment variance
+    sigma^2 v0 dt (diffusion frozen at the previous close), floored at 0."""
+    return jnp.maximum(bridge_point(v0, v1, sigma2 * jnp.maximum(v0, 0.0) * dt, phi, z), 0.0)
 
 
 def settlement_normals(keys: jax.Array, day: int | jax.Array, dtype) -> tuple[jax.Array, jax.Array]:
@@ -189,11 +189,14 @@ def opening_spot(spot: jax.Array, var: jax.Array, z: jax.Array, days, phi: float
     return jnp.exp(bridge_point(x0, x1, var[days - 1] * dt, phi, z))
 
 
-def opening_var(var: jax.Array, z: jax.Array, days, sigma: float, phi: float, dt: float):
+def opening_var(
+    var: jax.Array, z: jax.Array, days, sigma2: float | jax.Array, phi: float, dt: float
+) -> jax.Array:
     """Simulated variance state (len(days), n) at the open of each day in ``days`` (the
-    VRO's state): :func:`variance_bridge_point` between var[d-1] and var[d]."""
+    VRO's state): :func:`variance_bridge_point` between var[d-1] and var[d]; ``sigma2``
+    is the vol-of-vol squared."""
     days = jnp.asarray(days, jnp.int32).reshape(-1)
-    return variance_bridge_point(var[days - 1], var[days], sigma, dt, phi, z)
+    return variance_bridge_point(var[days - 1], var[days], sigma2, dt, phi, z)
 
 
 def cumulative_cash(n_days: int, rows, flows: jax.Array) -> jax.Array:

@@ -12,9 +12,9 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +24,6 @@ from jax.sharding import Mesh, PartitionSpec
 from models import registry
 from models._random import path_keys
 from models.base import PathModel
-from models.heston import Heston
 from models.stationary import stationary_var
 from models.surrogate import is_projected, marking_model, surrogate_fit
 from simulator.book import book
@@ -129,22 +128,14 @@ def chunk_layout(paths: int, chunk_paths: int, n_devices: int) -> tuple[int, int
     return size, math.ceil(paths / size)
 
 
-def _reduce(
-    model: Heston,
-    spot: jax.Array,
-    var: jax.Array,
-    save: bool,
-    book_ctx=None,
-    marks=None,
-    locate: bool = False,
-    vix: jax.Array | None = None,
-    keys: jax.Array | None = None,
-) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
-    """(per-path outputs with the path axis last, daily paths (n, days+1)) of a chunk;
-    ``locate`` adds the first non-finite day per path (only run after a failed check).
-    ``model`` is the marking model and ``var`` its variance state; ``vix`` the path
-    model's VIX where it is not ``model.vix(var)`` (the Bergomi models); ``keys`` the
-    paths' keys (the book's settlement draws)."""
+def _path_outputs(
+    model: PathModel, spot: jax.Array, var: jax.Array, save: bool, locate: bool, vix=None
+) -> tuple[tuple[jax.Array, ...], dict[str, jax.Array], dict[str, jax.Array]]:
+    """(daily states (spot, var, vix), each (D+1, n); per-path outputs of the paths alone,
+    path axis last; daily paths to save, (n, D+1)) of a chunk. ``model`` is the marking
+    model and ``var`` its variance state; ``vix`` the path model's VIX where it is not
+    ``model.vix(var)`` (the Bergomi models). ``locate`` adds the first non-finite day per
+    path (only run after a failed check)."""
     if vix is None:
         vix = model.vix(var)
     finite = jnp.isfinite(spot) & jnp.isfinite(var) & jnp.isfinite(vix)
@@ -157,10 +148,82 @@ def _reduce(
     }
     if locate:
         per_path[FIRST_BAD_DAY] = first_nonfinite_day(spot, var, vix)
-    if book_ctx is not None:
-        per_path.update(book.evaluate(book_ctx, marks, spot, var, vix, locate=locate, keys=keys))
     daily = {"spx": spot.T, "vix": vix.T} if save else {}
-    return per_path, daily
+    return (spot, var, vix), per_path, daily
+
+
+@dataclass(frozen=True)
+class _Memory:
+    """XLA's memory analysis of the two programs of a chunk as one (what
+    simulator.config.budget.check_compiled reads), bytes: the chunk's arguments (start,
+    seed, mark tables) and outputs, and the rest of the larger of the two peaks."""
+
+    temp_size_in_bytes: int
+    argument_size_in_bytes: int
+    output_size_in_bytes: int
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """A chunk of paths as two programs: ``paths(start)`` -> (daily states (spot, var,
+    vix), the paths' keys, per-path outputs of the paths, daily paths to save) and
+    ``book(states, keys, marks)`` -> the book's per-path outputs (None without a book).
+
+    The book program does not depend on the path model, its parameters, the seed or a
+    stress scenario, so a sweep over those compiles it once (the persistent compilation
+    cache finds it); the paths program, with the seed as an argument, compiles in a
+    second or two. Called with (start,
+    marks) it returns (per-path outputs, daily paths) like one program; ``lower`` and
+    then ``compile`` give the compiled pair, with ``memory_analysis()`` and ``out_info``.
+    """
+
+    paths: Any
+    book: Any
+    seed: np.ndarray  # sim.seed (uint32): an argument of the paths program, not a constant
+    var_of_var: np.ndarray  # the marking model's sigma^2: an argument of the book program
+
+    def __call__(self, start, marks):
+        states, keys, per_path, daily = self.paths(start, self.seed)
+        if self.book is not None:
+            per_path = per_path | self.book(states, keys, marks, self.var_of_var)
+        return per_path, daily
+
+    def lower(self, start, marks) -> _Chunk:
+        paths = self.paths.lower(start, self.seed)
+        book = None
+        if self.book is not None:
+            states, keys = paths.out_info[:2]
+            book = self.book.lower(states, keys, marks, self.var_of_var)
+        return dataclasses.replace(self, paths=paths, book=book)
+
+    def compile(self) -> _Chunk:
+        book = self.book.compile() if self.book is not None else None
+        return dataclasses.replace(self, paths=self.paths.compile(), book=book)
+
+    @property
+    def out_info(self) -> tuple[dict, dict]:
+        per_path, daily = dict(self.paths.out_info[2]), self.paths.out_info[3]
+        if self.book is not None:
+            per_path |= self.book.out_info
+        return per_path, daily
+
+    def memory_analysis(self) -> _Memory | None:
+        p = self.paths.memory_analysis()
+        if self.book is None or p is None:
+            return p
+        b = self.book.memory_analysis()
+        if b is None:
+            return None
+        # The daily states pass from one program to the other: outputs of the first,
+        # arguments of the second, neither of the chunk. The paths' other outputs stay
+        # alive while the book runs.
+        states = sum(a.size * a.dtype.itemsize for a in jax.tree.leaves(self.paths.out_info[:2]))
+        p_total = p.temp_size_in_bytes + p.argument_size_in_bytes + p.output_size_in_bytes
+        b_total = b.temp_size_in_bytes + b.argument_size_in_bytes + b.output_size_in_bytes
+        args = p.argument_size_in_bytes + b.argument_size_in_bytes - states
+        outs = p.output_size_in_bytes - states + b.output_size_in_bytes
+        peak = max(p_total, b_total + p.output_size_in_bytes - states)
+        return _Memory(peak - args - outs, args, outs)
 
 
 def _chunk_function(
@@ -171,16 +234,18 @@ def _chunk_function(
     book_ctx=None,
     marks=None,
     locate: bool = False,
-) -> Callable:
-    """jit(chunk)(start, marks) -> (per-path outputs, daily paths) of paths start..+size.
+) -> _Chunk:
+    """The chunk of paths start..+size as its two jitted programs (:class:`_Chunk`):
+    ``fn(start, marks)`` -> (per-path outputs, daily paths).
 
-    With several devices the chunk is split with shard_map: every device runs the same
+    With several devices each program is split with shard_map: every device runs the same
     program on its own slice of paths (size / n_devices, global path indices), so results
     are bitwise those of one device with that chunk size. (Letting the compiler partition
     one global program instead changes fusion and rounding in the marks.)
     """
     sim, market = spec.sim, spec.market
-    base = jax.random.key(sim.seed)
+    seed = np.uint32(sim.seed)
+    var_of_var = np.asarray(book_ctx.var_of_var if book_ctx is not None else 0.0, sim.dtype)
     save = spec.output.save_paths
     extra_var = event_variance(spec)
     history = shock = None
@@ -201,13 +266,14 @@ def _chunk_function(
         spec.model.name, sim.measure, sim.dtype, sim.steps_per_day, extra_var, sim.scheme
     )
 
-    def local(start, marks, n):
+    def paths(start, seed, n):
+        base = jax.random.key(seed)
         if history is not None:
             spot, var = (jnp.asarray(a, sim.dtype) for a in history)
             keys = path_keys(base, start, spot.shape[1])
-            return _reduce(mark, spot, var, save, book_ctx, marks, locate, keys=keys)
+            return keys, *_path_outputs(mark, spot, var, save, locate)
         keys = path_keys(base, start, n)
-        paths = model.simulate_keys(
+        out = model.simulate_keys(
             keys,
             sim.n_steps,
             sim.dt,
@@ -217,35 +283,70 @@ def _chunk_function(
             **options,
             **start_options(spec, model, keys),
         )
-        spot, var, vix = paths.spot, paths.var, paths.vix
+        spot, var, vix = out.spot, out.var, out.vix
         if vix is not None and mark is not model:
             var = mark.var_for_vix(vix)  # projected marks: the surrogate's state at this VIX
         if shock is not None:
             spot, var = shock(spot, var)
-        return _reduce(mark, spot, var, save, book_ctx, marks, locate, vix, keys)
+        return keys, *_path_outputs(mark, spot, var, save, locate, vix)
+
+    def local_paths(start, seed, n):
+        keys, states, per_path, daily = paths(start, seed, n)
+        return states, keys, per_path, daily
+
+    def local_book(states, keys, marks, var_of_var):
+        ctx = dataclasses.replace(book_ctx, var_of_var=var_of_var)
+        return book.evaluate(ctx, marks, *states, locate=locate, keys=keys)
 
     n_dev = len(devices)
     if n_dev == 1:
-        return jax.jit(partial(local, n=size))
+        book_fn = jax.jit(local_book) if book_ctx is not None else None
+        return _Chunk(jax.jit(partial(local_paths, n=size)), book_fn, seed, var_of_var)
     n_local = size // n_dev
     mesh = Mesh(np.array(devices), ("path",))
 
-    def per_device(start, marks):
-        return local(
-            start + jax.lax.axis_index("path").astype(jnp.uint32) * n_local, marks, n_local
-        )
+    def per_device(start, seed):
+        offset = jax.lax.axis_index("path").astype(jnp.uint32) * n_local
+        return local_paths(start + offset, seed, n_local)
 
-    per_path, daily = jax.eval_shape(partial(local, n=n_local), jnp.uint32(0), marks)
-    out_specs = (
-        {k: PartitionSpec(*([None] * (a.ndim - 1)), "path") for k, a in per_path.items()},
-        {k: PartitionSpec("path", None) for k in daily},
+    states, keys, per_path, daily = jax.eval_shape(
+        partial(local_paths, n=n_local), jnp.uint32(0), seed
     )
-    in_specs = (PartitionSpec(), jax.tree.map(lambda _: PartitionSpec(), marks))
-    return jax.jit(
+    state_specs = tuple(PartitionSpec(None, "path") for _ in states)
+    paths_fn = jax.jit(
         jax.shard_map(
-            per_device, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False
+            per_device,
+            mesh=mesh,
+            in_specs=(PartitionSpec(), PartitionSpec()),
+            out_specs=(
+                state_specs,
+                PartitionSpec("path", None),
+                {k: PartitionSpec(*([None] * (a.ndim - 1)), "path") for k, a in per_path.items()},
+                {k: PartitionSpec("path", None) for k in daily},
+            ),
+            check_vma=False,
         )
     )
+    if book_ctx is None:
+        return _Chunk(paths_fn, None, seed, var_of_var)
+    booked = jax.eval_shape(local_book, states, keys, marks, var_of_var)
+    book_fn = jax.jit(
+        jax.shard_map(
+            local_book,
+            mesh=mesh,
+            in_specs=(
+                state_specs,
+                PartitionSpec("path", None),
+                jax.tree.map(lambda _: PartitionSpec(), marks),
+                PartitionSpec(),
+            ),
+            out_specs={
+                k: PartitionSpec(*([None] * (a.ndim - 1)), "path") for k, a in booked.items()
+            },
+            check_vma=False,
+        )
+    )
+    return _Chunk(paths_fn, book_fn, seed, var_of_var)
 
 
 def start_options(spec: RunSpec, model: PathModel, keys: jax.Array) -> dict:
