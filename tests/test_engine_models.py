@@ -163,3 +163,43 @@ def test_surrogate_marks_for_the_bergomi_models(name):
     vix = np.array([mark.vix(0.0) + 0.5, 15.0, 20.0, 35.0, 80.0])
     np.testing.assert_allclose(mark.vix(mark.var_for_vix(vix)), vix, rtol=1e-12)
     assert marking_model(Heston(2.0, 0.04, 0.5, -0.7, 0.04), 5000.0).kappa == 2.0
+
+
+def test_the_books_program_is_shared_by_seeds_models_stress_and_hedge_settings():
+    """A chunk is two programs (engine.core._Chunk): the book's takes the seed-free daily
+    states, the mark tables, the marking model's sigma^2 and the hedge's numeric settings
+    as arguments. Runs that differ only in those lower to the same program text (one
+    compile for a multirun over them); the horizon or a hedge's structure changes it."""
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+
+    from simulator.book import book
+    from simulator.config.spec import build_spec
+    from simulator.engine import core
+    from simulator.store import table_cache
+
+    small = ["model=heston", "market.start=v0", "sim.paths=16", "sim.horizon_days=25"]
+
+    def programs(*overrides, var_of_var=None):
+        spec = build_spec(conf.compose([*small, *overrides]))
+        with jax.enable_x64(False):
+            ctx = book.prepare(spec, spec.model.build(), table_cache.cached_build)
+            if var_of_var is not None:  # as another model's marking sigma
+                ctx = dataclasses.replace(ctx, var_of_var=var_of_var)
+            fn = core._chunk_function(spec, spec.model.build(), 16, jax.local_devices()[:1], ctx,
+                                      ctx.marks)  # fmt: skip
+            low = fn.lower(jnp.uint32(0), ctx.marks)
+            return low.paths.as_text(), low.book.as_text()
+
+    paths, base = programs()
+    assert programs("sim.seed=7") == (paths, base)  # the seed: an argument of both
+    assert programs(var_of_var=0.81)[1] == base
+    assert programs("hedge.layers.l1.threshold=16", "hedge.layers.l2.size=0.3")[1] == base
+    # Stress runs record daily P&L blocks (their own book program), shared by scenarios.
+    p15, b15 = programs("stress.scenario=2015", "stress.day=5")
+    p20, b20 = programs("stress.scenario=2020", "stress.day=3")
+    assert b15 == b20 != base and p15 != p20
+    assert programs("sim.horizon_days=26")[1] != base
+    assert programs("hedge.layers.l1.instrument=vix_future")[1] != base

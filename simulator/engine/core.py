@@ -180,12 +180,12 @@ class _Chunk:
     paths: Any
     book: Any
     seed: np.ndarray  # sim.seed (uint32): an argument of the paths program, not a constant
-    var_of_var: np.ndarray  # the marking model's sigma^2: an argument of the book program
+    book_args: tuple = ()  # the book program's settings passed as arguments, not constants
 
     def __call__(self, start, marks):
         states, keys, per_path, daily = self.paths(start, self.seed)
         if self.book is not None:
-            per_path = per_path | self.book(states, keys, marks, self.var_of_var)
+            per_path = per_path | self.book(states, keys, marks, *self.book_args)
         return per_path, daily
 
     def lower(self, start, marks) -> _Chunk:
@@ -193,7 +193,7 @@ class _Chunk:
         book = None
         if self.book is not None:
             states, keys = paths.out_info[:2]
-            book = self.book.lower(states, keys, marks, self.var_of_var)
+            book = self.book.lower(states, keys, marks, *self.book_args)
         return dataclasses.replace(self, paths=paths, book=book)
 
     def compile(self) -> _Chunk:
@@ -245,7 +245,14 @@ def _chunk_function(
     """
     sim, market = spec.sim, spec.market
     seed = np.uint32(sim.seed)
-    var_of_var = np.asarray(book_ctx.var_of_var if book_ctx is not None else 0.0, sim.dtype)
+    book_args = ()
+    if book_ctx is not None:
+        # Arguments, not constants, of the book's program: the marking model's sigma^2 and
+        # the hedge's numeric settings (both grid axes and fixed values, in the run's
+        # dtype as the constants were), so that models, and multirun points that differ
+        # only in those settings, share one compiled program.
+        cast = partial(np.asarray, dtype=sim.dtype)
+        book_args = (cast(book_ctx.var_of_var), jax.tree.map(cast, book_ctx.grid_params))
     save = spec.output.save_paths
     extra_var = event_variance(spec)
     history = shock = None
@@ -294,14 +301,14 @@ def _chunk_function(
         keys, states, per_path, daily = paths(start, seed, n)
         return states, keys, per_path, daily
 
-    def local_book(states, keys, marks, var_of_var):
-        ctx = dataclasses.replace(book_ctx, var_of_var=var_of_var)
+    def local_book(states, keys, marks, var_of_var, grid_params):
+        ctx = dataclasses.replace(book_ctx, var_of_var=var_of_var, grid_params=grid_params)
         return book.evaluate(ctx, marks, *states, locate=locate, keys=keys)
 
     n_dev = len(devices)
     if n_dev == 1:
         book_fn = jax.jit(local_book) if book_ctx is not None else None
-        return _Chunk(jax.jit(partial(local_paths, n=size)), book_fn, seed, var_of_var)
+        return _Chunk(jax.jit(partial(local_paths, n=size)), book_fn, seed, book_args)
     n_local = size // n_dev
     mesh = Mesh(np.array(devices), ("path",))
 
@@ -328,8 +335,8 @@ def _chunk_function(
         )
     )
     if book_ctx is None:
-        return _Chunk(paths_fn, None, seed, var_of_var)
-    booked = jax.eval_shape(local_book, states, keys, marks, var_of_var)
+        return _Chunk(paths_fn, None, seed)
+    booked = jax.eval_shape(local_book, states, keys, marks, *book_args)
     book_fn = jax.jit(
         jax.shard_map(
             local_book,
@@ -337,8 +344,7 @@ def _chunk_function(
             in_specs=(
                 state_specs,
                 PartitionSpec("path", None),
-                jax.tree.map(lambda _: PartitionSpec(), marks),
-                PartitionSpec(),
+                *jax.tree.map(lambda _: PartitionSpec(), (marks, *book_args)),
             ),
             out_specs={
                 k: PartitionSpec(*([None] * (a.ndim - 1)), "path") for k, a in booked.items()
@@ -346,7 +352,7 @@ def _chunk_function(
             check_vma=False,
         )
     )
-    return _Chunk(paths_fn, book_fn, seed, var_of_var)
+    return _Chunk(paths_fn, book_fn, seed, book_args)
 
 
 def start_options(spec: RunSpec, model: PathModel, keys: jax.Array) -> dict:
