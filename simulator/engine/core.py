@@ -165,16 +165,17 @@ class _Memory:
 
 @dataclass(frozen=True)
 class _Chunk:
-    """A chunk of paths as two programs: ``paths(start)`` -> (daily states (spot, var,
-    vix), the paths' keys, per-path outputs of the paths, daily paths to save) and
-    ``book(states, keys, marks)`` -> the book's per-path outputs (None without a book).
+    """A chunk of paths as two programs: ``paths(start, seed)`` -> (daily states (spot,
+    var, vix), the paths' keys, per-path outputs of the paths, daily paths to save) and
+    ``book(states, keys, marks, *book_args)`` -> the book's per-path outputs (None
+    without a book).
 
-    The book program does not depend on the path model, its parameters, the seed or a
-    stress scenario, so a sweep over those compiles it once (the persistent compilation
-    cache finds it); the paths program, with the seed as an argument, compiles in a
-    second or two. Called with (start,
-    marks) it returns (per-path outputs, daily paths) like one program; ``lower`` and
-    then ``compile`` give the compiled pair, with ``memory_analysis()`` and ``out_info``.
+    The book's program does not depend on the path model, its parameters, the seed, a
+    stress scenario or the hedge's numeric settings, so a sweep over those compiles it
+    once (the persistent compilation cache finds it); the paths' program compiles in a
+    second or two. Called with (start, marks) the pair returns (per-path outputs, daily
+    paths) like one program; ``lower`` and then ``compile`` give the compiled pair, with
+    ``memory_analysis()`` and ``out_info``.
     """
 
     paths: Any
@@ -278,7 +279,8 @@ def _chunk_function(
         if history is not None:
             spot, var = (jnp.asarray(a, sim.dtype) for a in history)
             keys = path_keys(base, start, spot.shape[1])
-            return keys, *_path_outputs(mark, spot, var, save, locate)
+            states, per_path, daily = _path_outputs(mark, spot, var, save, locate)
+            return states, keys, per_path, daily
         keys = path_keys(base, start, n)
         out = model.simulate_keys(
             keys,
@@ -295,10 +297,7 @@ def _chunk_function(
             var = mark.var_for_vix(vix)  # projected marks: the surrogate's state at this VIX
         if shock is not None:
             spot, var = shock(spot, var)
-        return keys, *_path_outputs(mark, spot, var, save, locate, vix)
-
-    def local_paths(start, seed, n):
-        keys, states, per_path, daily = paths(start, seed, n)
+        states, per_path, daily = _path_outputs(mark, spot, var, save, locate, vix)
         return states, keys, per_path, daily
 
     def local_book(states, keys, marks, var_of_var, grid_params):
@@ -308,17 +307,15 @@ def _chunk_function(
     n_dev = len(devices)
     if n_dev == 1:
         book_fn = jax.jit(local_book) if book_ctx is not None else None
-        return _Chunk(jax.jit(partial(local_paths, n=size)), book_fn, seed, book_args)
+        return _Chunk(jax.jit(partial(paths, n=size)), book_fn, seed, book_args)
     n_local = size // n_dev
     mesh = Mesh(np.array(devices), ("path",))
 
     def per_device(start, seed):
         offset = jax.lax.axis_index("path").astype(jnp.uint32) * n_local
-        return local_paths(start + offset, seed, n_local)
+        return paths(start + offset, seed, n_local)
 
-    states, keys, per_path, daily = jax.eval_shape(
-        partial(local_paths, n=n_local), jnp.uint32(0), seed
-    )
+    states, keys, per_path, daily = jax.eval_shape(partial(paths, n=n_local), jnp.uint32(0), seed)
     state_specs = tuple(PartitionSpec(None, "path") for _ in states)
     paths_fn = jax.jit(
         jax.shard_map(
@@ -328,7 +325,7 @@ def _chunk_function(
             out_specs=(
                 state_specs,
                 PartitionSpec("path", None),
-                {k: PartitionSpec(*([None] * (a.ndim - 1)), "path") for k, a in per_path.items()},
+                _path_axis_last(per_path),
                 {k: PartitionSpec("path", None) for k in daily},
             ),
             check_vma=False,
@@ -346,13 +343,16 @@ def _chunk_function(
                 PartitionSpec("path", None),
                 *jax.tree.map(lambda _: PartitionSpec(), (marks, *book_args)),
             ),
-            out_specs={
-                k: PartitionSpec(*([None] * (a.ndim - 1)), "path") for k, a in booked.items()
-            },
+            out_specs=_path_axis_last(booked),
             check_vma=False,
         )
     )
     return _Chunk(paths_fn, book_fn, seed, book_args)
+
+
+def _path_axis_last(outputs: dict) -> dict:
+    """shard_map specs of per-path outputs: split over devices along their last axis."""
+    return {k: PartitionSpec(*([None] * (a.ndim - 1)), "path") for k, a in outputs.items()}
 
 
 def start_options(spec: RunSpec, model: PathModel, keys: jax.Array) -> dict:
