@@ -828,9 +828,9 @@ def _bicubic_lookup(coef, day_idx, u, sqrt_var_max, x, lo, step):
 
     The 16 coefficients of a cell are contiguous: one gather of 16-wide rows (one
     compiled kernel; sixteen scalar gathers were sixteen kernels, and every lookup in a
-    program repeats them), then the Horner evaluation on its columns. On the default
-    book this cut XLA's compile time by ~30% and the book's run time by ~15%, with
-    bitwise the same values.
+    program repeats them), then the Horner evaluation on its columns. On a condor +
+    ALVH book this cut XLA's compile time by ~20% and the book's run time by ~25%, with
+    bitwise the same values (docs/results.md).
     """
     _, n_u, n_x = coef.shape[:3]
     du = sqrt_var_max / n_u
