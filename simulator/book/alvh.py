@@ -342,11 +342,9 @@ def hedge_sleeve(
     def mtau(tau):  # trading days to the settlement
         return jnp.where(tau > 0, tau - (1.0 - overnight_share), 0.0) if am else tau
 
-    def mark(la, v, tau, strike, etp_d):  # tau: whole trading days on the engine's grid
+    def mark(la, v, tau, etp_d):  # futures and the VXX-like product (calls: _call_marks)
         if la.instrument == "vxx":
             return etp_d
-        if la.instrument == "vix_call":
-            return tables.vix_option(table, v, mtau(tau), strike, True, rate, whole_days=whole)
         return tables.vix_future(table, v, mtau(tau), whole_days=whole)
 
     quoted = spec.spread_model == "quoted"
@@ -357,6 +355,39 @@ def hedge_sleeve(
             *costs.VIX_OPTION_TICKS,
         )  # fmt: skip
 
+    opt_layers = [i for i, la in enumerate(spec.layers) if la.instrument == "vix_call"]
+
+    def _call_marks(d, v, st, ps, new_taus, futs):
+        """The VIX call layers' marks of the positions held, entry prices and entry
+        strikes, each (L_calls, n). The held marks are one lookup batched over the layers
+        (one copy in the compiled day loop, not one per layer). Entry prices stay one
+        lookup per layer: their tau is a scalar per grid point, and a batched (L, 1) tau
+        rounds the float32 marks a few ulps differently (measured); this way the results
+        are bitwise those of the per-layer loop."""
+        new_ks = []
+        for i in opt_layers:
+            la = spec.layers[i]
+            if la.strike_delta is not None:
+                k_delta = tables.vix_strike_for_delta(
+                    table, v, new_taus[i], la.strike_delta, True, rate
+                )
+                new_ks.append(jnp.maximum(jnp.round(k_delta), 1.0))
+            else:
+                new_ks.append(jnp.maximum(jnp.round(futs[i] * (1.0 + ps[i]["strike_otm"])), 1.0))
+        held = jnp.stack(
+            [mtau(jnp.maximum(st["expiry"][i] - d, 0).astype(dtype)) for i in opt_layers]
+        )
+        strikes = jnp.stack([st["strike"][i] for i in opt_layers])
+        new_k = jnp.stack(new_ks)
+        now = tables.vix_option(table, v, held, strikes, True, rate, whole_days=whole)
+        price = jnp.stack(
+            [
+                tables.vix_option(table, v, mtau(new_taus[i]), k, True, rate, whole_days=whole)
+                for i, k in zip(opt_layers, new_ks, strict=True)
+            ]
+        )
+        return _fence(d, (now, price, new_k))
+
     def day(state, x):
         d, v, vx, s, e_arm, risk, cred, etp_d, gap_d, vega_d, sv_d = x
         st = dict(state)
@@ -365,8 +396,17 @@ def hedge_sleeve(
         value = jnp.zeros((n,), dtype)
         rows: dict[str, list] = {k: [] for k in _LAYER_STATE}
         trace: dict[str, list] = {}
+        ps = [{f: jnp.asarray(x, dtype) for f, x in lp._asdict().items()} for lp in params.layers]
+        # Entry expiry of every layer: the first listed expiry min_days out.
+        idxs = [
+            jnp.searchsorted(expiries, d + p["min_days"].astype(jnp.int32), side="left") for p in ps
+        ]
+        new_exps = [expiries[jnp.minimum(idx, expiries.shape[0] - 1)] for idx in idxs]
+        new_taus = [(e - d).astype(dtype) for e in new_exps]
+        futs = tables.vix_future(table, v, mtau(jnp.stack(new_taus)[:, None]), whole_days=whole)
+        calls = _call_marks(d, v, st, ps, new_taus, futs) if opt_layers else None
         for i, la in enumerate(spec.layers):
-            p = {f: jnp.asarray(v, dtype) for f, v in params.layers[i]._asdict().items()}
+            p = ps[i]
             opt = la.instrument == "vix_call"
             etf = la.instrument == "vxx"
             if etf:  # units of the index; the spread is a share of its price
@@ -385,7 +425,11 @@ def hedge_sleeve(
             sig_i, early_i = s[i], e_arm[i]
             # ---- exits
             tau = jnp.maximum(expiry - d, 0).astype(dtype)
-            m_now = _fence(d, mark(la, v, tau, strike, etp_d))
+            if opt:  # today's mark, entry price and entry strike: _call_marks
+                j = opt_layers.index(i)
+                m_now, price, new_k = calls[0][j], calls[1][j], calls[2][j]
+            else:
+                m_now = _fence(d, mark(la, v, tau, etp_d))
             m_settle = m_now
             if settle_vix is not None and not etf:
                 m_settle = jnp.maximum(sv_d - strike, 0.0) if opt else sv_d
@@ -414,24 +458,8 @@ def hedge_sleeve(
             active = active & ~leaving
             armed = jnp.where(tp, False, armed) | (sig_i < release_lvl)
             # ---- entries
-            idx = jnp.searchsorted(expiries, d + p["min_days"].astype(jnp.int32), side="left")
-            new_exp = expiries[jnp.minimum(idx, expiries.shape[0] - 1)]
-            new_tau = (new_exp - d).astype(dtype)
-            fut = tables.vix_future(table, v, mtau(new_tau), whole_days=whole)
-            if opt and la.strike_delta is not None:
-                k_delta = tables.vix_strike_for_delta(
-                    table, v, new_tau, la.strike_delta, True, rate
-                )
-                new_k = jnp.maximum(jnp.round(k_delta), 1.0)
-                price = tables.vix_option(
-                    table, v, mtau(new_tau), new_k, True, rate, whole_days=whole
-                )
-                new_ref = jnp.zeros_like(fut)
-            elif opt:
-                new_k = jnp.maximum(jnp.round(fut * (1.0 + p["strike_otm"])), 1.0)
-                price = tables.vix_option(
-                    table, v, mtau(new_tau), new_k, True, rate, whole_days=whole
-                )
+            idx, new_exp, new_tau, fut = idxs[i], new_exps[i], new_taus[i], futs[i]
+            if opt:  # strike and price from _call_marks
                 new_ref = jnp.zeros_like(fut)
             elif etf:
                 new_k = jnp.zeros_like(fut)
@@ -442,7 +470,8 @@ def hedge_sleeve(
                 new_k = jnp.zeros_like(fut)
                 price = fut
                 new_ref = fut
-            new_k, price, new_ref, new_exp = _fence(d, (new_k, price, new_ref, new_exp))
+            if not opt:
+                new_k, price, new_ref, new_exp = _fence(d, (new_k, price, new_ref, new_exp))
             slip_in = slip
             if opt and quoted:
                 slip_in = option_slip(price, vx)
