@@ -357,7 +357,7 @@ def hedge_sleeve(
 
     opt_layers = [i for i, la in enumerate(spec.layers) if la.instrument == "vix_call"]
 
-    def _call_marks(d, v, st, ps, new_taus, futs):
+    def _call_marks(d, v, st, taus, ps, new_taus, futs):
         """The VIX call layers' marks of the positions held, entry prices and entry
         strikes, each (L_calls, n). The held marks are one lookup batched over the layers
         (one copy in the compiled day loop, not one per layer). Entry prices stay one
@@ -374,9 +374,7 @@ def hedge_sleeve(
                 new_ks.append(jnp.maximum(jnp.round(k_delta), 1.0))
             else:
                 new_ks.append(jnp.maximum(jnp.round(futs[i] * (1.0 + ps[i]["strike_otm"])), 1.0))
-        held = jnp.stack(
-            [mtau(jnp.maximum(st["expiry"][i] - d, 0).astype(dtype)) for i in opt_layers]
-        )
+        held = jnp.stack([mtau(taus[i]) for i in opt_layers])
         strikes = jnp.stack([st["strike"][i] for i in opt_layers])
         new_k = jnp.stack(new_ks)
         now = tables.vix_option(table, v, held, strikes, True, rate, whole_days=whole)
@@ -404,7 +402,8 @@ def hedge_sleeve(
         new_exps = [expiries[jnp.minimum(idx, expiries.shape[0] - 1)] for idx in idxs]
         new_taus = [(e - d).astype(dtype) for e in new_exps]
         futs = tables.vix_future(table, v, mtau(jnp.stack(new_taus)[:, None]), whole_days=whole)
-        calls = _call_marks(d, v, st, ps, new_taus, futs) if opt_layers else None
+        taus = jnp.maximum(st["expiry"] - d, 0).astype(dtype)  # (L, n) days to expiry held
+        calls = _call_marks(d, v, st, taus, ps, new_taus, futs) if opt_layers else None
         for i, la in enumerate(spec.layers):
             p = ps[i]
             opt = la.instrument == "vix_call"
@@ -424,7 +423,7 @@ def hedge_sleeve(
             expiry = st["expiry"][i]
             sig_i, early_i = s[i], e_arm[i]
             # ---- exits
-            tau = jnp.maximum(expiry - d, 0).astype(dtype)
+            tau = taus[i]
             if opt:  # today's mark, entry price and entry strike: _call_marks
                 j = opt_layers.index(i)
                 m_now, price, new_k = calls[0][j], calls[1][j], calls[2][j]
