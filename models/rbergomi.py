@@ -366,8 +366,11 @@ class RoughBergomi(PathModel):
         out = []
         for start in range(0, n_paths, chunk_paths):
             n = min(chunk_paths, n_paths - start)
-            z = _brownian(path_keys(key, start, n), n_steps, jnp.float64)
-            dw = np.asarray(z) * math.sqrt(maturity / n_steps)
+            # float64 normals whatever the caller's JAX setting: a float32 run has x64 off,
+            # and there jnp.float64 silently meant float32 (with a UserWarning).
+            with jax.enable_x64(True):
+                z = np.asarray(_brownian(path_keys(key, start, n), n_steps, jnp.float64))
+            dw = z * math.sqrt(maturity / n_steps)
             out.append(self.vix_from_increments(dw, maturity, n_nodes))
         return np.concatenate(out)
 

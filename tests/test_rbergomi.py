@@ -327,3 +327,19 @@ def test_vix_option_prices():
     p = m.vix_option(k, 0.25, "put", **kw)
     np.testing.assert_allclose(c - p, fut - k, atol=1e-9)  # parity on the same samples
     assert np.all(np.diff(c) < 0) and np.all(c > 0)
+
+
+def test_vix_samples_are_float64_in_a_float32_run():
+    """``vix_mc`` promises float64 normals; a float32 run has JAX's x64 off, where
+    jnp.float64 used to mean float32 with a UserWarning. Now the samples are the same with
+    x64 off as on, bitwise, and nothing is warned."""
+    import warnings
+
+    model = RoughBergomi(**STANDARD)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with jax.enable_x64(False):
+            off = model.vix_mc(21 / 252, n_paths=512, n_steps=16, n_nodes=8, seed=3)
+    on = model.vix_mc(21 / 252, n_paths=512, n_steps=16, n_nodes=8, seed=3)
+    assert off.dtype == np.float64
+    np.testing.assert_array_equal(off, on)
