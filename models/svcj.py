@@ -68,7 +68,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import lru_cache, partial
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -364,8 +364,8 @@ class SVCJ(Heston):
         cosine series,
         F(hi u) = u Re phi(0) + sum_k 2 / (k pi) Re phi(k pi / hi) sin(k pi u), with
         phi(w) = E[e^{i w v_T}] = exp(A + B v_0) from :meth:`var_transform`; on the
-        node-scaled grid u_j the sine matrix is the same for every state, so all states
-        cost one matrix product. Then E[(Y - K)^+] = int_K P(Y > y) dy and
+        node-scaled grid u_j (0, the cell midpoints, 1) the sums are one DST-III per state
+        (:func:`_sine_series`, by FFT). Then E[(Y - K)^+] = int_K P(Y > y) dy and
         E[(K - Y)^+] = int^K P(Y < y) dy for Y = 100 sqrt(a v_T + b) by the trapezoid
         rule on the grid's Y values (cumulative sums, exact between grid points for a
         linear CDF). Tested against :meth:`vix_future`, :meth:`vix_option` and Heston's
@@ -381,8 +381,8 @@ class SVCJ(Heston):
         kpi = np.arange(1, n_terms) * math.pi
         z = 1j * kpi[None, :] / hi[:, None]  # (n, N-1)
         phi = np.exp(self.var_transform(z, maturity, v[:, None])).real
-        u, sines = _cdf_sines(n_terms, n_grid)
-        cdf = np.clip(u[None, :] + phi @ sines, 0.0, 1.0)
+        u = _cdf_grid(n_grid)
+        cdf = np.clip(u[None, :] + _sine_series(phi * (2.0 / kpi), n_grid), 0.0, 1.0)
         cdf = np.maximum.accumulate(cdf, axis=1)  # a CDF is monotone: remove ripples
         y = 100.0 * np.sqrt(a * hi[:, None] * u[None, :] + b)  # (n, J)
         dy = np.diff(y, axis=1)
@@ -466,12 +466,30 @@ class SVCJ(Heston):
         return coef, jc
 
 
-@lru_cache(maxsize=4)
-def _cdf_sines(n_terms: int, n_grid: int) -> tuple[np.ndarray, np.ndarray]:
-    """Grid u_j on [0, 1] (0, cell midpoints, 1) and 2 sin(k pi u_j) / (k pi), k >= 1."""
-    kpi = np.arange(1, n_terms) * math.pi
-    u = np.concatenate([[0.0], (np.arange(n_grid) + 0.5) / n_grid, [1.0]])
-    return u, np.sin(np.outer(kpi, u)) * (2.0 / kpi)[:, None]
+def _cdf_grid(n_grid: int) -> np.ndarray:
+    """Grid u_j on [0, 1]: 0, the n_grid cell midpoints (j + 1/2) / n_grid, 1."""
+    return np.concatenate([[0.0], (np.arange(n_grid) + 0.5) / n_grid, [1.0]])
+
+
+def _sine_series(c: np.ndarray, n_grid: int) -> np.ndarray:
+    """sum_k c[..., k - 1] sin(k pi u_j), k = 1..K, on the grid of :func:`_cdf_grid`.
+
+    Exactly 0 at u = 0 and u = 1. At the midpoints it is a DST-III of c zero-padded to
+    n_grid terms (O(n log n) per row by FFT, agreeing with the direct sum to ~5e-15 for
+    coefficients of order 1) when K < n_grid, else the direct sum."""
+    from scipy import fft  # lazy: only the VIX table builds use it
+
+    n_k = c.shape[-1]
+    out = np.zeros((*c.shape[:-1], n_grid + 2))
+    if n_k < n_grid:  # x_(n-1) = 0: the DST's lone last term drops
+        x = np.zeros((*c.shape[:-1], n_grid))
+        x[..., :n_k] = c
+        # scipy's DST-III: y_j = (-1)^j x_(n-1) + 2 sum_(m < n-1) x_m sin(pi (2j+1)(m+1) / 2n)
+        out[..., 1:-1] = 0.5 * fft.dst(x, type=3, axis=-1)
+    else:  # sin(k pi (2j + 1) / 2n) with the angle reduced mod 2 pi in integers
+        m = np.outer(np.arange(1, n_k + 1), 2 * np.arange(n_grid) + 1) % (4 * n_grid)
+        out[..., 1:-1] = c @ np.sin(m * (math.pi / (2 * n_grid)))
+    return out
 
 
 def _log1p_ratio(x: np.ndarray) -> np.ndarray:
