@@ -47,6 +47,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 _deferred: list[int] = []  # signals that came while the command was still importing
+_CAN_MASK = hasattr(signal, "pthread_sigmask")  # POSIX
 
 
 def _record(signum: int, frame: object) -> None:
@@ -60,9 +61,18 @@ def defer_signals() -> None:
     ignored at start (a shell's background job) stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         return
-    signal.signal(signal.SIGTERM, _record)
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        signal.signal(signal.SIGINT, _record)
+    # SIGINT first, and both with the two signals blocked: whoever sees SIGTERM caught
+    # (the tests read /proc) may send SIGINT at once, and a signal sent between the two
+    # installs stays pending until both are in place (a SIGINT there was a traceback).
+    both = {signal.SIGINT, signal.SIGTERM}
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, both) if _CAN_MASK else None
+    try:
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, _record)
+        signal.signal(signal.SIGTERM, _record)
+    finally:
+        if blocked is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def stop_if_terminated() -> None:
