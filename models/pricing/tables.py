@@ -424,11 +424,12 @@ _COS_BLOCK = 1024  # terms per block of exp(-i w a) in _cos_puts
 
 
 def _cos_phases(w: np.ndarray, a: np.ndarray, uniform: bool) -> np.ndarray:
-    """E[j, k] = exp(-i w_k a_j), complex (len(a), len(w)), w_k = k dw from w_0 = 0.
+    """E[j, k] = exp(-i w_k a_j), complex (len(a), len(w)).
 
-    Uniform strikes: by doubling along the strikes, E[j] = E[0] exp(-i w da)^j (entries
-    of one term are computed alike whatever the block). Otherwise by doubling along the
-    terms, w_(k + m) = w_k + w_m, each factor exp(-i w_m a_j) direct (log2 N roundings).
+    Uniform strikes (any block of terms w): by doubling along the strikes,
+    E[j] = E[0] exp(-i w da)^j, so the entries of one term come out alike whatever the
+    block. Otherwise ``w`` must be k dw from w_0 = 0: by doubling along the terms,
+    w_(k + m) = w_k + w_m, each factor exp(-i w_m a_j) direct (log2 N roundings).
     """
     n, n_w = len(a), len(w)
     e = np.empty((n, n_w), dtype=np.complex128)
