@@ -407,15 +407,15 @@ def test_a_condor_never_entered_is_warned_about_once_naming_the_keys(caplog):
     expire within the horizon) and ran silently to NaN condor summaries. Now one warning
     names strategy.min_dte and sim.horizon_days. It is a warning, not a refusal: a short
     horizon is how smoke runs and tests are sized."""
-    NO_HEDGE = ("hedge=none",)  # the warning is the condor's: no hedge program to compile
+    no_hedge = ("hedge=none",)  # the warning is the condor's: no hedge program to compile
     with caplog.at_level(logging.WARNING, logger="simulator"):
-        simulator.run(["strategy.min_dte=400", "sim.paths=20", "sim.horizon_days=5", *NO_HEDGE])
+        simulator.run(["strategy.min_dte=400", "sim.paths=20", "sim.horizon_days=5", *no_hedge])
     said = [r.getMessage() for r in caplog.records if "never entered" in r.getMessage()]
     assert len(said) == 1
     assert "strategy.min_dte=400" in said[0] and "sim.horizon_days=5" in said[0]
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="simulator"):
-        simulator.run(["sim.paths=20", "sim.horizon_days=30", *NO_HEDGE])  # the condor trades
+        simulator.run(["sim.paths=20", "sim.horizon_days=30", *no_hedge])  # the condor trades
     assert not any("never entered" in r.getMessage() for r in caplog.records)
 
 
