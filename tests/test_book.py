@@ -55,7 +55,8 @@ def test_paired_standard_errors_are_far_below_unpaired(grid_run):
 
 
 def test_thresholds_must_rise_across_layers_in_the_grid():
-    spec = build_spec(["sim.paths=10", "hedge.grid.l1_threshold=[18,30]"])
+    # 21 days: the mark tables other tests build too (the default year needs its own).
+    spec = build_spec(["sim.paths=10", "sim.horizon_days=21", "hedge.grid.l1_threshold=[18,30]"])
     ctx = book.prepare(spec, spec.model.build(), table_cache.cached_build)
     assert ctx.grid_valid.tolist() == [True, False]  # l2 threshold is 24
 

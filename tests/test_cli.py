@@ -36,30 +36,32 @@ def test_q_measure_calls_from_cli_match_references(tmp_path, run_cli):
 
 
 def test_results_identical_across_chunk_sizes_and_devices(tmp_path, run_cli):
+    # 900 paths: chunks of 200 (and of 400 over two devices) end with a padded one; 4096
+    # holds them all in one.
     common = (
-        "sim.paths=3000",
+        "sim.paths=900",
         "sim.horizon_days=21",
         "sim.steps_per_day=2",
         "output.save_paths=true",
     )
     # The two one-device runs in one process (a multirun), the two-device run in another.
     one = run_cli(
-        "-m", *common, "sim.chunk_paths=700,4096", f"hydra.sweep.dir={tmp_path}/ab",
+        "-m", *common, "sim.chunk_paths=200,4096", f"hydra.sweep.dir={tmp_path}/ab",
         "hydra.sweep.subdir=${hydra.job.num}", cwd=tmp_path,
     )  # fmt: skip
     assert one.returncode == 0, one.stderr
     two = run_cli(
-        *common, "sim.chunk_paths=1000", f"output.dir={tmp_path}/c", cwd=tmp_path, devices=2
+        *common, "sim.chunk_paths=400", f"output.dir={tmp_path}/c", cwd=tmp_path, devices=2
     )
     ds = {
-        "chunk700": xr.load_dataset(tmp_path / "ab/0/results.nc"),
+        "chunk200": xr.load_dataset(tmp_path / "ab/0/results.nc"),
         "chunk4096": xr.load_dataset(tmp_path / "ab/1/results.nc"),
         "2devices": xr.load_dataset(_ok(two)),
     }
     chunks = [yaml.safe_load(d.attrs["config"])["sim"]["chunk_paths"] for d in ds.values()]
-    assert chunks == [700, 4096, 1000]
+    assert chunks == [200, 4096, 400]
     assert ds["2devices"].attrs["jax_devices"].count("cpu") == 2
-    ref = ds["chunk700"]
+    ref = ds["chunk200"]
     assert set(ref.data_vars) >= {"spx_final", "vix_final", "spx", "vix"}
     assert set(ref.data_vars) >= {"pnl", "pnl_condor", "pnl_hedge", "max_drawdown", "summary"}
     paths = {"spx", "vix", "spx_final", "vix_final", "vix_max", "spx_max_drawdown"}

@@ -92,7 +92,7 @@ def test_model_comparison_experiment_runs_all_five_models(tmp_path, model_vix0, 
 
     sweep = tmp_path / "sweep"
     proc = run_cli(
-        "-m", "experiment=model_comparison", "sim.paths=200", "sim.horizon_days=30",
+        "-m", "experiment=model_comparison", "sim.paths=200", "sim.horizon_days=21",
         f"hydra.sweep.dir={sweep}", cwd=tmp_path, timeout=1200,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
