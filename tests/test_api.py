@@ -9,7 +9,8 @@ import pytest
 import simulator
 from simulator.config import conf
 
-SMALL = ["sim.paths=300", "sim.horizon_days=10", "output.report=false"]
+# Chunks of 100: the book program of tests/test_reliability.py's rerun study (one compile).
+SMALL = ["sim.paths=300", "sim.horizon_days=10", "sim.chunk_paths=100", "output.report=false"]
 
 
 @pytest.mark.slow

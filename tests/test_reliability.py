@@ -344,15 +344,15 @@ def test_nan_in_paths_stops_the_run_naming_parameters_and_day(tmp_path, files_un
 
 
 @pytest.mark.slow
-def test_rerun_from_stored_config_is_bitwise_identical(tmp_path, monkeypatch, run_cli):
+def test_rerun_from_stored_config_is_bitwise_identical(tmp_path, run_cli):
     """The default book (condor + three-layer ALVH) with a two-point grid and saved paths,
     rerun by ``python -m simulator.rerun``: every variable and coordinate bitwise equal.
 
-    Both processes share JAX's persistent compilation cache, only to save the rerun's
-    ~30 s of compiling: the rerun still rebuilds the spec, mark tables and paths from the
-    stored config, and a cached executable is used only for the identical program.
+    Both processes use the test session's persistent compilation cache (tests/conftest.py),
+    only to save the rerun's compiling: the rerun still rebuilds the spec, mark tables and
+    paths from the stored config, and a cached executable is used only for the identical
+    program.
     """
-    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "jax-cache"))
     first = run_cli(
         "sim.paths=150",
         "sim.horizon_days=10",
