@@ -179,6 +179,14 @@ def _legs(table, market: MarketSpec, s, v, tau, strikes, whole=True) -> tuple[ja
     return price[0], price[1], price[2], price[3]
 
 
+def _per_trade(fn, *arrays: jax.Array) -> jax.Array:
+    """``fn`` on each trade's slice of ``arrays`` (leading axis J), one trade at a time
+    (jax.lax.map): a mark lookup's temporaries (the gathered bicubic cells, 16 values per
+    element) then exist for one trade's (W+1, n) window, not for all J trades at once
+    (about 300 MB of the default study's 2048-path chunks)."""
+    return jax.lax.map(lambda a: fn(*a), arrays)
+
+
 def _intrinsic(s, strikes) -> jax.Array:
     """Cost to settle the condor at index level ``s``, per unit."""
     lp, sp, sc, lc = strikes
@@ -235,12 +243,16 @@ def condor_sleeve(
     s, v, vx = spot[rows], var[rows], vix[rows]  # (J, W+1, n)
     tau_j = jnp.asarray(tau, dtype)[:, :, None]
     strikes = _strikes(spec, table, market, s[:, 0], v[:, 0], tau_j[:, 0])  # each (J, n)
-    if settle_spot is None:
-        legs = _legs(table, market, s, v, tau_j, tuple(k[:, None] for k in strikes))
-    else:  # AM-settled: priced to the expiry day's open, phi of a day after the close
+    tau_legs, whole = tau_j, True
+    if settle_spot is not None:  # AM-settled: priced to the expiry day's open, phi of a
+        # day after the close
         tau_am = np.where(tau > 0, tau - (1.0 - market.overnight_share), 0.0)
-        tau_am = jnp.asarray(tau_am, dtype)[:, :, None]
-        legs = _legs(table, market, s, v, tau_am, tuple(k[:, None] for k in strikes), False)
+        tau_legs, whole = jnp.asarray(tau_am, dtype)[:, :, None], False
+
+    def trade_legs(s_, v_, t_, *k):  # (4, W+1, n) for one trade
+        return jnp.stack(_legs(table, market, s_, v_, t_, tuple(x[None] for x in k), whole))
+
+    legs = tuple(jnp.moveaxis(_per_trade(trade_legs, s, v, tau_legs, *strikes), 1, 0))
     value = legs[1] - legs[0] + legs[2] - legs[3]
     if settle_spot is not None:  # held to expiry: settles at the opening quotation
         settled = _intrinsic(settle_spot[:, None, :], tuple(k[:, None] for k in strikes))
@@ -301,17 +313,24 @@ def condor_sleeve(
     at_risk = jnp.zeros((n_days, n), dtype).at[target].add(risk, mode="drop")
     credit_in = jnp.zeros((n_days, n), dtype).at[entry].add(qty * credit * MULTIPLIER)
     # Distance of spot to the nearer short strike, in expected moves to expiry.
-    em = tables.expected_move(table, s, v, tau_j, market.rate, market.div_yield)
+    em = _per_trade(
+        lambda s_, v_, t_: tables.expected_move(table, s_, v_, t_, market.rate, market.div_yield),
+        s, v, tau_j,
+    )  # fmt: skip
     gap = jnp.minimum(s - sp[:, None], sc[:, None] - s) / jnp.maximum(em, 1e-9)
     gap = jnp.where(open_ & (qty[:, None] > 0), gap, NO_GAP)
     short_gap = jnp.full((n_days, n), NO_GAP, dtype).at[target].min(gap, mode="drop")
 
     # Book vega: long wings minus short legs, sticky strike at the table vol.
-    def leg_vega(k):
-        return tables.spx_vega(table, s, k[:, None], tau_j, v, r_, q_, whole_days=True)
-
     r_, q_ = market.rate, market.div_yield
-    unit_vega = leg_vega(lp) + leg_vega(lc) - leg_vega(sp) - leg_vega(sc)
+
+    def trade_vega(s_, v_, t_, lp_, sp_, sc_, lc_):  # (W+1, n) for one trade
+        def leg_vega(k):
+            return tables.spx_vega(table, s_, k[None], t_, v_, r_, q_, whole_days=True)
+
+        return leg_vega(lp_) + leg_vega(lc_) - leg_vega(sp_) - leg_vega(sc_)
+
+    unit_vega = _per_trade(trade_vega, s, v, tau_j, lp, sp, sc, lc)
     book_vega = jnp.where(open_, qty[:, None] * MULTIPLIER * unit_vega / 100.0, 0.0)
     vega = jnp.zeros((n_days, n), dtype).at[target].add(book_vega, mode="drop")
     trades = (qty > 0).astype(dtype).sum(axis=0)

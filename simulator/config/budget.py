@@ -8,9 +8,11 @@ chunk, on its measured time. A refusal is a :class:`SpecError` (exit code 2, not
 written) naming the key to change.
 
 The coefficients below were measured with XLA's memory analysis of the compiled chunk
-(Heston, condor + three-layer ALVH, float32, 1,024 paths, 21-252 days, 1-256 grid
-points: about 205 four-byte values per path and day for the book, 3 more per grid point
-up to 64 points; larger grids run point by point, simulator.book.book.evaluate)
+(Heston, condor + three-layer ALVH, float32, 1,024 paths, 21-252 days, 1-64 grid points,
+2026-12-04: about 27 four-byte values per path and day for the book plus 3,100 per path
+for the condor's trade windows, whose mark lookups run one trade at a time, and 3-4.4
+more per grid point, path and day up to 64 points; larger grids run point by point,
+simulator.book.book.evaluate)
 and with `make bench`'s study rows on the 2-core reference machine (2,000 paths x 252
 days: 2.1 s warm for one grid point, 4.5 s for 64; docs/results.md). They give orders of
 magnitude; the compiled check and the first chunk are exact.
@@ -28,8 +30,13 @@ from models import registry
 from simulator.config.errors import SpecError
 
 MEMORY_FRACTION = 0.5  # refuse runs whose estimate exceeds this share of the memory
-BOOK_VALUES_PER_PATH_DAY = 205  # the book's working arrays, per path and recorded day
-GRID_VALUES_PER_POINT_PATH_DAY = 3  # more per grid point, up to VMAPPED_POINTS
+BOOK_VALUES_PER_PATH_DAY = 27  # the book's working arrays, per path and recorded day
+BOOK_VALUES_PER_PATH = 3100  # ... and per path: one trade's window of mark lookups
+GRID_VALUES_PER_POINT_PATH_DAY = 4  # more per grid point, up to VMAPPED_POINTS
+MARK_TABLE_VALUES = (25 + 55) * 50 * 120 * 16
+"""The mark tables, arguments of the book's program whatever the chunk: bicubic cells of
+the SPX (about 25 days) and VIX (55 days) tables, 50 variance by 120 moneyness cells of 16
+coefficients each (24-29 MB in float32 in the measurements above)."""
 VMAPPED_POINTS = 64  # larger grids are evaluated point by point (book.evaluate)
 HOST_VALUES_PER_POINT_PATH = 24  # per-path outputs kept on the host (float64), per point
 CORE_SECONDS_PER_PATH_DAY = 8.4e-6  # the book on one CPU core (2 x 4.2e-6 s on 2 cores)
@@ -39,10 +46,10 @@ AUTO_CHUNK_MAX = 65536  # sim.chunk_paths=auto: at most this many paths per chun
 AUTO_CHUNK_SHARE = 0.125  # ... and at most this share of the machine's memory
 AUTO_CHUNK_BOOK_CPU = 2048
 """sim.chunk_paths=auto with a book on the CPU: at most this many paths per chunk. The
-default study (20,000 paths, 2 cores, 2026-12-03): peak RSS 1.20 / 1.31 / 1.69 / 2.20 /
-3.22 GB at 512 / 1024 / 2048 / 4096 / 8192 paths per chunk, and paths + book on 50,000
-paths in 26-30 s at 2048 against 31-33 s at 8192 (the book's day loop stays in cache).
-Paths alone (strategy=none) keep the large chunks the path engine prefers."""
+default study without its report (20,000 paths, 2 cores, warm caches, 2026-12-04): paths +
+book in 7-8 s at 1,024, 2,048 and 4,096 paths per chunk, peak RSS 0.72-0.85 / 0.78 /
+0.90-1.15 GB. Paths alone (strategy=none) keep the large chunks the path engine
+prefers."""
 GIB = 2**30
 
 
@@ -76,7 +83,8 @@ def grid_points(grid: Iterable[Any]) -> int:
 
 def estimate_memory(spec: Any) -> dict[str, int]:
     """Bytes by stage, from the spec alone: ``chunk`` (one chunk's working arrays on the
-    device: paths, and the book's per path-day and per grid point arrays), ``per_path``
+    device: paths, the book's per path-day and per grid point arrays and its mark
+    tables), ``per_path``
     (per-path outputs kept on the host: an upper bound, as if ``output.per_path=true``)
     and ``saved_paths`` (daily SPX and VIX paths, with the writer's copy)."""
     sim, output = spec.sim, spec.output
@@ -89,9 +97,12 @@ def estimate_memory(spec: Any) -> dict[str, int]:
     if book:
         vmapped = min(points, VMAPPED_POINTS)
         values += days * (BOOK_VALUES_PER_PATH_DAY + GRID_VALUES_PER_POINT_PATH_DAY * vmapped)
+        values += BOOK_VALUES_PER_PATH
     per_path = sim.paths * points * (HOST_VALUES_PER_POINT_PATH if book else 4) * 8
     saved = sim.paths * days * 4 * 2 * 2 if output.save_paths else 0
-    return {"chunk": chunk_paths * values * width, "per_path": per_path, "saved_paths": saved}
+    tables = MARK_TABLE_VALUES * width if book else 0
+    chunk = chunk_paths * values * width + tables
+    return {"chunk": chunk, "per_path": per_path, "saved_paths": saved}
 
 
 def auto_chunk(spec: Any, largest: int = AUTO_CHUNK_MAX, cpu: bool = False) -> int:
