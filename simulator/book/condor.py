@@ -182,8 +182,9 @@ def _legs(table, market: MarketSpec, s, v, tau, strikes, whole=True) -> tuple[ja
 def _per_trade(fn, *arrays: jax.Array) -> jax.Array:
     """``fn`` on each trade's slice of ``arrays`` (leading axis J), one trade at a time
     (jax.lax.map): a mark lookup's temporaries (the gathered bicubic cells, 16 values per
-    element) then exist for one trade's (W+1, n) window, not for all J trades at once
-    (about 300 MB of the default study's 2048-path chunks)."""
+    element) then exist for one trade's (W+1, n) window, not for all J trades at once.
+    For a 2,048-path chunk of the default study the book program's working memory fell
+    from 499 MB to 72 MB (XLA's memory analysis), with bitwise the same outputs."""
     return jax.lax.map(lambda a: fn(*a), arrays)
 
 
@@ -209,7 +210,8 @@ def condor_sleeve(
     """Evaluate every planned trade on daily states shaped (D+1, n).
 
     Trades are batched: each one's window (entry .. expiry) is gathered into a padded
-    (J, W+1, n) block, so the compiled program does not grow with the number of trades.
+    (J, W+1, n) block, so the compiled program does not grow with the number of trades;
+    the mark lookups on those blocks run one trade at a time (:func:`_per_trade`).
     ``settle_spot`` (J, n): the index level each trade settles at if held to expiry (the
     SOQ of its expiry day); None settles at the expiry day's close. AM-settled trades are
     marked to the expiry morning: tau - (1 - market.overnight_share) trading days, since
@@ -244,8 +246,8 @@ def condor_sleeve(
     tau_j = jnp.asarray(tau, dtype)[:, :, None]
     strikes = _strikes(spec, table, market, s[:, 0], v[:, 0], tau_j[:, 0])  # each (J, n)
     tau_legs, whole = tau_j, True
-    if settle_spot is not None:  # AM-settled: priced to the expiry day's open, phi of a
-        # day after the close
+    if settle_spot is not None:
+        # AM-settled: priced to the expiry day's open, phi of a day after the close
         tau_am = np.where(tau > 0, tau - (1.0 - market.overnight_share), 0.0)
         tau_legs, whole = jnp.asarray(tau_am, dtype)[:, :, None], False
 
