@@ -14,8 +14,9 @@ for the condor's trade windows, whose mark lookups run one trade at a time, and 
 more per grid point, path and day up to 64 points; larger grids run point by point,
 simulator.book.book.evaluate)
 and with `make bench`'s study rows on the 2-core reference machine (2,000 paths x 252
-days: 2.1 s warm for one grid point, 4.5 s for 64; docs/results.md). They give orders of
-magnitude; the compiled check and the first chunk are exact.
+days, 2026-12-04: 0.7 s warm for one grid point, 1.8 s for 16, 5.5 s for 64;
+docs/results.md). They give orders of magnitude; the compiled check and the first chunk
+are exact.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ the SPX (about 25 days) and VIX (55 days) tables, 50 variance by 120 moneyness c
 coefficients each (24-29 MB in float32 in the measurements above)."""
 VMAPPED_POINTS = 64  # larger grids are evaluated point by point (book.evaluate)
 HOST_VALUES_PER_POINT_PATH = 24  # per-path outputs kept on the host (float64), per point
-CORE_SECONDS_PER_PATH_DAY = 8.4e-6  # the book on one CPU core (2 x 4.2e-6 s on 2 cores)
-CORE_SECONDS_PER_POINT_PATH_DAY = 1.5e-7  # each more grid point
+CORE_SECONDS_PER_PATH_DAY = 2.8e-6  # the book on one CPU core (2 x 1.4e-6 s on 2 cores)
+CORE_SECONDS_PER_POINT_PATH_DAY = 3.0e-7  # each more grid point (16 and 64 points: 2.9-3.0e-7)
 MAX_HOURS_DEFAULT = 12.0
 AUTO_CHUNK_MAX = 65536  # sim.chunk_paths=auto: at most this many paths per chunk
 AUTO_CHUNK_SHARE = 0.125  # ... and at most this share of the machine's memory
@@ -84,9 +85,9 @@ def grid_points(grid: Iterable[Any]) -> int:
 def estimate_memory(spec: Any) -> dict[str, int]:
     """Bytes by stage, from the spec alone: ``chunk`` (one chunk's working arrays on the
     device: paths, the book's per path-day and per grid point arrays and its mark
-    tables), ``per_path``
-    (per-path outputs kept on the host: an upper bound, as if ``output.per_path=true``)
-    and ``saved_paths`` (daily SPX and VIX paths, with the writer's copy)."""
+    tables), ``per_path`` (per-path outputs kept on the host: an upper bound, as if
+    ``output.per_path=true``) and ``saved_paths`` (daily SPX and VIX paths, with the
+    writer's copy)."""
     sim, output = spec.sim, spec.output
     width = 4 if sim.dtype == "float32" else 8
     days = sim.horizon_days + 1
