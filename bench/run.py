@@ -13,7 +13,7 @@ Sections (every timing is wall time on this machine, with whatever else runs on 
    the same paths, the 4-, 16- and 64-point times as multiples of the 1-point time, and
    each study's compile time (every row runs twice with a JAX persistent compilation
    cache: cold - warm);
-3. streaming scale: ``strategy=none hedge=none`` over 22 trading days with
+3. streaming scale: ``strategy=none hedge=none market.start=v0`` over 22 trading days with
    ``output.per_path=false``, 1e7 paths (1e6 with --quick) and one chunk's worth of paths,
    peak resident memory of each process (``wait4`` rusage).
 4. mark-table builds: SPX + VIX tables for the reference Heston set and the default world
