@@ -329,6 +329,58 @@ def test_strike_for_delta_float32(spx_tables):
         assert np.abs(np.abs(np.asarray(delta)) - 0.16).max() <= 1e-4
 
 
+def _fixed_step_bisection(abs_delta, target, is_call, lo, hi, n_steps):
+    """The plain fixed-count bisection, every step run (the reference for _bisect_delta)."""
+
+    def body(_, bracket):
+        lo, hi = bracket
+        mid = 0.5 * (lo + hi)
+        above = abs_delta(mid) > target
+        move_hi = jnp.where(is_call, ~above, above)
+        return jnp.where(move_hi, lo, mid), jnp.where(move_hi, mid, hi)
+
+    lo, hi = jax.lax.fori_loop(0, n_steps, body, (lo, hi))
+    return 0.5 * (lo + hi)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bisection_stopping_at_its_fixed_point_equals_every_step(dtype):
+    """_bisect_delta stops once no bracket moves; its result is bitwise that of all the
+    steps, for roots near 0 (tiny ulps: never converged) and near +-1 (converged early)."""
+    roots = np.array([-1.7, -1.0, -0.3, -1e-6, 0.0, 2e-7, 0.4, 1.0, 1.6], dtype)
+    is_call = np.array([False, True] * 4 + [True])
+    with jax.enable_x64(dtype == np.float64):
+
+        def abs_delta(x):  # decreasing in x for calls, increasing for puts; root at `roots`
+            d = jax.scipy.special.ndtr(jnp.asarray(roots) - x)
+            return jnp.where(is_call, d, 1.0 - d)
+
+        target = jnp.asarray(0.5, dtype)
+        lo, hi = jnp.full(roots.shape, -12.0, dtype), jnp.full(roots.shape, 8.0, dtype)
+        for n_steps in (5, 30, 48, 200):
+            got = jax.jit(T._bisect_delta, static_argnums=(0, 5))(
+                abs_delta, target, is_call, lo, hi, n_steps
+            )
+            want = jax.jit(_fixed_step_bisection, static_argnums=(0, 5))(
+                abs_delta, target, is_call, lo, hi, n_steps
+            )
+            assert got.dtype == dtype
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_strike_for_delta_on_whole_days_equals_the_blended_search(spx_tables):
+    """``whole_days=True`` (the condor's entries, on the daily grid) gives the strikes of
+    the blended search, bit for bit, below the table's last day."""
+    t32 = T.cast_table(spx_tables["reference"], jnp.float32)
+    var, days = _states(8, 300)
+    days = np.minimum(days, MAX_DAYS - 1)
+    var32, days32, spot = var.astype(np.float32), days.astype(np.float32), np.float32(SPOT)
+    for target, is_call in itertools.product((0.05, 0.16), (False, True)):
+        args = (t32, spot, var32, days32, target, is_call, RATE, DIV)
+        whole = T.strike_for_delta(*args, whole_days=True)
+        np.testing.assert_array_equal(np.asarray(whole), np.asarray(T.strike_for_delta(*args)))
+
+
 def test_spx_put_call_parity(spx_tables):
     table = spx_tables["reference"]
     var, days = _states(7, 100)

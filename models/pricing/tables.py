@@ -983,7 +983,39 @@ def spx_vega(
     return jnp.where(live, vega, 0.0)
 
 
-@partial(jax.jit, static_argnames=("n_steps",))
+def _bisect_delta(abs_delta, target, is_call, lo, hi, n_steps: int):
+    """Midpoint of the bracket [lo, hi] on the moneyness coordinate after bisecting
+    ``abs_delta(x) = target`` (|delta| falls with x for calls, rises for puts).
+
+    At most ``n_steps`` halvings, stopping early once no element's bracket changed in a
+    step (compared bit for bit): a step that leaves every bracket as it was leaves it so
+    for good (its midpoint and the decision are the same again), so the result is bitwise
+    that of all ``n_steps``. In float32 the brackets of the condor's 16- and 5-delta
+    strikes reach adjacent floats after about 30 of the 48 steps; in float64 all 48 run.
+    """
+    bits = jnp.int32 if lo.dtype == jnp.float32 else jnp.int64
+
+    def same(a, b):
+        return jax.lax.bitcast_convert_type(a, bits) == jax.lax.bitcast_convert_type(b, bits)
+
+    def step(state):
+        i, lo, hi, _ = state
+        mid = 0.5 * (lo + hi)
+        above = abs_delta(mid) > target
+        move_hi = jnp.where(is_call, ~above, above)
+        new_lo, new_hi = jnp.where(move_hi, lo, mid), jnp.where(move_hi, mid, hi)
+        moved = ~jnp.all(same(new_lo, lo) & same(new_hi, hi))
+        return i + 1, new_lo, new_hi, moved
+
+    def more(state):
+        i, _, _, moved = state
+        return (i < n_steps) & moved
+
+    _, lo, hi, _ = jax.lax.while_loop(more, step, (0, lo, hi, jnp.asarray(True)))
+    return 0.5 * (lo + hi)
+
+
+@partial(jax.jit, static_argnames=("n_steps", "whole_days"))
 def strike_for_delta(
     table: SpxSmileTable,
     spot,
@@ -995,12 +1027,15 @@ def strike_for_delta(
     div_yield=0.0,
     *,
     n_steps: int = 48,
+    whole_days: bool = False,
 ):
     """Strike (index points) whose |:func:`spx_delta`| equals ``target_delta`` (e.g. 0.16).
 
-    Fixed ``n_steps`` bisection on z = ln(K/F) / (s_ref sqrt(tau)) over [-12, 8] (wider
-    than the table: the smile is flat beyond it, so |delta| stays monotone); a target
-    out of reach returns the bracket end. ``tau_days`` is floored at 1e-6 days.
+    Bisection (:func:`_bisect_delta`, at most ``n_steps``) on z = ln(K/F) / (s_ref
+    sqrt(tau)) over [-12, 8] (wider than the table: the smile is flat beyond it, so
+    |delta| stays monotone); a target out of reach returns the bracket end. ``tau_days``
+    is floored at 1e-6 days; ``whole_days``: see :func:`vix_future` (one smile lookup
+    per step instead of two).
     """
     dtype = _dtype(spot, var)
     spot = jnp.asarray(spot, dtype)
@@ -1020,22 +1055,15 @@ def strike_for_delta(
 
     def abs_delta(z):
         k = z * scale
-        sd = spx_iv(table, var, k, tau) * jnp.sqrt(t_years)
+        sd = spx_iv(table, var, k, tau, whole_days) * jnp.sqrt(t_years)
         d1 = -k / sd + 0.5 * sd
         return carry * jax.scipy.special.ndtr(jnp.where(is_call, d1, -d1))
-
-    def body(_, bracket):
-        lo, hi = bracket
-        mid = 0.5 * (lo + hi)
-        above = abs_delta(mid) > target
-        move_hi = jnp.where(is_call, ~above, above)  # put |delta| rises with K
-        return jnp.where(move_hi, lo, mid), jnp.where(move_hi, mid, hi)
 
     reach = _z_of_x(jnp, jnp.asarray(table.z_lo, dtype), jnp.asarray(table.z_bend, dtype))
     lo0 = jnp.full(shape, jnp.minimum(reach, -12.0), dtype)
     hi0 = jnp.full(shape, 8.0, dtype)
-    lo, hi = jax.lax.fori_loop(0, n_steps, body, (lo0, hi0))
-    return fwd * jnp.exp(0.5 * (lo + hi) * scale)
+    mid = _bisect_delta(abs_delta, target, is_call, lo0, hi0, n_steps)
+    return fwd * jnp.exp(mid * scale)
 
 
 @jax.jit
@@ -1207,14 +1235,7 @@ def vix_strike_for_delta(
         d1 = _plain_vix_d1(f_shift, k_shift, k_shift, sd, fut, floor + k_shift)
         return disc * jax.scipy.special.ndtr(jnp.where(is_call, d1, -d1))
 
-    def body(_, bracket):
-        lo, hi = bracket
-        mid = 0.5 * (lo + hi)
-        above = abs_delta(mid) > target
-        move_hi = jnp.where(is_call, ~above, above)
-        return jnp.where(move_hi, lo, mid), jnp.where(move_hi, mid, hi)
-
     lo0 = jnp.full(shape, -12.0, dtype)
     hi0 = jnp.full(shape, 12.0, dtype)
-    lo, hi = jax.lax.fori_loop(0, n_steps, body, (lo0, hi0))
-    return floor + f_shift * jnp.exp(0.5 * (lo + hi) * scale)
+    mid = _bisect_delta(abs_delta, target, is_call, lo0, hi0, n_steps)
+    return floor + f_shift * jnp.exp(mid * scale)

@@ -141,7 +141,8 @@ def _strikes(spec: CondorSpec, table, market: MarketSpec, s0, v0, tau0):
     The delta searches run as one batched call (short put, short call[, wing put, wing
     call] stacked on a leading axis): the same arithmetic per element (XLA may round the
     fused code a few float32 ulps differently), one copy of the search in the compiled
-    program instead of two or four."""
+    program instead of two or four. ``tau0`` is whole trading days (entries are on the
+    daily grid): one smile lookup per bisection step."""
     targets = [spec.short_delta, spec.short_delta]
     if spec.wing == "delta":
         targets += [spec.wing_delta, spec.wing_delta]
@@ -151,7 +152,7 @@ def _strikes(spec: CondorSpec, table, market: MarketSpec, s0, v0, tau0):
         table, s0[None], v0[None], tau0[None],
         jnp.asarray(targets, s0.dtype).reshape(lead),
         jnp.asarray([False, True] * (n // 2)).reshape(lead),
-        market.rate, market.div_yield,
+        market.rate, market.div_yield, whole_days=True,
     )  # fmt: skip
     step = spec.strike_step
     sp = _round_strike(found[0], step)
