@@ -12,14 +12,18 @@ Sections (every timing is wall time on this machine, with whatever else runs on 
    row): paths x grid points per second with ``hedge.grid`` of 1, 4, 16 and 64 points on
    the same paths, the 4-, 16- and 64-point times as multiples of the 1-point time, and
    each study's compile time (every row runs twice with a JAX persistent compilation
-   cache: cold - warm);
+   cache: cold - warm), and the book's path-point-days/s as a multiple of section 1's
+   NumPy QE path-steps/s; then whole studies at scale (100,000 paths with 1 and 16 points,
+   1,000,000 paths x 16 points: wall time, engine time, peak RSS) and the default study
+   as ``make demo`` first runs it (fresh caches, with its report: peak RSS);
 3. streaming scale: ``strategy=none hedge=none market.start=v0`` over 22 trading days with
    ``output.per_path=false output.save_paths=false``, 1e7 paths (1e6 with --quick) and
    one chunk's worth of paths, peak resident memory of each process (``wait4`` rusage).
 4. mark-table builds: SPX + VIX tables for the reference Heston set and the default world
    (conf/model/svcj_longrun.yaml), timed in this process.
 
-``--quick`` shrinks every size (a couple of minutes); the default takes several minutes.
+``--quick`` shrinks every size (a few minutes); the default takes about half an hour on a
+2-core machine (the 1M-path study alone over ten minutes).
 """
 
 from __future__ import annotations
@@ -167,7 +171,26 @@ def engine_rows(data: dict) -> list[tuple]:
     return rows
 
 
-def study_rows(quick: bool, tmp: Path) -> tuple[list[tuple], dict]:
+def qe_rate(engine: dict | None) -> float | None:
+    """NumPy QE float32 path-steps/s from section 1 of this run (None when skipped)."""
+    if not engine:
+        return None
+    rows = [r for r in engine["results"] if r["impl"].startswith("NumPy QE")]
+    rows = [r for r in rows if r["dtype"] == "float32" and " scan" not in r["impl"]]
+    return max(r["path_steps_per_s"] for r in rows) if rows else None
+
+
+def _per_qe_step(paths: int, days: int, points: int, seconds: float, qe: float | None) -> str:
+    """Path-point-days per second, and as a multiple of NumPy QE path-steps per second."""
+    rate = paths * days * points / seconds
+    note = f"{rate:.3g} path-point-days/s"
+    if qe:
+        ok = rate >= qe
+        note += f" = {rate / qe:.2f}x NumPy QE f32 (target >= 1: {'met' if ok else 'NOT met'})"
+    return note
+
+
+def study_rows(quick: bool, tmp: Path, qe: float | None = None) -> tuple[list[tuple], dict]:
     """Each grid size twice with one JAX persistent compilation cache: the first (cold)
     run compiles, the second (warm) loads the executable. Warm = the engine's steady state
     (the dataset's ``wall_time_s``: paths and book, compilation excluded); compile = cold
@@ -192,7 +215,8 @@ def study_rows(quick: bool, tmp: Path) -> tuple[list[tuple], dict]:
             ("2 study", f"condor + ALVH, {paths} paths x {days} days, grid {g} point(s)",
              f"{paths * g / hot['engine_s']:.3g}", "paths x points/s",
              f"warm {hot['engine_s']:.1f} s; compile {compile_s:.1f} s; "
-             f"RSS {cold['rss_gb']:.2f} GB")
+             f"RSS {cold['rss_gb']:.2f} GB; "
+             + _per_qe_step(paths, days, g, hot["engine_s"], qe))
         )  # fmt: skip
     ratios = {}
     for g in (4, 16, 64):
@@ -207,6 +231,42 @@ def study_rows(quick: bool, tmp: Path) -> tuple[list[tuple], dict]:
              f"{ratios[f'grid{g}/grid1']:.2f}", "x", note)
         )  # fmt: skip
     return rows, ratios
+
+
+def scale_rows(quick: bool, tmp: Path, qe: float | None = None) -> list[tuple]:
+    """Whole studies at scale, one year, default chunks and settings (condor + three-layer
+    ALVH, the default world; per-path outputs streamed above output.per_path's auto
+    limit): 100,000 paths with 1 and 16 grid points, then 1,000,000 paths x 16 points
+    (issue 15's goal: 60 s, 4 GB; 20,000 and 200,000 paths with --quick). Engine time
+    (paths + book) from the dataset, wall time of the whole process (tables from the
+    bench's cache, compilation included), peak RSS. Then the default study as
+    ``make demo`` runs it the first time: fresh table and compilation caches, with its
+    report (goal: peak RSS <= 1 GB)."""
+    days, rows = 252, []
+    env = {"ALVH_TABLE_CACHE": str(tmp / "tables")}
+    sizes = ((20_000, 1), (20_000, 16), (200_000, 16)) if quick else (
+        (100_000, 1), (100_000, 16), (1_000_000, 16))  # fmt: skip
+    for paths, g in sizes:
+        r = study((f"sim.paths={paths}", *GRIDS[g]), tmp / f"scale{paths}x{g}", env)
+        print(f"  {paths} paths x {g} point(s): wall {r['wall_s']:.0f} s", flush=True)
+        rows.append(
+            ("2 scale", f"condor + ALVH, {paths:,} paths x {days} days, grid {g} point(s)",
+             f"{r['wall_s']:.0f}", "s wall",
+             f"engine {r['engine_s']:.0f} s; RSS {r['rss_gb']:.2f} GB; "
+             + _per_qe_step(paths, days, g, r["engine_s"], qe))
+        )  # fmt: skip
+    fresh = {"ALVH_TABLE_CACHE": str(tmp / "demo-tables"), "XDG_CACHE_HOME": str(tmp / "xdg")}
+    cmd = [sys.executable, "-m", "simulator", f"output.dir={tmp / 'demo'}"]
+    r = run_measured(cmd, env={**_env(), **fresh})
+    if r["rc"] != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed (rc {r['rc']}):\n{r['stderr'][-3000:]}")
+    ok = r["rss_gb"] <= 1.0
+    rows.append(
+        ("2 memory", "default study with its report, first run (fresh caches)",
+         f"{r['rss_gb']:.2f}", "GB peak RSS",
+         f"{r['wall_s']:.0f} s wall; target <= 1 GB: {'met' if ok else 'NOT met'}")
+    )  # fmt: skip
+    return rows
 
 
 def streaming_rows(quick: bool, tmp: Path) -> list[tuple]:
@@ -272,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     ap.add_argument("--skip-engine", action="store_true", help="skip section 1")
     ap.add_argument("--skip-study", action="store_true", help="skip section 2")
+    ap.add_argument("--skip-scale", action="store_true", help="skip the studies at scale")
     ap.add_argument("--skip-streaming", action="store_true", help="skip section 3")
     ap.add_argument("--skip-tables", action="store_true", help="skip section 4")
     args = ap.parse_args(argv)
@@ -281,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple] = []
     with tempfile.TemporaryDirectory(prefix="alvh-bench-") as tmp_s:
         tmp = Path(tmp_s)
+        data = None
         if not args.skip_engine:
             print("[1] path generation: bench/bench_engine.py ...", flush=True)
             data = bench_engine(args.quick, tmp)
@@ -288,8 +350,11 @@ def main(argv: list[str] | None = None) -> int:
                 rows += engine_rows(data)
         if not args.skip_study:
             print("[2] full study, hedge grid of 1/4/16/64 points ...", flush=True)
-            srows, _ = study_rows(args.quick, tmp)
+            srows, _ = study_rows(args.quick, tmp, qe_rate(data))
             rows += srows
+        if not args.skip_scale:
+            print("[2] studies at scale (100k and 1M paths) and the default run ...", flush=True)
+            rows += scale_rows(args.quick, tmp, qe_rate(data))
         if not args.skip_streaming:
             print("[3] streaming scale ...", flush=True)
             rows += streaming_rows(args.quick, tmp)
