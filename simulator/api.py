@@ -25,6 +25,7 @@ import numpy as np
 import xarray as xr
 
 from simulator.book import book
+from simulator.config import budget
 from simulator.config import spec as config_spec
 from simulator.config.conf import compose, resolve
 from simulator.config.spec import RunSpec
@@ -105,6 +106,15 @@ def _simulate(spec: RunSpec, config_yaml: str, progress: bool) -> xr.Dataset:
             "full-truncation Euler is biased; prefer sim.scheme=qe",
             spec.model.feller_ratio,
         )
+    out = spec.output
+    if out.save_paths_auto and not out.save_paths:
+        log.info(
+            "daily paths not saved: %d paths x %d days is above output.save_paths=auto's "
+            "%.0e path-days; the report's facts and fan sections need them "
+            "(output.save_paths=true: %.1f GB on the host)",
+            spec.sim.paths, spec.sim.horizon_days + 1, budget.SAVE_PATHS_AUTO_PATH_DAYS,
+            spec.sim.paths * (spec.sim.horizon_days + 1) * 8 / 1e9,
+        )  # fmt: skip
     book_ctx = None
     if spec.strategy.name != "none":
         with Phase("mark tables and trade plan", enabled=progress):

@@ -30,6 +30,25 @@ def test_default_config_is_valid_and_frozen():
         spec.sim.paths = 5  # type: ignore[misc]
 
 
+@pytest.mark.parametrize(
+    ("overrides", "saved"),
+    [
+        ((), True),  # the default study: 20,000 x 253 path-days
+        (("sim.paths=118000",), True),  # 2.985e7 path-days: at the limit
+        (("sim.paths=119000",), False),  # 3.01e7
+        (("sim.paths=2000000", "sim.horizon_days=21"), False),
+        (("sim.paths=2000000", "sim.horizon_days=21", "output.save_paths=true"), True),
+        (("output.save_paths=false",), False),
+    ],
+)
+def test_save_paths_auto_keeps_daily_paths_up_to_its_size_limit(overrides, saved):
+    """output.save_paths=auto (the default) keeps the daily SPX/VIX paths up to 3e7
+    path-days (240 MB); true and false are taken as they are."""
+    spec = build_spec(conf.compose(["strategy=none", "hedge=none", *overrides]))
+    assert spec.output.save_paths is saved
+    assert spec.output.save_paths_auto is not any("save_paths" in o for o in overrides)
+
+
 def test_experiment_group_works_without_plus():
     spec = build_spec(conf.compose(["experiment=heston_q_check"]))
     assert spec.sim.measure == "Q" and spec.sim.dtype == "float64" and spec.market.spot == 100.0

@@ -43,6 +43,10 @@ HOST_VALUES_PER_POINT_PATH = 24  # per-path outputs kept on the host (float64), 
 CORE_SECONDS_PER_PATH_DAY = 2.8e-6  # the book on one CPU core (2 x 1.4e-6 s on 2 cores)
 CORE_SECONDS_PER_POINT_PATH_DAY = 3.0e-7  # each more grid point (16 and 64 points: 2.9-3.0e-7)
 MAX_HOURS_DEFAULT = 12.0
+# output.save_paths=auto keeps the daily SPX and VIX paths up to this many path-days
+# (paths x (horizon_days + 1)): 2 float32 arrays, 240 MB, about 118,000 one-year paths.
+# Above it a 1M-path year would hold 2 GB of them on the host.
+SAVE_PATHS_AUTO_PATH_DAYS = 30_000_000
 AUTO_CHUNK_MAX = 65536  # sim.chunk_paths=auto: at most this many paths per chunk
 AUTO_CHUNK_SHARE = 0.125  # ... and at most this share of the machine's memory
 AUTO_CHUNK_BOOK_CPU = 2048

@@ -135,11 +135,12 @@ class SimSpec:
 @dataclass(frozen=True)
 class OutputSpec:
     dir: str | None
-    save_paths: bool
+    save_paths: bool  # resolved by build_spec; the config also allows "auto" (by size)
     report: bool
     format: str
     overwrite: bool
     per_path: str | bool = "auto"  # keep per-path outputs: True, False or "auto" (by size)
+    save_paths_auto: bool = False  # save_paths came from "auto" (the run says so if False)
 
     @property
     def filename(self) -> str:
@@ -509,7 +510,7 @@ def _output(cfg: Mapping[str, Any]) -> OutputSpec:
         check_dir(d)
     spec = OutputSpec(
         dir=d,
-        save_paths=g.flag("save_paths"),
+        save_paths=_save_paths(g),
         report=g.flag("report"),
         format=g.choice("format", FORMATS),
         overwrite=g.flag("overwrite"),
@@ -524,6 +525,27 @@ def _output(cfg: Mapping[str, Any]) -> OutputSpec:
             ) from None
     g.done()
     return spec
+
+
+def _save_paths(g: _Group) -> str | bool:
+    """``output.save_paths``: true, false or auto (resolved by size in build_spec)."""
+    v = g.raw("save_paths")
+    if not (v is True or v is False or v == "auto"):
+        raise SpecError("output.save_paths", v, "must be auto, true or false")
+    return v
+
+
+def _resolve_save_paths(spec: RunSpec) -> RunSpec:
+    """``output.save_paths=auto``: the daily paths are kept up to
+    budget.SAVE_PATHS_AUTO_PATH_DAYS path-days (paths x (horizon_days + 1))."""
+    out = spec.output
+    if out.save_paths != "auto":
+        return spec
+    path_days = spec.sim.paths * (spec.sim.horizon_days + 1)
+    keep = path_days <= budget.SAVE_PATHS_AUTO_PATH_DAYS
+    return dataclasses.replace(
+        spec, output=dataclasses.replace(out, save_paths=keep, save_paths_auto=True)
+    )
 
 
 def _per_path(g: _Group) -> str | bool:
@@ -975,6 +997,7 @@ def build_spec(cfg: Mapping[str, Any]) -> RunSpec:
             f"model={spec.model.name} runs its own scheme and ignores sim.scheme; "
             "sim.scheme=euler applies to heston, bates and svcj only (leave it at qe)",
         )
+    spec = _resolve_save_paths(spec)
     cpu = budget.on_cpu()
     if spec.sim.chunk_paths == 0:  # auto
         sim = dataclasses.replace(spec.sim, chunk_paths=budget.auto_chunk(spec, cpu=cpu))

@@ -231,6 +231,9 @@ def add_summary(ds: xr.Dataset) -> xr.Dataset:
     return out
 
 
+IRR_BLOCK_PATHS = 4096
+
+
 def package_irr(ds: xr.Dataset) -> xr.DataArray:
     """Per-path annual IRR of the package (condor + hedge) cash flows: the capital
     (``capital_usd`` attribute) invested at t = 0, each 21-day month's P&L received at its
@@ -242,11 +245,18 @@ def package_irr(ds: xr.Dataset) -> xr.DataArray:
     rest = ds["pnl"] - ds["pnl_month"].sum("month")  # days after the last whole month
     dims = months.dims[:-1]
     mv = months.values
-    first = np.full((*mv.shape[:-1], 1), -capital)
-    last = (rest.transpose(*dims).values + capital)[..., None]
-    flows = np.concatenate([first, mv, last], axis=-1)
+    rv = rest.transpose(*dims).values
     ends = np.arange(1, mv.shape[-1] + 1) * MONTH_DAYS / DAYS_PER_YEAR
-    rates = metrics.irr(flows, np.concatenate([[0.0], ends, [horizon]]))
+    times = np.concatenate([[0.0], ends, [horizon]])
+    rates = np.empty(mv.shape[:-1])
+    # Blocks of paths: the solver's float64 temporaries are several times the flows
+    # (1.4 GB for 16 grid points x 100,000 paths at once); each path's rate is its own.
+    for a in range(0, mv.shape[-2], IRR_BLOCK_PATHS):
+        m = mv[..., a : a + IRR_BLOCK_PATHS, :]
+        first = np.full((*m.shape[:-1], 1), -capital)
+        last = (rv[..., a : a + IRR_BLOCK_PATHS] + capital)[..., None]
+        flows = np.concatenate([first, m, last], axis=-1)
+        rates[..., a : a + IRR_BLOCK_PATHS] = metrics.irr(flows, times)
     return xr.DataArray(rates, dims=dims, coords={d: ds[d] for d in dims if d in ds.coords})
 
 
@@ -254,9 +264,17 @@ def _monthly_var_es(pnl_month: xr.DataArray) -> xr.Dataset:
     """VaR/ES 95/99 of monthly P&L, pooling all months of all paths (the SEs treat them
     as independent: months of one path are only weakly dependent through the variance)."""
     pooled = pnl_month.stack(sample=("month", "path")).transpose(..., "sample")
+    values = pooled.values
+    lead = values.shape[:-1]
+    flat = values.reshape(-1, values.shape[-1])
     rows, labels = [], []
     for level in (0.95, 0.99):
-        r = metrics.var_es(pooled.values, level)
+        # One grid point at a time: the float64 losses, their sort and the temporaries
+        # of one point's months x paths, not of the whole grid's.
+        per_point = [metrics.var_es(x, level) for x in flat]
+        r = metrics.VarEs(
+            *(np.reshape([getattr(p, f) for p in per_point], lead) for f in metrics.VarEs._fields)
+        )
         tag = round(level * 100)
         rows += [(r.var, r.var_se), (r.es, r.es_se)]
         labels += [f"var{tag}_month", f"es{tag}_month"]
