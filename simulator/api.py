@@ -178,6 +178,7 @@ def run_study(spec: RunSpec, config_yaml: str, target: Path, progress: bool = Tr
     try:
         _write_summary_csv(ds, path)
         if spec.output.report:
+            stop_if_terminated()  # a stop a finalizer swallowed: no report after it
             _write_report(ds, path)
     except KeyboardInterrupt as exc:  # the dataset is complete: say so (interrupt.py)
         exc.results_written = path

@@ -31,6 +31,7 @@ from simulator.config.conf import CONF_DIR, check_override_syntax, resolve
 from simulator.config.errors import EXIT_CONFIG, NonFiniteError, ResultsError, SpecError
 from simulator.config.spec import RunSpec, build_spec
 from simulator.engine.interrupt import (
+    exit_done,
     exit_now,
     handle_sigterm,
     interrupted_exit,
@@ -231,6 +232,12 @@ def _wants_info(argv: list[str]) -> bool:
     return any(a in ("--info", "-i") or a.startswith("--info=") for a in argv)
 
 
+def _multirun(argv: list[str]) -> bool:
+    """``-m``/``--multirun``: the sweep's launcher (joblib's reusable workers) is shut
+    down by the interpreter's own exit."""
+    return any(a in ("-m", "--multirun") for a in argv)
+
+
 def main() -> None:
     """``python -m simulator``: ``--version`` here, everything else through Hydra."""
     if "--version" in sys.argv[1:]:  # the engine's version, not Hydra's
@@ -246,6 +253,8 @@ def main() -> None:
         except SpecError as exc:
             sys.exit(fail(exc))
         _app()
+        if not _multirun(sys.argv[1:]):
+            exit_done()  # no interpreter teardown: a late signal cannot kill or garble it
     except KeyboardInterrupt as exc:  # before the task's own handling (composition)
         stopped(exc)
     except SystemExit as exc:

@@ -16,6 +16,7 @@ from typing import Any
 __all__ = [
     "Terminated",
     "defer_signals",
+    "exit_done",
     "exit_now",
     "handle_sigterm",
     "interrupted_exit",
@@ -44,6 +45,20 @@ def _on_sigterm(signum: int, frame: object) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: let the cleanup finish
     _terminated.append(signum)  # the raise below is lost if it lands in a finalizer (GC)
     raise Terminated()
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    _terminated.append(signum)  # like SIGTERM: a raise a finalizer swallows is not lost
+    raise KeyboardInterrupt()
+
+
+def _quiet_unraisable(unraisable: Any) -> None:
+    """sys.unraisablehook: a stop raised while Python ran a finalizer or a gc callback
+    (JAX registers some) cannot propagate; it was recorded (:func:`stop_if_terminated`
+    raises it again), so its "Exception ignored" traceback is not printed."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and _terminated:
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 _deferred: list[int] = []  # signals that came while the command was still importing
@@ -76,11 +91,12 @@ def defer_signals() -> None:
 
 
 def stop_if_terminated() -> None:
-    """Raise :class:`Terminated` if a SIGTERM arrived whose exception was swallowed (a
-    signal handled while Python ran a finalizer): checked before anything is written
-    and while waiting for a compilation or a chunk (:func:`interruptible`)."""
+    """Raise :class:`Terminated` (SIGTERM) or KeyboardInterrupt (SIGINT) if one arrived
+    whose exception was swallowed (a signal handled while Python ran a finalizer):
+    checked before anything is written, before the report and while waiting for a
+    compilation or a chunk (:func:`interruptible`)."""
     if _terminated:
-        raise Terminated()
+        raise Terminated() if signal.SIGTERM in _terminated else KeyboardInterrupt()
 
 
 def handle_sigterm() -> None:
@@ -90,8 +106,9 @@ def handle_sigterm() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
     signal.signal(signal.SIGTERM, _on_sigterm)
-    if signal.getsignal(signal.SIGINT) is _record:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGINT) in (_record, signal.default_int_handler):
+        signal.signal(signal.SIGINT, _on_sigint)
+    sys.unraisablehook = _quiet_unraisable
     if _deferred:
         signum = _deferred[0]
         _deferred.clear()
@@ -149,6 +166,16 @@ def interruptible(call: Callable[..., Any], *args: Any) -> Any:
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+def exit_done() -> None:
+    """The command's work is complete: end with exit code 0 now, ignoring SIGTERM and
+    SIGINT from here on. Python restores the default signal actions while it finalizes,
+    so a SIGTERM in a run's last half second killed it (exit -15) and one landing in a
+    finalizer printed a traceback; the results are written, so a later signal is moot."""
+    if _CAN_MASK:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    exit_now(0)
 
 
 def exit_now(code: int) -> None:
