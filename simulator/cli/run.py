@@ -6,7 +6,8 @@ cannot be written or another run is writing there (``output.dir``; one writer pe
 store/lock.py), 1 any other failure (no partial results; non-finite paths or marks end
 with one message naming the model parameters and the day), 130 on SIGINT and 143 on
 SIGTERM (the run stops cleanly, no partial results; stopped while writing the report, the
-complete dataset stays and the message says so).
+complete dataset stays and the message says so). A run that has written everything exits
+0 at once, without interpreter teardown (interrupt.exit_done): a later signal is moot.
 """
 
 from __future__ import annotations
