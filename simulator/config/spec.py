@@ -510,11 +510,11 @@ def _output(cfg: Mapping[str, Any]) -> OutputSpec:
         check_dir(d)
     spec = OutputSpec(
         dir=d,
-        save_paths=_save_paths(g),
+        save_paths=_auto_flag(g, "save_paths"),
         report=g.flag("report"),
         format=g.choice("format", FORMATS),
         overwrite=g.flag("overwrite"),
-        per_path=_per_path(g),
+        per_path=_auto_flag(g, "per_path", optional=True),
     )
     if spec.format == "zarr":
         try:
@@ -525,14 +525,6 @@ def _output(cfg: Mapping[str, Any]) -> OutputSpec:
             ) from None
     g.done()
     return spec
-
-
-def _save_paths(g: _Group) -> str | bool:
-    """``output.save_paths``: true, false or auto (resolved by size in build_spec)."""
-    v = g.raw("save_paths")
-    if not (v is True or v is False or v == "auto"):
-        raise SpecError("output.save_paths", v, "must be auto, true or false")
-    return v
 
 
 def _resolve_save_paths(spec: RunSpec) -> RunSpec:
@@ -548,13 +540,14 @@ def _resolve_save_paths(spec: RunSpec) -> RunSpec:
     )
 
 
-def _per_path(g: _Group) -> str | bool:
-    """``output.per_path``: true, false or auto (optional key, default auto)."""
-    if "per_path" not in g.data:
+def _auto_flag(g: _Group, key: str, optional: bool = False) -> str | bool:
+    """``output.<key>``: true, false or auto (by size: ``save_paths`` in build_spec,
+    ``per_path`` in the engine); an ``optional`` key left out is auto."""
+    if optional and key not in g.data:
         return "auto"
-    v = g.raw("per_path")
+    v = g.raw(key)
     if not (v is True or v is False or v == "auto"):
-        raise SpecError("output.per_path", v, "must be auto, true or false")
+        raise SpecError(f"{g.name}.{key}", v, "must be auto, true or false")
     return v
 
 
