@@ -143,6 +143,30 @@ def test_max_drawdown_leading_axes_and_axis():
     np.testing.assert_array_equal(M.max_drawdown(with_nan), [0.0, np.nan, 6.0, 3.0])
 
 
+@pytest.mark.parametrize("floor", [0.0, -np.inf])
+def test_max_drawdown_in_jax_equals_the_numpy_reduction_exactly(floor):
+    """The jitted books' one-pass scan (simulator.book.reductions) against NumPy's running
+    maximum in the same float32: maxima and one subtraction, so bitwise; a NaN day poisons
+    its curve; a one-day curve has no fall below its start (or the floor)."""
+    import jax
+    import jax.numpy as jnp
+
+    from simulator.book.reductions import max_drawdown
+
+    rng = np.random.default_rng(3)
+    eq = np.cumsum(rng.standard_normal((253, 3, 64)), axis=0).astype(np.float32) * 1e4
+    eq[100, 1, 5] = np.nan
+    got = np.asarray(jax.jit(max_drawdown, static_argnums=(1, 2))(jnp.asarray(eq), 0, floor))
+    peak = np.maximum.accumulate(np.maximum(eq, np.float32(floor)), axis=0)
+    want = (peak - eq).max(axis=0)
+    assert got.dtype == np.float32 and np.isnan(got[1, 5]) and np.isnan(want[1, 5])
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(
+        np.asarray(max_drawdown(jnp.asarray(eq[:1]), 0, floor)),
+        np.maximum(np.float32(floor), eq[0]) - eq[0],
+    )
+
+
 # --------------------------------------------------------------------------- paired
 
 

@@ -25,8 +25,19 @@ def max_drawdown(equity: Any, axis: int = 0, floor: float = 0.0) -> Any:
     NumPy, where a NaN anywhere on a curve gives NaN and an empty curve 0.
     """
     if isinstance(equity, jax.Array):
-        peak = jax.lax.cummax(jnp.maximum(equity, floor), axis=axis)
-        return (peak - equity).max(axis=axis)
+        # One pass over the days carrying (peak, drawdown): the same maxima, exactly, as
+        # lax.cummax, which XLA on CPU lowers to a padded reduce-window over the whole
+        # curve (a fifth of a 16-point book's time, measured; docs/results.md).
+        curves = jnp.moveaxis(equity, axis, 0)
+
+        def step(carry, e):
+            peak, dd = carry
+            peak = jnp.maximum(peak, jnp.maximum(e, floor))
+            return (peak, jnp.maximum(dd, peak - e)), None
+
+        first = jnp.maximum(curves[0], floor)
+        (_, dd), _ = jax.lax.scan(step, (first, first - curves[0]), curves[1:])
+        return dd
     e = np.moveaxis(np.asarray(equity, np.float64), axis, -1)
     peak = np.maximum.accumulate(np.maximum(e, floor), axis=-1)
     dd = np.max(peak - e, axis=-1, initial=0.0)
