@@ -345,3 +345,70 @@ def test_expiring_call_settles_at_the_vro():
     assert settled[35] - at_close == pytest.approx(diff, abs=0.005)
     # Other days are untouched by the settlement level.
     np.testing.assert_array_equal(settled[:35], _flows(_run(spec, path))[:35])
+
+
+def test_layer_groups_keep_layers_no_swept_setting_reaches_out_of_the_grid():
+    def axis(key, layer, field):
+        return GridAxis(key, (1.0, 2.0), layer, field)
+
+    l1 = replace(HEDGE, grid=(axis("l1_size", "l1", "size"),), budget_share=None)
+    assert alvh._layer_groups(l1) == (False, ((1, 2), (0,)))
+    assert alvh._layer_groups(replace(l1, grid=())) == (False, ((0, 1, 2),))
+    # A budget ties the layers together; cover_points sizes every layer.
+    assert alvh._layer_groups(replace(l1, budget_share=0.1)) == (True, ((0, 1, 2),))
+    budget = replace(l1, grid=(axis("budget_share", None, "budget_share"),))
+    assert alvh._layer_groups(budget) == (True, ((0, 1, 2),))
+    cover = replace(l1, grid=(axis("cover_points", None, "cover_points"),))
+    assert alvh._layer_groups(cover) == (False, ((0, 1, 2),))
+
+
+@pytest.mark.parametrize("budget_share", [None, 0.05])
+def test_each_grid_point_equals_its_settings_run_alone(budget_share):
+    """The grid vmaps the sleeve over swept settings only; layers they do not reach run
+    once, unbatched (_layer_groups). Every point must still give what its settings give
+    alone: trades exactly, cash to float64 round-off."""
+    grid = (
+        GridAxis("l1_threshold", (17.0, 19.0, 22.0), "l1", "threshold"),
+        GridAxis("l1_size", (0.25, 0.5), "l1", "size"),
+    )
+    spec = replace(HEDGE, grid=grid, budget_share=budget_share)
+    paths = [
+        [15, 18, 20, 23, 26, 31, 28, 24, 21, 18, 16, 19, 25, 30, 27, 22, 17, 15] + [14] * 22,
+        [20, 22, 25, 29, 35, 40, 33, 27, 22, 20, 18, 17, 19, 23, 26, 24] + [21] * 24,
+        [16, 17, 18, 17, 16, 19, 21, 23, 25, 24, 26, 28, 30, 25, 20, 18] + [17] * 24,
+    ]
+    vix = np.asarray(paths, F64).T
+    var = jnp.asarray(var_for_vix(vix))
+    vix = jnp.asarray(vix)
+    spot = jnp.full_like(vix, 5000.0)
+    risk = jnp.full_like(vix, RISK)
+    credit = jnp.zeros_like(vix).at[0].set(50_000.0).at[21].set(50_000.0)
+    sig, early = alvh.signals(spec, spot, var, vix, vix, vix)
+
+    def sleeve(params, hedge):
+        return alvh.hedge_sleeve(
+            params, hedge, vix_table(), 0.0, var, vix, sig, early, risk, credit, EXPIRIES
+        )
+
+    params, valid, _ = alvh.grid_points(spec)
+    assert valid.all()
+    leaves, tree = jax.tree.flatten(params)
+    swept = jax.tree.leaves(alvh.swept(spec))
+
+    def one(batched):
+        it = iter(batched)
+        vals = [next(it) if s else jnp.asarray(v[0]) for v, s in zip(leaves, swept, strict=True)]
+        return sleeve(tree.unflatten(vals), spec)
+
+    grid_res = jax.vmap(one)([jnp.asarray(v) for v, s in zip(leaves, swept, strict=True) if s])
+    assert np.asarray(grid_res.activations)[:, 1:].sum() > 0  # layers 2 and 3 trade
+    for g in range(len(valid)):
+        alone = sleeve(
+            jax.tree.map(lambda v, g=g: jnp.asarray(v[g]), params), replace(spec, grid=())
+        )
+        for name in ("activations", "first_buy"):
+            np.testing.assert_array_equal(getattr(grid_res, name)[g], getattr(alone, name))
+        for name in ("equity", "cash", "paid", "recovered"):
+            np.testing.assert_allclose(
+                getattr(grid_res, name)[g], getattr(alone, name), rtol=1e-13, atol=1e-8
+            )

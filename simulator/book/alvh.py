@@ -264,6 +264,19 @@ def _fence(day: jax.Array, values):
     return jax.lax.cond(day >= 0, lambda x: x, lambda x: jax.tree.map(jnp.zeros_like, x), values)
 
 
+def _layer_groups(spec: HedgeSpec) -> tuple[bool, tuple[tuple[int, ...], ...]]:
+    """(coupled, groups): whether a per-cycle budget ties the layers together
+    (``budget_share`` set or swept), and the layer indices split into those no swept
+    setting of the grid reaches (their state stays unbatched under the grid's vmap: one
+    evaluation per day, not one per point) and the others; empty groups left out."""
+    sw = swept(spec)
+    coupled = spec.budget_share is not None or bool(sw.budget_share)
+    shared = not (coupled or sw.cover_points)
+    own = tuple(i for i, lp in enumerate(sw.layers) if shared and not any(lp))
+    rest = tuple(i for i in range(len(spec.layers)) if i not in own)
+    return coupled, tuple(g for g in (own, rest) if g)
+
+
 def hedge_sleeve(
     params: dict[str, jax.Array],
     spec: HedgeSpec,
@@ -316,25 +329,32 @@ def hedge_sleeve(
     dtype = var.dtype
     n_layers = len(spec.layers)
     expiries = jnp.asarray(vix_expiries, jnp.int32)
-    zeros = jnp.zeros((n_layers, n), dtype)
-    state0 = {
-        "active": jnp.zeros((n_layers, n), bool),
-        "armed": jnp.ones((n_layers, n), bool),
+    zeros = jnp.zeros((n,), dtype)
+    # One set of state leaves per layer, not (L, n) stacks: under the grid's vmap a layer
+    # whose trajectory no swept setting reaches keeps unbatched leaves, so its marks and
+    # decisions run once per day, not once per grid point (see _layer_groups).
+    layer0 = {
+        "active": jnp.zeros((n,), bool),
+        "armed": jnp.ones((n,), bool),
         "qty": zeros,
         "strike": zeros,
         "ref": zeros,
         "cost": zeros,
-        "expiry": jnp.zeros((n_layers, n), jnp.int32),
+        "expiry": jnp.zeros((n,), jnp.int32),
         "acts": zeros,
-        "first": jnp.full((n_layers, n), -1, jnp.int32),
-        "cash": jnp.zeros((n,), dtype),
-        "pool": jnp.zeros((n,), dtype),
-        "paid": jnp.zeros((n,), dtype),
-        "recovered": jnp.zeros((n,), dtype),
+        "first": jnp.full((n,), -1, jnp.int32),
+    }
+    state0 = {
+        "layers": tuple(dict(layer0) for _ in range(n_layers)),
+        "cash": zeros,
+        "pool": zeros,
+        "paid": zeros,
+        "recovered": zeros,
     }
     budget_share = jnp.asarray(params.budget_share, dtype)
     cover = jnp.asarray(params.cover_points, dtype)
     capped = jnp.isfinite(budget_share)
+    coupled, groups = _layer_groups(spec)
 
     am = settle_vix is not None and overnight_share is not None
     whole = not am  # marks to the morning of expiry: fractional days
@@ -357,15 +377,15 @@ def hedge_sleeve(
 
     opt_layers = [i for i, la in enumerate(spec.layers) if la.instrument == "vix_call"]
 
-    def _call_marks(d, v, st, taus, ps, new_taus, futs):
-        """The VIX call layers' marks of the positions held, entry prices and entry
-        strikes, each (L_calls, n). The held marks are one lookup batched over the layers
-        (one copy in the compiled day loop, not one per layer). Entry prices stay one
-        lookup per layer: their tau is a scalar per grid point, and a batched (L, 1) tau
-        rounds the float32 marks a few ulps differently (measured); this way the results
-        are bitwise those of the per-layer loop."""
+    def _call_marks(d, v, lay, taus, ps, new_taus, futs, group):
+        """The marks of the positions held, entry prices and entry strikes of the VIX
+        call layers in ``group``, each (len(group), n). The held marks are one lookup
+        batched over the group's layers (one copy in the compiled day loop, not one per
+        layer). Entry prices stay one lookup per layer: their tau is a scalar per grid
+        point, and a batched (L, 1) tau rounds the float32 marks a few ulps differently
+        (measured); this way the results are bitwise those of the per-layer loop."""
         new_ks = []
-        for i in opt_layers:
+        for i in group:
             la = spec.layers[i]
             if la.strike_delta is not None:
                 k_delta = tables.vix_strike_for_delta(
@@ -374,14 +394,14 @@ def hedge_sleeve(
                 new_ks.append(jnp.maximum(jnp.round(k_delta), 1.0))
             else:
                 new_ks.append(jnp.maximum(jnp.round(futs[i] * (1.0 + ps[i]["strike_otm"])), 1.0))
-        held = jnp.stack([mtau(taus[i]) for i in opt_layers])
-        strikes = jnp.stack([st["strike"][i] for i in opt_layers])
+        held = jnp.stack([mtau(taus[i]) for i in group])
+        strikes = jnp.stack([lay[i]["strike"] for i in group])
         new_k = jnp.stack(new_ks)
         now = tables.vix_option(table, v, held, strikes, True, rate, whole_days=whole)
         price = jnp.stack(
             [
                 tables.vix_option(table, v, mtau(new_taus[i]), k, True, rate, whole_days=whole)
-                for i, k in zip(opt_layers, new_ks, strict=True)
+                for i, k in zip(group, new_ks, strict=True)
             ]
         )
         return _fence(d, (now, price, new_k))
@@ -389,10 +409,12 @@ def hedge_sleeve(
     def day(state, x):
         d, v, vx, s, e_arm, risk, cred, etp_d, gap_d, vega_d, sv_d = x
         st = dict(state)
-        share = jnp.where(capped, budget_share, 0.0)
-        st["pool"] = jnp.where(cred > 0, share * cred, st["pool"])
+        lay = st["layers"]
+        if coupled:
+            share = jnp.where(capped, budget_share, 0.0)
+            st["pool"] = jnp.where(cred > 0, share * cred, st["pool"])
         value = jnp.zeros((n,), dtype)
-        rows: dict[str, list] = {k: [] for k in _LAYER_STATE}
+        new_layers = []
         trace: dict[str, list] = {}
         ps = [{f: jnp.asarray(x, dtype) for f, x in lp._asdict().items()} for lp in params.layers]
         # Entry expiry of every layer: the first listed expiry min_days out.
@@ -401,9 +423,21 @@ def hedge_sleeve(
         ]
         new_exps = [expiries[jnp.minimum(idx, expiries.shape[0] - 1)] for idx in idxs]
         new_taus = [(e - d).astype(dtype) for e in new_exps]
-        futs = tables.vix_future(table, v, mtau(jnp.stack(new_taus)[:, None]), whole_days=whole)
-        taus = jnp.maximum(st["expiry"] - d, 0).astype(dtype)  # (L, n) days to expiry held
-        calls = _call_marks(d, v, st, taus, ps, new_taus, futs) if opt_layers else None
+        futs: list = [None] * n_layers
+        calls: dict[int, tuple] = {}
+        for group in groups:  # the entry futures, then the call layers' marks, per group
+            f = tables.vix_future(
+                table, v, mtau(jnp.stack([new_taus[i] for i in group])[:, None]), whole_days=whole
+            )
+            for j, i in enumerate(group):
+                futs[i] = f[j]
+        taus = [jnp.maximum(la_st["expiry"] - d, 0).astype(dtype) for la_st in lay]  # held
+        for group in groups:
+            calling = [i for i in group if i in opt_layers]
+            if calling:
+                marks = _call_marks(d, v, lay, taus, ps, new_taus, futs, calling)
+                for j, i in enumerate(calling):
+                    calls[i] = (marks[0][j], marks[1][j], marks[2][j])
         for i, la in enumerate(spec.layers):
             p = ps[i]
             opt = la.instrument == "vix_call"
@@ -418,15 +452,15 @@ def hedge_sleeve(
                 slip = spec.fill_fraction * half_spread(
                     vx, base, spec.spread_vix_power, spec.spread_max_multiple
                 )
-            active, armed = st["active"][i], st["armed"][i]
-            qty, strike, ref, cost = st["qty"][i], st["strike"][i], st["ref"][i], st["cost"][i]
-            expiry = st["expiry"][i]
+            was = lay[i]
+            active, armed = was["active"], was["armed"]
+            qty, strike, ref, cost = was["qty"], was["strike"], was["ref"], was["cost"]
+            expiry = was["expiry"]
             sig_i, early_i = s[i], e_arm[i]
             # ---- exits
             tau = taus[i]
             if opt:  # today's mark, entry price and entry strike: _call_marks
-                j = opt_layers.index(i)
-                m_now, price, new_k = calls[0][j], calls[1][j], calls[2][j]
+                m_now, price, new_k = calls[i]
             else:
                 m_now = _fence(d, mark(la, v, tau, etp_d))
             m_settle = m_now
@@ -487,8 +521,10 @@ def hedge_sleeve(
                 want = jnp.floor(size * risk / price)
             else:
                 want = jnp.floor(size * risk / (mult * cover))
-            afford = jnp.where(capped, jnp.floor(st["pool"] / unit_cost), jnp.inf)
-            buy_qty = jnp.minimum(want, afford)
+            buy_qty = want
+            if coupled:
+                afford = jnp.where(capped, jnp.floor(st["pool"] / unit_cost), jnp.inf)
+                buy_qty = jnp.minimum(want, afford)
             listed = (idx < len(vix_expiries)) | etf
             fire = (sig_i >= p["threshold"]) | early_i
             if la.ceiling is not None:
@@ -498,7 +534,8 @@ def hedge_sleeve(
             buy, buy_qty, total = _fence(d, (buy, buy_qty, total))
             st["cash"] = st["cash"] - total
             st["paid"] = st["paid"] + total
-            st["pool"] = st["pool"] - total
+            if coupled:
+                st["pool"] = st["pool"] - total
             qty = jnp.where(buy, buy_qty, jnp.where(active, qty, 0.0))
             strike = jnp.where(buy, new_k, strike)
             ref = jnp.where(buy, new_ref, ref)
@@ -507,14 +544,13 @@ def hedge_sleeve(
             active = active | buy
             m_end = jnp.where(buy, price, m_now)
             value = value + jnp.where(active, qty * mult * (m_end - ref), 0.0)
-            first = jnp.where(buy & (st["first"][i] < 0), d, st["first"][i])
+            first = jnp.where(buy & (was["first"] < 0), d, was["first"])
             if trade_trace:
                 out = jnp.where(expired, 1, jnp.where(roll, 2, jnp.where(released, 3, 4)))
-                was = (st["qty"][i], st["strike"][i], st["ref"][i], st["expiry"][i])
                 rec = {
                     "out": jnp.where(leaving, out, 0),
-                    "out_qty": was[0], "out_strike": was[1], "out_ref": was[2],
-                    "out_expiry": was[3],
+                    "out_qty": was["qty"], "out_strike": was["strike"], "out_ref": was["ref"],
+                    "out_expiry": was["expiry"],
                     "out_price": jnp.where(expired, m_settle, m_now),
                     "out_slip": jnp.where(expired, 0.0, slip_out),
                     "out_cash": jnp.where(leaving, proceeds, 0.0),
@@ -527,11 +563,9 @@ def hedge_sleeve(
                 }  # fmt: skip
                 for k, val in rec.items():
                     trace.setdefault(k, []).append(val)
-            new_rows = (active, armed, qty, strike, ref, cost, expiry, st["acts"][i] + buy, first)
-            for k, val in zip(rows, new_rows, strict=True):
-                rows[k].append(val)
-        for k, vals in rows.items():
-            st[k] = jnp.stack(vals)
+            new_rows = (active, armed, qty, strike, ref, cost, expiry, was["acts"] + buy, first)
+            new_layers.append(dict(zip(_LAYER_STATE, new_rows, strict=True)))
+        st["layers"] = tuple(new_layers)
         ys = (st["cash"], st["cash"] + value)
         if trade_trace:
             ys += ({k: jnp.stack(v) for k, v in trace.items()},)
@@ -548,7 +582,9 @@ def hedge_sleeve(
     )  # fmt: skip
     final, ys = jax.lax.scan(day, state0, xs)
     cash, equity = ys[:2]
+    acts = jnp.stack([la_st["acts"] for la_st in final["layers"]])
+    first = jnp.stack([la_st["first"] for la_st in final["layers"]])
     return HedgeResult(
-        equity, cash, equity[-1], final["paid"], final["recovered"], final["acts"],
-        final["first"], ys[2] if trade_trace else None,
+        equity, cash, equity[-1], final["paid"], final["recovered"], acts, first,
+        ys[2] if trade_trace else None,
     )  # fmt: skip
