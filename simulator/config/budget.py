@@ -41,7 +41,11 @@ coefficients each (24-29 MB in float32 in the measurements above)."""
 VMAPPED_POINTS = 64  # larger grids are evaluated point by point (book.evaluate)
 HOST_VALUES_PER_POINT_PATH = 24  # per-path outputs kept on the host (float64), per point
 CORE_SECONDS_PER_PATH_DAY = 2.8e-6  # the book on one CPU core (2 x 1.4e-6 s on 2 cores)
-CORE_SECONDS_PER_POINT_PATH_DAY = 3.0e-7  # each more grid point (16 and 64 points: 2.9-3.0e-7)
+# Each more grid point: the worst case, a grid every ALVH layer feels (cover_points x l1
+# threshold, 16 points: 2.1e-7 in make bench 2026-12-04 22:00, scaled by 1.14 to the
+# slower 19:06 run that anchors CORE_SECONDS_PER_PATH_DAY); a grid over one layer's
+# settings costs 0.8e-7 (simulator.book.alvh._layer_groups: the other layers run once).
+CORE_SECONDS_PER_POINT_PATH_DAY = 2.4e-7
 MAX_HOURS_DEFAULT = 12.0
 # output.save_paths=auto keeps the daily SPX and VIX paths up to this many path-days
 # (paths x (horizon_days + 1)): 2 float32 arrays, 240 MB, about 118,000 one-year paths.
