@@ -412,3 +412,22 @@ def test_each_grid_point_equals_its_settings_run_alone(budget_share):
             np.testing.assert_allclose(
                 getattr(grid_res, name)[g], getattr(alone, name), rtol=1e-13, atol=1e-8
             )
+
+
+def test_layers_with_the_same_entry_settings_share_their_entries_only_then():
+    assert alvh._entry_twins(HEDGE) == (0, 0, 0)  # the default layers' entries are alike
+    l2 = replace(HEDGE.layers[1], min_days=30)
+    l3 = replace(HEDGE.layers[2], strike_delta=0.3)
+    assert alvh._entry_twins(replace(HEDGE, layers=(HEDGE.layers[0], l2, l3))) == (0, 1, 2)
+    otm = GridAxis("l1_strike_otm", (0.1, 0.2), "l1", "strike_otm")
+    assert alvh._entry_twins(replace(HEDGE, grid=(otm,))) == (0, 1, 1)
+
+
+def test_shared_entries_give_bitwise_what_each_layer_looks_up_alone(monkeypatch):
+    path = [15, 18, 20, 23, 26, 31, 28, 24, 21, 18, 16, 19, 25, 30, 27, 22, 17, 15] + [14] * 22
+    shared = _run(HEDGE, path)
+    assert np.asarray(shared.activations).min() >= 1  # every layer buys
+    monkeypatch.setattr(alvh, "_entry_twins", lambda spec: tuple(range(len(spec.layers))))
+    alone = _run(HEDGE, path)
+    for name in ("equity", "cash", "paid", "recovered", "activations", "first_buy"):
+        np.testing.assert_array_equal(getattr(shared, name), getattr(alone, name))

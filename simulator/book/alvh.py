@@ -264,6 +264,20 @@ def _fence(day: jax.Array, values):
     return jax.lax.cond(day >= 0, lambda x: x, lambda x: jax.tree.map(jnp.zeros_like, x), values)
 
 
+def _entry_twins(spec: HedgeSpec) -> tuple[int, ...]:
+    """For each layer, the first layer whose entries it shares: the same instrument and
+    entry settings (min_days, strike_otm, strike_delta), none of them swept. Such layers
+    buy the same expiry and strike at the same price on any day (the default three
+    layers do), so that price is looked up once. ``params`` of :func:`hedge_sleeve` come
+    from ``grid_points(spec)``, so equal settings here are equal values there."""
+    sw = swept(spec)
+    keys = []
+    for la, lp in zip(spec.layers, sw.layers, strict=True):
+        fixed = not (lp.min_days or lp.strike_otm)
+        keys.append((la.instrument, la.min_days, la.strike_otm, la.strike_delta) if fixed else None)
+    return tuple(keys.index(k) if k is not None else i for i, k in enumerate(keys))
+
+
 def _layer_groups(spec: HedgeSpec) -> tuple[bool, tuple[tuple[int, ...], ...]]:
     """(coupled, groups): whether a per-cycle budget ties the layers together
     (``budget_share`` set or swept), and the layer indices split into those no swept
@@ -328,6 +342,7 @@ def hedge_sleeve(
     n_days, n = var.shape
     dtype = var.dtype
     n_layers = len(spec.layers)
+    twins = _entry_twins(spec)
     expiries = jnp.asarray(vix_expiries, jnp.int32)
     zeros = jnp.zeros((n,), dtype)
     # One set of state leaves per layer, not (L, n) stacks: under the grid's vmap a layer
@@ -377,34 +392,36 @@ def hedge_sleeve(
 
     opt_layers = [i for i, la in enumerate(spec.layers) if la.instrument == "vix_call"]
 
-    def _call_marks(d, v, lay, taus, ps, new_taus, futs, group):
-        """The marks of the positions held, entry prices and entry strikes of the VIX
-        call layers in ``group``, each (len(group), n). The held marks are one lookup
-        batched over the group's layers (one copy in the compiled day loop, not one per
-        layer). Entry prices stay one lookup per layer: their tau is a scalar per grid
-        point, and a batched (L, 1) tau rounds the float32 marks a few ulps differently
-        (measured); this way the results are bitwise those of the per-layer loop."""
-        new_ks = []
-        for i in group:
+    def _entries(d, v, ps, new_taus, futs):
+        """Entry strikes and prices of the VIX call layers, {layer: (strike, price)}, each
+        (n,): one lookup per layer whose entry no earlier layer shares (_entry_twins),
+        their tau a scalar per grid point (a batched (L, 1) tau rounds the float32 marks a
+        few ulps differently, measured; this way they are bitwise those of a per-layer
+        loop)."""
+        out = {}
+        for i in opt_layers:
             la = spec.layers[i]
+            if twins[i] != i:
+                out[i] = out[twins[i]]
+                continue
             if la.strike_delta is not None:
                 k_delta = tables.vix_strike_for_delta(
                     table, v, new_taus[i], la.strike_delta, True, rate
                 )
-                new_ks.append(jnp.maximum(jnp.round(k_delta), 1.0))
+                k = jnp.maximum(jnp.round(k_delta), 1.0)
             else:
-                new_ks.append(jnp.maximum(jnp.round(futs[i] * (1.0 + ps[i]["strike_otm"])), 1.0))
+                k = jnp.maximum(jnp.round(futs[i] * (1.0 + ps[i]["strike_otm"])), 1.0)
+            price = tables.vix_option(table, v, mtau(new_taus[i]), k, True, rate, whole_days=whole)
+            out[i] = (k, price)
+        return _fence(d, out)
+
+    def _held_marks(d, v, lay, taus, group):
+        """Marks of the positions the VIX call layers in ``group`` hold, (len(group), n):
+        one lookup batched over the group's layers (one copy in the compiled day loop,
+        not one per layer)."""
         held = jnp.stack([mtau(taus[i]) for i in group])
         strikes = jnp.stack([lay[i]["strike"] for i in group])
-        new_k = jnp.stack(new_ks)
-        now = tables.vix_option(table, v, held, strikes, True, rate, whole_days=whole)
-        price = jnp.stack(
-            [
-                tables.vix_option(table, v, mtau(new_taus[i]), k, True, rate, whole_days=whole)
-                for i, k in zip(group, new_ks, strict=True)
-            ]
-        )
-        return _fence(d, (now, price, new_k))
+        return _fence(d, tables.vix_option(table, v, held, strikes, True, rate, whole_days=whole))
 
     def day(state, x):
         d, v, vx, s, e_arm, risk, cred, etp_d, gap_d, vega_d, sv_d = x
@@ -432,12 +449,13 @@ def hedge_sleeve(
             for j, i in enumerate(group):
                 futs[i] = f[j]
         taus = [jnp.maximum(la_st["expiry"] - d, 0).astype(dtype) for la_st in lay]  # held
+        entries = _entries(d, v, ps, new_taus, futs) if opt_layers else {}
         for group in groups:
             calling = [i for i in group if i in opt_layers]
             if calling:
-                marks = _call_marks(d, v, lay, taus, ps, new_taus, futs, calling)
+                now = _held_marks(d, v, lay, taus, calling)
                 for j, i in enumerate(calling):
-                    calls[i] = (marks[0][j], marks[1][j], marks[2][j])
+                    calls[i] = (now[j], entries[i][1], entries[i][0])
         for i, la in enumerate(spec.layers):
             p = ps[i]
             opt = la.instrument == "vix_call"
