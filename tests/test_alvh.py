@@ -368,7 +368,7 @@ def test_each_grid_point_equals_its_settings_run_alone(budget_share):
     once, unbatched (_layer_groups). Every point must still give what its settings give
     alone: trades exactly, cash to float64 round-off."""
     grid = (
-        GridAxis("l1_threshold", (17.0, 19.0, 22.0), "l1", "threshold"),
+        GridAxis("l1_threshold", (17.0, 22.0), "l1", "threshold"),
         GridAxis("l1_size", (0.25, 0.5), "l1", "size"),
     )
     spec = replace(HEDGE, grid=grid, budget_share=budget_share)
