@@ -377,7 +377,7 @@ def hedge_sleeve(
     def mtau(tau):  # trading days to the settlement
         return jnp.where(tau > 0, tau - (1.0 - overnight_share), 0.0) if am else tau
 
-    def mark(la, v, tau, etp_d):  # futures and the VXX-like product (calls: _call_marks)
+    def mark(la, v, tau, etp_d):  # futures and the VXX-like product (calls: _held_marks)
         if la.instrument == "vxx":
             return etp_d
         return tables.vix_future(table, v, mtau(tau), whole_days=whole)
@@ -442,11 +442,14 @@ def hedge_sleeve(
         new_taus = [(e - d).astype(dtype) for e in new_exps]
         futs: list = [None] * n_layers
         calls: dict[int, tuple] = {}
-        for group in groups:  # the entry futures, then the call layers' marks, per group
+        for group in groups:  # the entry futures (not of twins: _entries), per group
+            need = [i for i in group if i not in opt_layers or twins[i] == i]
+            if not need:
+                continue
             f = tables.vix_future(
-                table, v, mtau(jnp.stack([new_taus[i] for i in group])[:, None]), whole_days=whole
+                table, v, mtau(jnp.stack([new_taus[i] for i in need])[:, None]), whole_days=whole
             )
-            for j, i in enumerate(group):
+            for j, i in enumerate(need):
                 futs[i] = f[j]
         taus = [jnp.maximum(la_st["expiry"] - d, 0).astype(dtype) for la_st in lay]  # held
         entries = _entries(d, v, ps, new_taus, futs) if opt_layers else {}
@@ -477,7 +480,7 @@ def hedge_sleeve(
             sig_i, early_i = s[i], e_arm[i]
             # ---- exits
             tau = taus[i]
-            if opt:  # today's mark, entry price and entry strike: _call_marks
+            if opt:  # today's mark, entry price and entry strike: _held_marks, _entries
                 m_now, price, new_k = calls[i]
             else:
                 m_now = _fence(d, mark(la, v, tau, etp_d))
@@ -510,8 +513,8 @@ def hedge_sleeve(
             armed = jnp.where(tp, False, armed) | (sig_i < release_lvl)
             # ---- entries
             idx, new_exp, new_tau, fut = idxs[i], new_exps[i], new_taus[i], futs[i]
-            if opt:  # strike and price from _call_marks
-                new_ref = jnp.zeros_like(fut)
+            if opt:  # strike and price from _entries
+                new_ref = jnp.zeros_like(v)
             elif etf:
                 new_k = jnp.zeros_like(fut)
                 price = etp_d
