@@ -14,8 +14,10 @@ Sections (every timing is wall time on this machine, with whatever else runs on 
    each study's compile time (every row runs twice with a JAX persistent compilation
    cache: cold - warm), and the book's path-point-days/s as a multiple of section 1's
    NumPy QE path-steps/s; then whole studies at scale (100,000 paths with 1 and 16 points,
-   1,000,000 paths x 16 points: wall time, engine time, peak RSS) and the default study
-   as ``make demo`` first runs it (fresh caches, with its report: peak RSS);
+   1,000,000 paths x 16 points: wall time, engine time, peak RSS), what any grid pays
+   once (100,000 paths alone, and paths + condor without a hedge: engine time per
+   path-day) and the default study as ``make demo`` first runs it (fresh caches, with its
+   report: peak RSS);
 3. streaming scale: ``strategy=none hedge=none market.start=v0`` over 22 trading days with
    ``output.per_path=false output.save_paths=false``, 1e7 paths (1e6 with --quick) and
    one chunk's worth of paths, peak resident memory of each process (``wait4`` rusage).
@@ -57,6 +59,12 @@ GRIDS = {
 # Sixteen points that every layer feels (cover_points sizes them all): no layer can run
 # once for the whole grid (simulator.book.alvh._layer_groups), the per-point worst case.
 GRID_ALL_LAYERS = ("hedge.grid.cover_points=[5,10,20,40]", "hedge.grid.l1_threshold=[17,18,19,20]")
+# The grid-independent parts of a study (bench rows "2 scale"): paths alone, and paths +
+# condor (what the hedge sleeve reads), at the small scale size.
+PARTS = (
+    ("paths only (no strategy)", ("strategy=none", "hedge=none")),
+    ("paths + condor, no hedge", ("hedge=none",)),
+)
 TARGETS = {
     # Issue 6's path targets, on the like-for-like row: the NumPy and QuantLib peers keep
     # only the current state, so the engine is timed keeping only the final state too
@@ -250,9 +258,8 @@ def scale_rows(quick: bool, tmp: Path, qe: float | None = None) -> list[tuple]:
     report (goal: peak RSS <= 1 GB)."""
     days, rows = 252, []
     env = {"ALVH_TABLE_CACHE": str(tmp / "tables")}
-    sizes = ((20_000, 1), (20_000, 16), (200_000, 16)) if quick else (
-        (100_000, 1), (100_000, 16), (1_000_000, 16))  # fmt: skip
-    for paths, g in sizes:
+    small, large = (20_000, 200_000) if quick else (100_000, 1_000_000)
+    for paths, g in ((small, 1), (small, 16), (large, 16)):
         r = study((f"sim.paths={paths}", *GRIDS[g]), tmp / f"scale{paths}x{g}", env)
         print(f"  {paths} paths x {g} point(s): wall {r['wall_s']:.0f} s", flush=True)
         rows.append(
@@ -260,6 +267,16 @@ def scale_rows(quick: bool, tmp: Path, qe: float | None = None) -> list[tuple]:
              f"{r['wall_s']:.0f}", "s wall",
              f"engine {r['engine_s']:.0f} s; RSS {r['rss_gb']:.2f} GB; "
              + _per_qe_step(paths, days, g, r["engine_s"], qe))
+        )  # fmt: skip
+    # What every grid pays once, whatever its size: the paths alone, then the paths and
+    # the condor sleeve (the hedge's inputs) without a hedge.
+    for i, (what, extra) in enumerate(PARTS):
+        r = study((f"sim.paths={small}", *extra), tmp / f"part{i}", env)
+        per_day = r["engine_s"] / (small * days) * 1e9
+        print(f"  {small} paths, {what}: engine {r['engine_s']:.1f} s", flush=True)
+        rows.append(
+            ("2 scale", f"{what}, {small:,} paths x {days} days", f"{r['engine_s']:.1f}",
+             "s engine", f"{per_day:.0f} ns per path-day; RSS {r['rss_gb']:.2f} GB")
         )  # fmt: skip
     fresh = {"ALVH_TABLE_CACHE": str(tmp / "demo-tables"), "XDG_CACHE_HOME": str(tmp / "xdg")}
     cmd = [sys.executable, "-m", "simulator", f"output.dir={tmp / 'demo'}"]
