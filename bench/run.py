@@ -24,7 +24,7 @@ Sections (every timing is wall time on this machine, with whatever else runs on 
 4. mark-table builds: SPX + VIX tables for the reference Heston set and the default world
    (conf/model/svcj_longrun.yaml), timed in this process.
 
-``--quick`` shrinks every size (a few minutes); the default takes about half an hour on a
+``--quick`` shrinks every size (a few minutes); the default takes about 15 minutes on a
 2-core machine (the 1M-path study alone over ten minutes).
 """
 
