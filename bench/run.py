@@ -25,7 +25,7 @@ Sections (every timing is wall time on this machine, with whatever else runs on 
    (conf/model/svcj_longrun.yaml), timed in this process.
 
 ``--quick`` shrinks every size (a few minutes); the default takes about 15 minutes on a
-2-core machine (the 1M-path study alone over ten minutes).
+2-core machine (the 1M-path study alone about seven minutes).
 """
 
 from __future__ import annotations
